@@ -1,0 +1,147 @@
+"""The national identifier standards every source shares.
+
+* GB 11643-1999 citizen ID number (公民身份号码): 17 digits + ISO 7064 MOD 11-2 check char.
+* GB 11643-1989 legacy 15-digit ID: converted by inserting ``19`` after digit 6 and
+  appending the check char.
+* GB 32100-2015 unified social credit code (统一社会信用代码): 18 chars over a
+  31-character alphabet with a MOD 31 check char.
+
+The functions here work on scalars (for clarity and for tests) and on pandas
+Series (vectorised, for the pipeline and the generator at province scale).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+import pandas as pd
+
+# --- GB 11643 citizen ID ---------------------------------------------------------------
+
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK_CHARS = "10X98765432"
+_ID_BODY = re.compile(r"^\d{17}$")
+# Every whitespace character, the ideographic space U+3000 included.
+_WHITESPACE = re.compile(r"\s+", re.UNICODE)
+
+
+def id_check_char(body17: str) -> str:
+    """The GB 11643 check char for the first 17 digits of an ID."""
+    if not _ID_BODY.match(body17):
+        raise ValueError("an ID body is 17 digits")
+    total = sum(int(d) * w for d, w in zip(body17, ID_WEIGHTS))
+    return ID_CHECK_CHARS[total % 11]
+
+
+def legacy_to_18(id15: str) -> str:
+    """Convert a 15-digit GB 11643-1989 ID: insert ``19`` after digit 6, append the check char."""
+    if not re.fullmatch(r"\d{15}", id15):
+        raise ValueError("a legacy ID is 15 digits")
+    body = id15[:6] + "19" + id15[6:]
+    return body + id_check_char(body)
+
+
+def to_legacy_15(id18: str) -> str:
+    """The 15-digit form of an 18-digit ID of someone born in the 1900s."""
+    if id18[6:8] != "19":
+        raise ValueError("only IDs of persons born 1900-1999 have a legacy form")
+    return id18[:6] + id18[8:17]
+
+
+def clean_id(raw: object) -> str | None:
+    """Upper-case, strip every whitespace char; convert 15-digit legacy IDs. No validation."""
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        return None
+    s = _WHITESPACE.sub("", str(raw)).upper()
+    if re.fullmatch(r"\d{15}", s):
+        return legacy_to_18(s)
+    return s
+
+
+def parse_yyyymmdd(s: str) -> dt.date | None:
+    """A real date from 8 digits, or None."""
+    if not re.fullmatch(r"\d{8}", s or ""):
+        return None
+    try:
+        return dt.date(int(s[:4]), int(s[4:6]), int(s[6:8]))
+    except ValueError:
+        return None
+
+
+def is_valid_id(s: str | None, not_after: dt.date | None = None) -> bool:
+    """True for an 18-char ID with a right check char and a real birth date (not after ``not_after``)."""
+    if s is None or len(s) != 18 or not _ID_BODY.match(s[:17]):
+        return False
+    if id_check_char(s[:17]) != s[17]:
+        return False
+    born = parse_yyyymmdd(s[6:14])
+    if born is None:
+        return False
+    return not_after is None or born <= not_after
+
+
+def mask_id(raw: object) -> str:
+    """Mask an ID for logs, mail and errors: first 6 and last 4 characters kept.
+
+    Anything too short to mask safely is masked completely.
+    """
+    if raw is None:
+        return "<none>"
+    s = str(raw).strip()
+    if len(s) <= 10:
+        return "*" * len(s)
+    return s[:6] + "*" * (len(s) - 10) + s[-4:]
+
+
+# Vectorised check chars: used by the generator to make millions of IDs.
+def id_check_chars(bodies: np.ndarray) -> np.ndarray:
+    """Check chars for an (n, 17) integer array of ID digits."""
+    total = (bodies * np.asarray(ID_WEIGHTS)).sum(axis=1) % 11
+    return np.asarray(list(ID_CHECK_CHARS))[total]
+
+
+# --- GB 32100 unified social credit code -------------------------------------------------
+
+CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_CREDIT_INDEX = {c: i for i, c in enumerate(CREDIT_ALPHABET)}
+
+
+def credit_check_char(body17: str) -> str:
+    """The GB 32100 check char for the first 17 chars of a credit code."""
+    try:
+        total = sum(_CREDIT_INDEX[c] * w for c, w in zip(body17, CREDIT_WEIGHTS))
+    except KeyError as exc:
+        raise ValueError(f"character {exc} is not in the credit-code alphabet") from None
+    if len(body17) != 17:
+        raise ValueError("a credit code body is 17 characters")
+    return CREDIT_ALPHABET[(31 - total % 31) % 31]
+
+
+def is_valid_credit_code(s: object) -> bool:
+    if not isinstance(s, str) or len(s) != 18 or any(c not in _CREDIT_INDEX for c in s):
+        return False
+    return credit_check_char(s[:17]) == s[17]
+
+
+# --- Names ------------------------------------------------------------------------------
+
+MIDDLE_DOT = "·"
+MIDDLE_DOT_VARIANTS = "•.・．‧"
+_DOT_TABLE = str.maketrans({c: MIDDLE_DOT for c in MIDDLE_DOT_VARIANTS})
+
+
+def normalise_name(raw: object) -> str | None:
+    """All whitespace removed, the middle-dot variants written as ``·``."""
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        return None
+    return _WHITESPACE.sub("", str(raw)).translate(_DOT_TABLE)
+
+
+def normalise_name_series(names: pd.Series) -> pd.Series:
+    out = names.astype("string").str.replace(r"\s+", "", regex=True)
+    for variant in MIDDLE_DOT_VARIANTS:
+        out = out.str.replace(variant, MIDDLE_DOT, regex=False)
+    return out

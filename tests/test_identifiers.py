@@ -1,0 +1,73 @@
+"""The GB 11643 / GB 32100 helpers every stage relies on."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include import identifiers as ids
+
+# Published example: the GB 11643-1999 standard's own sample number.
+SAMPLE_ID = "11010519491231002X"
+
+
+def test_check_char_of_published_sample():
+    assert ids.id_check_char(SAMPLE_ID[:17]) == "X"
+    assert ids.is_valid_id(SAMPLE_ID)
+
+
+def test_single_digit_typo_always_fails_the_check():
+    for pos in range(17):
+        digit = int(SAMPLE_ID[pos])
+        typo = SAMPLE_ID[:pos] + str((digit + 1) % 10) + SAMPLE_ID[pos + 1 :]
+        assert not ids.is_valid_id(typo), pos
+
+
+def test_legacy_round_trip():
+    id15 = ids.to_legacy_15(SAMPLE_ID)
+    assert len(id15) == 15
+    assert ids.legacy_to_18(id15) == SAMPLE_ID
+
+
+def test_clean_id_handles_dirt():
+    assert ids.clean_id(" 11010519491231002x\u3000") == SAMPLE_ID
+    assert ids.clean_id(ids.to_legacy_15(SAMPLE_ID)) == SAMPLE_ID
+    assert ids.clean_id(None) is None
+
+
+def test_birth_date_after_period_is_invalid():
+    assert not ids.is_valid_id(SAMPLE_ID, not_after=dt.date(1949, 12, 30))
+    assert ids.is_valid_id(SAMPLE_ID, not_after=dt.date(1949, 12, 31))
+
+
+def test_mask_keeps_first_six_and_last_four():
+    assert ids.mask_id(SAMPLE_ID) == "110105********002X"
+    assert ids.mask_id("12345") == "*****"
+
+
+def test_vectorised_check_chars_agree_with_scalar():
+    rng = np.random.default_rng(1)
+    bodies = rng.integers(0, 10, size=(200, 17))
+    chars = ids.id_check_chars(bodies)
+    for row, c in zip(bodies, chars):
+        assert ids.id_check_char("".join(map(str, row))) == c
+
+
+def test_credit_code_check():
+    body = "11150203" + "MB1234567"
+    code = body + ids.credit_check_char(body)
+    assert ids.is_valid_credit_code(code)
+    wrong = code[:-1] + ("0" if code[-1] != "0" else "1")
+    assert not ids.is_valid_credit_code(wrong)
+    with pytest.raises(ValueError):
+        ids.credit_check_char("I" * 17)
+
+
+def test_name_normalisation():
+    for dot in "•.・．‧·":
+        assert ids.normalise_name(f" 买买提{dot}艾力\u3000") == "买买提·艾力"
+    s = pd.Series(["买买提•艾力 ", "张\u3000三", None])
+    out = ids.normalise_name_series(s)
+    assert list(out[:2]) == ["买买提·艾力", "张三"]
+    assert out.isna()[2]
