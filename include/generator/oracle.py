@@ -10,11 +10,13 @@ no shared helpers beyond the ID standard itself.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from include import identifiers as ids
 from include import periods as P
@@ -35,7 +37,7 @@ def _blank(v) -> bool:
 
 
 def _rows(path: Path) -> list[dict]:
-    return pd.read_parquet(path).astype(object).where(lambda d: d.notna(), None).to_dict("records")
+    return pq.read_table(path).to_pylist()
 
 
 def _hr_rows(data_dir: Path, period: str) -> tuple[list[dict], dict]:
@@ -82,6 +84,7 @@ def compute(data_dir: str | Path, period: str) -> dict:
         unit = None if _blank(code) else code.strip()
         records.append(["hr", r["公民身份号码"], r["姓名"], unit, r])
 
+    @functools.lru_cache(maxsize=None)
     def valid(raw):
         s = ids.clean_id(raw)
         return s if ids.is_valid_id(s, not_after=month_end) else None

@@ -262,14 +262,21 @@ def apply_overlays(w, frames: dict[str, pd.DataFrame], problems: list[Problem], 
     """
     units = w.units.set_index("unit_code")
     people = w.people.set_index("pid")
-    sp, q, org, pay, hr = frames["persons"], frames["quotas"], frames["org"], frames["gz_ff"], frames["cbry"]
+
+    def drop(name, mask):
+        frames[name] = frames[name][~mask]
+
+    def append(name, row):
+        frames[name] = pd.concat([frames[name], pd.DataFrame([dict(row)])], ignore_index=True)
+
     for prob in problems:
+        sp, q, org, pay, hr = frames["persons"], frames["quotas"], frames["org"], frames["gz_ff"], frames["cbry"]
         pid = prob.pids[0] if prob.pids else None
         c = prob.code
         if prob.fixed_in is not None and prob.fixed_in <= period:
             # Fixed. A person who left staffing but stayed paid is now off the payroll too.
             if c == "PAID_WITHOUT_ESTABLISHMENT":
-                pay.drop(pay.index[pay._pid == pid], inplace=True)
+                drop("gz_ff", pay._pid == pid)
             continue
         if not prob.open_in(period):
             continue
@@ -285,14 +292,14 @@ def apply_overlays(w, frames: dict[str, pd.DataFrame], problems: list[Problem], 
         elif c == "PAID_WITHOUT_ESTABLISHMENT":
             if not (pay._pid == pid).any():
                 u = prob.params["unit_code"]
-                pay.loc[len(pay)] = {"ffyf": P.to_ffyf(month), "dwbm": units._dwbm[u], "sfzh": people.id_number[pid],
-                                     "xm": people.name[pid], "rylb": "在编", "yfgz": 8888.0, "jfly": "财政拨款", "_pid": pid}
+                append("gz_ff", {"ffyf": P.to_ffyf(month), "dwbm": units._dwbm[u], "sfzh": people.id_number[pid],
+                                     "xm": people.name[pid], "rylb": "在编", "yfgz": 8888.0, "jfly": "财政拨款", "_pid": pid})
         elif c == "ESTABLISHED_NOT_PAID":
-            pay.drop(pay.index[pay._pid == pid], inplace=True)
+            drop("gz_ff", pay._pid == pid)
         elif c == "DUPLICATE_PAY":
             row = pay[pay._pid == pid].iloc[0].copy()
             row["dwbm"], row["yfgz"] = prob.params["dwbm"], round(float(row["yfgz"]) * prob.params["share"], 2)
-            pay.loc[len(pay) + 10_000_000] = row
+            append("gz_ff", row)
         elif c == "RETIRED_STILL_ACTIVE":
             m = hr._pid == pid
             hr.loc[m, ["人员状态", "退休日期"]] = ["退休", prob.params["retired_on"]]
@@ -317,13 +324,13 @@ def apply_overlays(w, frames: dict[str, pd.DataFrame], problems: list[Problem], 
                 row["xb"] = "1" if people.sex[ne_pid] == "M" else "2"
                 row["csrq"] = people.birth_date[ne_pid].replace("-", "")
                 row["_pid"] = ne_pid
-                org.loc[len(org) + 10_000_000] = row
+                append("org", row)
         elif c == "MISSING_SLIP":
             sp.loc[(sp._pid == pid) & (sp.status == "active"), "slip_no"] = prob.params["slip_no"]
         elif c == "NOT_INSURED":
             m = hr._pid == pid
             if prob.params["how"] == "absent":
-                hr.drop(hr.index[m], inplace=True)
+                drop("cbry", m)
             else:
                 hr.loc[m & (hr.参保状态 == "参保缴费"), "参保状态"] = "暂停缴费"
         elif c == "INVALID_ID":
