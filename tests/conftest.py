@@ -1,3 +1,13 @@
+import os
+import tempfile
+from pathlib import Path
+
+# Airflow reads its configuration at import: give the tests their own home and DAGs folder.
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="roster-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
 import pytest
 
 from include.generator.generate import generate
