@@ -1,24 +1,28 @@
 """roster_sync: one run reconciles one period and publishes (OUTPUTS.md).
 
 Thin by design: every step is a function in ``include/pipeline``; this file only wires
-them. Nothing here touches a connection or a database at import time.
+them. Nothing here touches a connection or a database at import time. Tasks pass
+references (manifest paths, the period), never data frames.
 
-Built so far (issue 2): the period a run reconciles. Extract, standardise, resolve,
-reconcile, quality gates and publish are issues 3-6 and are added as tasks here.
+Built so far: the period a run reconciles (issue 2) and the four extracts into the raw
+layer, each emitting an Asset (issue 3). Standardise, resolve, reconcile, quality gates
+and publish are issues 4-6.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 DEFAULT_ARGS = {
     "owner": "roster-sync",
     "retries": 2,
-    "retry_delay": dt.timedelta(minutes=1),
+    "retry_delay": dt.timedelta(seconds=30),
     "retry_exponential_backoff": True,
 }
+
+RAW = {name: Asset(f"roster-sync://raw/{name}", group="roster-sync-raw") for name in ("staffing", "org", "finance", "hr")}
 
 
 @dag(
@@ -29,28 +33,64 @@ DEFAULT_ARGS = {
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["roster-sync", "reconciliation", "全口径财政供养人员"],
-    params={"period": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-                            description="YYYY-MM to reconcile; default: the latest payroll month not after the logical date")},
+    params={
+        "period": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                        description="YYYY-MM to reconcile; default: the latest payroll month not after the logical date"),
+        "full_resync": Param(False, type="boolean", description="read the staffing office in full instead of incrementally"),
+    },
     doc_md=__doc__,
 )
 def roster_sync():
+    def ds() -> str:
+        return f"{get_current_context()['logical_date']:%Y-%m-%d}"
+
+    @task(outlets=[RAW["staffing"]])
+    def extract_staffing() -> dict:
+        """编办: token, cursor paging, incremental by updated_since, tombstones applied."""
+        from include.pipeline import airflow_glue as g
+        from include.pipeline.extract.staffing import extract_staffing as run
+
+        full = bool(get_current_context()["params"].get("full_resync"))
+        return g.not_retryable(run, g.source_conn("staffing_api"), g.data_root(), ds(), force_full=full)
+
+    @task(outlets=[RAW["org"]])
+    def extract_org() -> dict:
+        """组织部: the whole cadre list, every row exactly once even when rows move between pages."""
+        from include.pipeline import airflow_glue as g
+        from include.pipeline.extract.org import extract_org as run
+
+        return g.not_retryable(run, g.source_conn("org_api"), g.data_root(), ds())
+
+    @task(outlets=[RAW["finance"]])
+    def extract_finance() -> dict:
+        """财政: ys_dw, and the payroll months not yet read plus the last one again."""
+        from include.pipeline import airflow_glue as g
+        from include.pipeline.extract.finance import extract_finance as run
+
+        return g.not_retryable(run, "finance_db", g.sql_url("finance_db"), g.data_root(), ds())
+
+    @task(outlets=[RAW["hr"]])
+    def extract_hr() -> dict:
+        """人社: exports verified by size and sha256, GB18030 decoded."""
+        from include.pipeline import airflow_glue as g
+        from include.pipeline.extract.hr import extract_hr as run
+
+        return g.not_retryable(run, g.source_conn("hr_exports"), g.data_root(), ds())
+
     @task
     def resolve_period() -> str:
         """The period M: the latest payroll month not after the logical date, or the `period` parameter."""
-        from airflow.sdk import BaseHook
-
-        from include.pipeline.connections import sqlalchemy_url
+        from include.pipeline import airflow_glue as g
         from include.pipeline.period import resolve_period as resolve
 
         ctx = get_current_context()
-        conn = BaseHook.get_connection("finance_db")
-        url = sqlalchemy_url("finance_db", {"conn_type": conn.conn_type, "host": conn.host, "port": conn.port,
-                                            "login": conn.login, "password": conn.password, "schema": conn.schema})
-        period = resolve(url, ctx["logical_date"].date(), ctx["params"].get("period"))
+        period = resolve(g.sql_url("finance_db"), ctx["logical_date"].date(), ctx["params"].get("period"))
         print(f"roster_sync reconciles period {period} (logical date {ctx['logical_date']:%Y-%m-%d})")
         return period
 
-    resolve_period()
+    extracts = [extract_staffing(), extract_org(), extract_finance(), extract_hr()]
+    period = resolve_period()
+    extracts >> period
 
 
 roster_sync()

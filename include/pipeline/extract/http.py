@@ -1,0 +1,73 @@
+"""HTTP plumbing every API connector shares: one session per run, retries, clear errors.
+
+Retries (urllib3's ``Retry``, mounted on the session): 429 and 502/503/504 on every
+method, the token POST included, honouring ``Retry-After``; connection errors and
+timeouts with exponential backoff. Wrong credentials are not retried: they raise
+:class:`SourceAuthError`, which names the connection and never the secret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+log = logging.getLogger("roster_sync.extract")
+
+TRANSIENT = (429, 502, 503, 504)
+
+
+class SourceError(RuntimeError):
+    """A source did not give us what the contract promises (after retries)."""
+
+
+class SourceAuthError(SourceError):
+    """Wrong credentials: not retryable; fix the connection."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceConn:
+    """An Airflow connection's fields, without Airflow (so steps test without a scheduler)."""
+
+    conn_id: str
+    host: str
+    login: str | None = None
+    password: str | None = None
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        host = (self.host or "").rstrip("/")
+        if not host:
+            raise SourceError(f"connection {self.conn_id!r} has no host")
+        return host if "://" in host else f"http://{host}"
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"SourceConn({self.conn_id!r}, host={self.host!r}, login={self.login!r}, password=***)"
+
+
+def make_session(retries: int = 10, backoff: float = 0.2, backoff_max: float = 30.0) -> requests.Session:
+    retry = Retry(
+        total=retries, connect=retries, read=retries, status=retries, other=0,
+        allowed_methods=None,            # the token POST too: the contract says 429/5xx happen there
+        status_forcelist=TRANSIENT, backoff_factor=backoff, backoff_max=backoff_max,
+        respect_retry_after_header=True, raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=4)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = "roster-sync"
+    return session
+
+
+def check(resp: requests.Response, conn: SourceConn, what: str) -> requests.Response:
+    """Raise a clear error for a response that is still bad after the retries."""
+    if resp.status_code < 400:
+        return resp
+    if resp.status_code in TRANSIENT:
+        raise SourceError(f"{conn.conn_id}: {what} still answered {resp.status_code} after retries")
+    raise SourceError(f"{conn.conn_id}: {what} answered {resp.status_code}: {resp.text[:200]}")

@@ -1,0 +1,174 @@
+"""编办 real-name system (SOURCES.md §1): token, cursor paging, incremental sync, tombstones.
+
+Each run lands what the API returned (``raw/staffing/<ds>/<collection>.parquet``, items as
+received) and the resulting current state (``<collection>__state.parquet``): the previous
+run's state with this run's items upserted by key. Items are never deleted by the
+source, so ended ones (tombstones: ``status`` left, ``approved`` 0) simply replace their
+earlier version. A full resync reads everything again: on the first run, when the last
+full one is older than ``full_resync_days``, or when asked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+import duckdb
+import pyarrow as pa
+
+from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceError, check, make_session
+from include.pipeline.store import Progress, RunStore
+
+log = logging.getLogger("roster_sync.extract.staffing")
+
+# The contract's fields per collection, with their key; every field is kept as received.
+COLLECTIONS = {
+    "units": (["unit_code", "name", "parent_code", "region_code", "kind", "rank", "funding", "status", "updated_at"], ["unit_code"]),
+    "quotas": (["unit_code", "quota_type", "approved", "updated_at"], ["unit_code", "quota_type"]),
+    "leader_posts": (["unit_code", "level", "approved", "updated_at"], ["unit_code", "level"]),
+    "persons": (["record_id", "id_number", "name", "sex", "birth_date", "unit_code", "personnel_class", "quota_type",
+                 "non_establishment_category", "post_category", "position", "entered_on", "slip_no", "status", "left_on",
+                 "updated_at"], ["record_id"]),
+}
+INT_FIELDS = {"approved"}
+
+
+def schema_for(collection: str) -> pa.Schema:
+    fields, _ = COLLECTIONS[collection]
+    cols = [(f, pa.int64() if f in INT_FIELDS else pa.string()) for f in fields]
+    # _extra: fields the contract does not name (kept, as JSON); _missing: contract fields absent from the item
+    return pa.schema(cols + [("_extra", pa.string()), ("_missing", pa.string()), ("_page", pa.int32())])
+
+
+def _shape(items: list[dict], collection: str, page: int) -> list[dict]:
+    fields, _ = COLLECTIONS[collection]
+    known = set(fields)
+    out = []
+    for it in items:
+        row = {}
+        for f in fields:
+            v = it.get(f)
+            if f in INT_FIELDS:
+                row[f] = v if isinstance(v, int) and not isinstance(v, bool) else (int(v) if isinstance(v, str) and v.strip().lstrip("-").isdigit() else None)
+            else:
+                row[f] = None if v is None else str(v)
+        extra = {k: v for k, v in it.items() if k not in known}
+        missing = [f for f in fields if f not in it]
+        row["_extra"] = json.dumps(extra, ensure_ascii=False) if extra else None
+        row["_missing"] = ",".join(missing) if missing else None
+        row["_page"] = page
+        out.append(row)
+    return out
+
+
+class StaffingClient:
+    def __init__(self, conn: SourceConn, session=None, page_size: int = 1000):
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size is 1-1000 (SOURCES.md)")
+        self.conn, self.page_size = conn, page_size
+        self.session = session or make_session()
+        self.token: str | None = None
+        self.token_refreshes = 0
+
+    def authenticate(self) -> None:
+        resp = self.session.post(f"{self.conn.base_url}/api/v1/auth/token",
+                                 json={"client_id": self.conn.login, "client_secret": self.conn.password}, timeout=60)
+        if resp.status_code in (401, 403):
+            raise SourceAuthError(f"connection {self.conn.conn_id!r}: the staffing office refused the credentials "
+                                  f"(HTTP {resp.status_code}); check its login (client_id) and password (client_secret)")
+        check(resp, self.conn, "token endpoint")
+        self.token = resp.json()["access_token"]
+        self.token_refreshes += 1
+
+    def get(self, path: str, params: dict) -> dict:
+        """GET with a token; a 401 ``token_expired`` gets a new token and the same request again."""
+        for attempt in range(3):
+            if self.token is None:
+                self.authenticate()
+            resp = self.session.get(f"{self.conn.base_url}{path}", params=params,
+                                    headers={"Authorization": f"Bearer {self.token}"}, timeout=120)
+            if resp.status_code == 401:
+                self.token = None
+                continue
+            check(resp, self.conn, path)
+            return resp.json()
+        raise SourceError(f"{self.conn.conn_id}: {path} kept answering 401 with fresh tokens")
+
+    def pages(self, collection: str, updated_since: str | None):
+        """Yield (page number, body) to the end of the cursor chain."""
+        params = {"page_size": self.page_size}
+        if updated_since:
+            params["updated_since"] = updated_since
+        page, seen_cursors = 0, set()
+        while True:
+            body = self.get(f"/api/v1/{collection}", params)
+            for key in ("items", "next_cursor", "snapshot_at"):
+                if key not in body:
+                    raise SourceError(f"{self.conn.conn_id}: a {collection} page has no {key!r} (SOURCES.md §1)")
+            page += 1
+            yield page, body
+            cursor = body["next_cursor"]
+            if not cursor:
+                return
+            if cursor in seen_cursors:
+                raise SourceError(f"{self.conn.conn_id}: the {collection} cursor chain loops")
+            seen_cursors.add(cursor)
+            params = {"cursor": cursor}
+
+
+def extract_staffing(conn: SourceConn, root: str, ds: str, full_resync_days: int = 7, force_full: bool = False,
+                     page_size: int = 1000) -> dict:
+    """Pull the four collections into the raw layer. Returns the manifest."""
+    store = RunStore(root, "staffing", ds)
+    prev = store.previous_manifest()
+    prev_state = (prev or {}).get("state", {})
+    last_full = prev_state.get("last_full_ds")
+    full = force_full or prev is None or last_full is None or \
+        (dt.date.fromisoformat(ds) - dt.date.fromisoformat(last_full)).days >= full_resync_days
+    store.begin()
+    client = StaffingClient(conn, page_size=page_size)
+    watermarks, stats = {}, {}
+    for collection in COLLECTIONS:
+        since = None if full else prev_state.get("watermarks", {}).get(collection)
+        progress = Progress(f"staffing {collection}{' (full)' if since is None else ' since ' + since}", logger=log)
+        with store.parquet_writer(f"{collection}.parquet", schema_for(collection)) as out:
+            for page, body in client.pages(collection, since):
+                if page == 1:
+                    watermarks[collection] = body["snapshot_at"]
+                out.write_rows(_shape(body["items"], collection, page))
+                progress.add(len(body["items"]))
+        stats[collection] = progress.done()
+        _merge_state(store, collection, None if full else prev, full)
+    state = {"watermarks": watermarks, "last_full_ds": ds if full else last_full}
+    mode = "full" if full else "incremental"
+    path = store.commit({"mode": mode, "state": state, "stats": stats, "token_requests": client.token_refreshes})
+    return {"source": "staffing", "manifest": path, "mode": mode, "stats": stats}
+
+
+def _merge_state(store: RunStore, collection: str, prev: dict | None, full: bool) -> None:
+    """``<collection>__state.parquet``: the previous state with this run's items upserted by key."""
+    _, key = COLLECTIONS[collection]
+    received = store.path(f"{collection}.parquet")
+    out = store.path(f"{collection}__state.parquet")
+    con = duckdb.connect()
+    try:
+        if full or prev is None:
+            sql = f"SELECT * FROM read_parquet('{received}')"
+        else:
+            before = f"{prev['dir']}/{collection}__state.parquet"
+            keys = ", ".join(key)
+            # The latest version of each item wins; a page read twice (never expected) cannot duplicate.
+            sql = f"""
+                SELECT * EXCLUDE (_rank) FROM (
+                  SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY _order DESC) AS _rank FROM (
+                    SELECT *, 0 AS _order FROM read_parquet('{before}')
+                    UNION ALL BY NAME
+                    SELECT *, 1 + _page AS _order FROM read_parquet('{received}')))
+                WHERE _rank = 1"""
+            sql = f"SELECT * EXCLUDE (_order) FROM ({sql})"
+        con.execute(f"COPY ({sql} ORDER BY {', '.join(key)}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+        rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
+    finally:
+        con.close()
+    store.record_file(f"{collection}__state.parquet", rows)

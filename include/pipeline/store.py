@@ -1,0 +1,177 @@
+"""The raw layer: what each source said, per run, kept as received.
+
+Layout under the data root (a local directory by default; any fsspec URL such as
+``s3://bucket/roster`` works the same, since every access goes through fsspec)::
+
+    raw/<source>/<ds>/...parquet          files of one run (ds = the run's logical date)
+    raw/<source>/<ds>/_manifest.json      written last: a directory without it is incomplete
+    raw/<source>/_superseded/<ds>/<stamp>/   an earlier attempt of the same logical date
+
+A rerun of a logical date moves the earlier attempt aside (never deletes it) and writes
+afresh, so a logical date has exactly one current extract and no duplicates. A source's
+incremental state (watermark, months read, files fetched) is the ``state`` of the latest
+complete manifest *before* the run's logical date, so rerunning a date starts from the
+same state and yields the same content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+log = logging.getLogger("roster_sync.store")
+
+MANIFEST = "_manifest.json"
+
+
+def data_root() -> str:
+    """The data root: ``ROSTER_SYNC_DATA_ROOT``, else ``./var/lake``."""
+    return os.environ.get("ROSTER_SYNC_DATA_ROOT") or os.path.abspath(os.path.join("var", "lake"))
+
+
+class RunStore:
+    """One source's raw directory for one run (logical date ``ds``)."""
+
+    def __init__(self, root: str, source: str, ds: str):
+        dt.date.fromisoformat(ds)  # a logical date, YYYY-MM-DD
+        self.fs, base = fsspec.core.url_to_fs(root)
+        self.base = base.rstrip("/")
+        self.root, self.source, self.ds = root, source, ds
+        self.source_dir = f"{self.base}/raw/{source}"
+        self.dir = f"{self.source_dir}/{ds}"
+        self.files: dict[str, dict] = {}
+
+    # lifecycle
+    def begin(self) -> None:
+        """Move an earlier attempt of this logical date aside and start an empty directory."""
+        if self.fs.exists(self.dir):
+            stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            dest = f"{self.source_dir}/_superseded/{self.ds}/{stamp}"
+            self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.mv(self.dir, dest, recursive=True)
+            log.info("%s: an earlier extract of %s was moved to %s", self.source, self.ds, dest)
+        self.fs.makedirs(self.dir, exist_ok=True)
+
+    def path(self, name: str) -> str:
+        return f"{self.dir}/{name}"
+
+    def commit(self, manifest: dict) -> str:
+        """Write the manifest last: from now on the extract counts as complete."""
+        body = {"source": self.source, "ds": self.ds, "root": self.root,
+                "written_at": dt.datetime.now(dt.timezone.utc).isoformat(), "files": self.files, **manifest}
+        with self.fs.open(self.path(MANIFEST), "w") as fh:
+            json.dump(body, fh, ensure_ascii=False, indent=1, default=str)
+        return self.path(MANIFEST)
+
+    # writing
+    def record_file(self, name: str, rows: int) -> None:
+        self.files[name] = {"rows": rows, "bytes": self.fs.size(self.path(name)), "sha256": self.sha256(name)}
+
+    def sha256(self, name: str) -> str:
+        h = hashlib.sha256()
+        with self.fs.open(self.path(name), "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+    def write_bytes(self, name: str, data: bytes, rows: int) -> None:
+        with self.fs.open(self.path(name), "wb") as fh:
+            fh.write(data)
+        self.record_file(name, rows)
+
+    def parquet_writer(self, name: str, schema: pa.Schema) -> "StreamingParquet":
+        return StreamingParquet(self, name, schema)
+
+    # reading the history
+    def previous_manifest(self) -> dict | None:
+        """The latest complete manifest of this source strictly before this run's logical date."""
+        return latest_manifest(self.root, self.source, before=self.ds)
+
+
+class StreamingParquet:
+    """Append record batches as pages arrive: memory stays at one page whatever the source's size."""
+
+    def __init__(self, store: RunStore, name: str, schema: pa.Schema):
+        self.store, self.name, self.schema = store, name, schema
+        self.fh = store.fs.open(store.path(name), "wb")
+        self.writer = pq.ParquetWriter(self.fh, schema, compression="zstd")
+        self.rows = 0
+
+    def write_rows(self, rows: list[dict]) -> None:
+        if rows:
+            self.writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+            self.rows += len(rows)
+
+    def close(self) -> int:
+        self.writer.close()
+        self.fh.close()
+        self.store.record_file(self.name, self.rows)
+        return self.rows
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *a):
+        if exc_type is None:
+            self.close()
+        else:
+            self.writer.close()
+            self.fh.close()
+
+
+def latest_manifest(root: str, source: str, before: str | None = None, at: str | None = None) -> dict | None:
+    fs, base = fsspec.core.url_to_fs(root)
+    src = f"{base.rstrip('/')}/raw/{source}"
+    if not fs.exists(src):
+        return None
+    days = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(src, detail=False))
+    days = [d for d in days if len(d) == 10 and d[4] == "-" and (before is None or d < before) and (at is None or d == at)]
+    for d in reversed(days):
+        path = f"{src}/{d}/{MANIFEST}"
+        if fs.exists(path):
+            with fs.open(path) as fh:
+                manifest = json.load(fh)
+            manifest["dir"] = f"{src}/{d}"
+            return manifest
+    return None
+
+
+class Progress:
+    """Logs how far a long extract is (rows, pages, rate) every few seconds, so slow is not mistaken for stuck."""
+
+    def __init__(self, what: str, every: float = 5.0, total: int | None = None, logger=log):
+        self.what, self.every, self.total, self.log = what, every, total, logger
+        self.rows = self.pages = 0
+        self.start = self.last = time.monotonic()
+
+    def add(self, rows: int, pages: int = 1) -> None:
+        self.rows += rows
+        self.pages += pages
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self.log.info("%s", self.line())
+
+    def line(self) -> str:
+        secs = max(time.monotonic() - self.start, 1e-9)
+        of = f" of {self.total:,}" if self.total else ""
+        return f"{self.what}: {self.rows:,}{of} rows, {self.pages:,} pages, {self.rows / secs:,.0f} rows/s, {secs:.1f}s"
+
+    def done(self) -> dict:
+        self.log.info("%s (done)", self.line())
+        secs = max(time.monotonic() - self.start, 1e-9)
+        return {"rows": self.rows, "pages": self.pages, "seconds": round(secs, 3)}
+
+
+def string_schema(fields: Iterable[str], ints: Iterable[str] = (), extra: Iterable[tuple[str, pa.DataType]] = ()) -> pa.Schema:
+    ints = set(ints)
+    return pa.schema([(f, pa.int64() if f in ints else pa.string()) for f in fields] + list(extra))

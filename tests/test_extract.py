@@ -1,0 +1,181 @@
+"""Extract (issue 3): every source lands in the raw layer exactly, whatever the sources do."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from include.pipeline.extract.finance import extract_finance
+from include.pipeline.extract.hr import extract_hr
+from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceError
+from include.pipeline.extract.org import extract_org
+from include.pipeline.extract.staffing import COLLECTIONS, extract_staffing
+from include.simulators.base import Faults
+from include.simulators.cluster import Simulators
+
+FREE = {"staffing": 0, "org": 0, "hr": 0}
+D1, D2 = "2026-10-31", "2026-11-30"
+
+
+def conns(sims):
+    c = sims.connections()
+    return {
+        "staffing": SourceConn("staffing_api", c["staffing_api"]["host"], c["staffing_api"]["login"], c["staffing_api"]["password"]),
+        "org": SourceConn("org_api", c["org_api"]["host"], c["org_api"]["login"], c["org_api"]["password"]),
+        "hr": SourceConn("hr_exports", c["hr_exports"]["host"], None, c["hr_exports"]["password"]),
+    }
+
+
+@pytest.fixture()
+def faulty(small_world, tmp_path):
+    """Every fault on at 5%, tokens that expire within a second."""
+    with Simulators(small_world, faults=Faults.all_on(0.05, token_ttl=0.4, seed=3), ports=FREE,
+                    finance_url=f"sqlite:///{tmp_path / 'finance.db'}") as sims:
+        yield sims
+
+
+def served(world, period, *parts):
+    return pd.read_parquet(Path(world, "periods", period, *parts))
+
+
+def assert_same_rows(got: pd.DataFrame, want: pd.DataFrame, key: list[str]):
+    cols = list(want.columns)
+    got = got[cols].astype(object).where(got[cols].notna(), None).sort_values(key, ignore_index=True)
+    want = want[cols].astype(object).where(want[cols].notna(), None).sort_values(key, ignore_index=True)
+    assert not got.duplicated(key).any(), "duplicate rows in the extract"
+    assert len(got) == len(want), f"{len(got)} rows extracted, {len(want)} served"
+    pd.testing.assert_frame_equal(got.astype(str), want.astype(str), check_dtype=False)
+
+
+def test_every_extract_equals_the_source_under_faults(faulty, small_world, tmp_path):
+    root = str(tmp_path / "lake")
+    c = conns(faulty)
+    s = extract_staffing(c["staffing"], root, D1, page_size=50)
+    o = extract_org(c["org"], root, D1, size=25)
+    f = extract_finance("finance_db", faulty.finance_url, root, D1, chunk=1000)
+    h = extract_hr(c["hr"], root, D1)
+    raw = Path(root) / "raw"
+    for name, (fields, key) in COLLECTIONS.items():
+        got = pd.read_parquet(raw / "staffing" / D1 / f"{name}__state.parquet")
+        assert_same_rows(got, served(small_world, "2026-10", "staffing", f"{name}.parquet"), key)
+        assert got._missing.isna().all() and got._extra.isna().all()
+    org = pd.read_parquet(raw / "org" / D1 / "gbxx.parquet")
+    want = served(small_world, "2026-10", "org", "gbxx.parquet").fillna("")
+    assert_same_rows(org, want, list(want.columns))
+    assert o["stats"]["total"] == len(want)
+    payroll = served(small_world, "2026-10", "finance", "gz_ff.parquet")
+    for month in ("202609", "202610"):
+        got = pd.read_parquet(raw / "finance" / D1 / f"gz_ff_{month}.parquet")
+        want = payroll[payroll.ffyf == month].copy()
+        assert (got.yfgz.astype(float).round(2).to_numpy() == got.yfgz.astype(float).to_numpy()).all()
+        got["yfgz"], want["yfgz"] = got.yfgz.astype(float).round(2), want.yfgz.round(2)
+        assert_same_rows(got, want, ["sfzh", "dwbm", "yfgz"])
+    assert_same_rows(pd.read_parquet(raw / "finance" / D1 / "ys_dw.parquet"),
+                     served(small_world, "2026-10", "finance", "ys_dw.parquet"), ["dwbm"])
+    for name in ("cbry_202610.csv", "cbdw_202610.csv"):
+        got = pd.read_parquet(raw / "hr" / D1 / f"{name}.parquet")
+        want = pd.read_csv(Path(small_world) / "hr" / name, encoding="gb18030", dtype=str, keep_default_na=False)
+        assert_same_rows(got, want, list(want.columns))
+        assert (raw / "hr" / D1 / "files" / name).read_bytes() == (Path(small_world) / "hr" / name).read_bytes()
+    counters = faulty.counters()
+    faults_seen = sum(v for app in counters.values() for k, v in app.items() if k not in ("requests", "tokens"))
+    assert faults_seen >= 5, counters      # the faults really happened
+    assert counters["staffing"]["tokens"] >= 2 or counters["staffing"].get("401", 0) >= 1
+    for m in (s, o, f, h):
+        assert json.loads(Path(m["manifest"]).read_text())["files"]
+
+
+def test_incremental_sync_applies_tombstones_and_matches_the_next_period(faulty, small_world, tmp_path):
+    root = str(tmp_path / "lake")
+    c = conns(faulty)
+    first = extract_staffing(c["staffing"], root, D1, page_size=200)
+    extract_finance("finance_db", faulty.finance_url, root, D1)
+    faulty.advance("2026-11")
+    second = extract_staffing(c["staffing"], root, D2, page_size=200, full_resync_days=60)
+    assert first["mode"] == "full" and second["mode"] == "incremental"
+    persons = served(small_world, "2026-11", "staffing", "persons.parquet")
+    received = pd.read_parquet(Path(root, "raw", "staffing", D2, "persons.parquet"))
+    assert 0 < len(received) < len(persons) / 5, "an incremental sync reads only what changed"
+    assert (received.status == "left").any()
+    for name, (fields, key) in COLLECTIONS.items():
+        got = pd.read_parquet(Path(root, "raw", "staffing", D2, f"{name}__state.parquet"))
+        assert_same_rows(got, served(small_world, "2026-11", "staffing", f"{name}.parquet"), key)
+    manifest = json.loads(Path(second["manifest"]).read_text())
+    assert manifest["state"]["watermarks"]["persons"].startswith("2026-11-30T20:00:00")
+    assert manifest["state"]["last_full_ds"] == D1
+    # the periodic full resync: the last full one is older than full_resync_days
+    third = extract_staffing(c["staffing"], root, "2026-12-01", page_size=200, full_resync_days=7)
+    assert third["mode"] == "full"
+    # finance: the months not read yet plus the last one again
+    again = extract_finance("finance_db", faulty.finance_url, root, D2)
+    assert again["months_read"] == ["202610", "202611"]
+
+
+def test_rerunning_a_logical_date_gives_the_same_raw_content_and_keeps_the_earlier_attempt(faulty, tmp_path):
+    root = str(tmp_path / "lake")
+    c = conns(faulty)
+    extract_staffing(c["staffing"], root, D1, page_size=300)
+    before = pd.read_parquet(Path(root, "raw", "staffing", D1, "persons__state.parquet"))
+    extract_staffing(c["staffing"], root, D1, page_size=300)
+    after = pd.read_parquet(Path(root, "raw", "staffing", D1, "persons__state.parquet"))
+    pd.testing.assert_frame_equal(before, after)
+    superseded = list(Path(root, "raw", "staffing", "_superseded", D1).iterdir())
+    assert len(superseded) == 1 and (superseded[0] / "_manifest.json").exists()
+    h1 = extract_hr(c["hr"], root, D1)
+    h2 = extract_hr(c["hr"], root, D1)
+    assert h1["fetched"] == h2["fetched"] and h1["fetched"]
+
+
+def test_a_broken_download_never_lands(small_world, tmp_path):
+    with Simulators(small_world, faults=Faults(truncate=1.0), ports=FREE, finance_url=f"sqlite:///{tmp_path / 'f.db'}") as sims:
+        with pytest.raises(SourceError, match="never arrived whole"):
+            extract_hr(conns(sims)["hr"], str(tmp_path / "lake"), D1)
+    day = tmp_path / "lake" / "raw" / "hr" / D1
+    assert not (day / "_manifest.json").exists()
+    assert not any(p.suffix == ".csv" or p.name.endswith(".part") for p in (day / "files").iterdir()) if (day / "files").exists() else True
+
+
+def test_org_reads_again_when_rows_move(small_world, tmp_path):
+    with Simulators(small_world, faults=Faults(page_drift=0.6, seed=1), ports=FREE, finance_url=f"sqlite:///{tmp_path / 'f.db'}") as sims:
+        result = extract_org(conns(sims)["org"], str(tmp_path / "lake"), D1, size=20)
+    assert result["stats"]["passes"] >= 2
+    got = pd.read_parquet(tmp_path / "lake" / "raw" / "org" / D1 / "gbxx.parquet")
+    want = served(small_world, "2026-10", "org", "gbxx.parquet").fillna("")
+    assert_same_rows(got, want, list(want.columns))
+
+
+@pytest.mark.parametrize("source", ["staffing", "org", "hr"])
+def test_wrong_credentials_fail_at_once_without_showing_the_secret(small_world, tmp_path, source):
+    with Simulators(small_world, ports=FREE, finance_url=f"sqlite:///{tmp_path / 'f.db'}") as sims:
+        good = conns(sims)[source]
+        bad = SourceConn(good.conn_id, good.host, good.login, "Wr0ng-S3cret")
+        fn = {"staffing": extract_staffing, "org": extract_org, "hr": extract_hr}[source]
+        t0 = time.monotonic()
+        with pytest.raises(SourceAuthError) as exc:
+            fn(bad, str(tmp_path / "lake"), D1)
+        assert time.monotonic() - t0 < 5
+        assert good.conn_id in str(exc.value) and "Wr0ng-S3cret" not in str(exc.value)
+        assert "Wr0ng-S3cret" not in repr(bad)
+        assert sims.counters()[source]["requests"] <= 2, "credentials errors are not retried"
+
+
+@pytest.mark.slow
+def test_airflow_dags_test_extracts_all_four_sources(small_world, tmp_path):
+    with Simulators(small_world, faults=Faults.all_on(0.05, token_ttl=1.0), ports=FREE,
+                    finance_url=f"sqlite:///{tmp_path / 'finance.db'}") as sims:
+        env = dict(os.environ)
+        env.update(sims.env())
+        env.update({"AIRFLOW_HOME": str(tmp_path / "airflow"), "ROSTER_SYNC_DATA_ROOT": str(tmp_path / "lake"),
+                    "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+        r = subprocess.run([airflow, "dags", "test", "roster_sync", D1], env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert "roster_sync reconciles period 2026-10" in r.stdout + r.stderr
+    for source in ("staffing", "org", "finance", "hr"):
+        assert (tmp_path / "lake" / "raw" / source / D1 / "_manifest.json").exists(), source
