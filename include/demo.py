@@ -76,6 +76,15 @@ def main(argv=None) -> int:
             if line.startswith("roster_sync ") or "DagRun Finished" in line:
                 print("   " + (line if len(line) < 240 else line[:240] + " ..."))
         print(f"== run {'succeeded' if rc == 0 else 'FAILED'}; full log: {log_path}")
+        from include.pipeline.store import latest_manifest
+        print("== raw layer (what each source said, kept as received):")
+        for source in ("staffing", "org", "finance", "hr"):
+            m = latest_manifest(str(var / "lake"), source, at=logical)
+            if m:
+                rows = sum(f["rows"] for name, f in m["files"].items() if not name.endswith("__state.parquet") and name != "pages.parquet")
+                print(f"   {source:9s} {len(m['files'])} files, {rows:,} rows  {m['dir']}")
+            else:
+                print(f"   {source:9s} no complete extract for {logical}")
     print(f"== where to look: data {data} (truth in periods/*/truth), lake {var / 'lake'}, roster DB {var / 'roster.db'}")
     return rc
 

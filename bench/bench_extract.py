@@ -1,0 +1,96 @@
+"""Benchmark (not a test): extract throughput and peak memory per source, over loopback.
+
+    python bench/bench_extract.py                       # 100k and 1M persons
+    python bench/bench_extract.py --sizes 100000 --fault-rate 0.05
+
+Generated jurisdictions are cached under var/bench/p<N> (generation of 1M takes minutes).
+The simulators run in their own process; each extract runs in a fresh child process so
+its peak RSS (ru_maxrss) is its own. Flat memory shows as the same peak at 100k and 1M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHILD = r"""
+import json, resource, sys, time, logging
+sys.path.insert(0, {root!r})
+from include.pipeline.extract.http import SourceConn
+state = json.load(open({state!r}))
+c = state["connections"]
+source, lake = {source!r}, {lake!r}
+t0 = time.perf_counter()
+if source == "staffing":
+    from include.pipeline.extract.staffing import extract_staffing as f
+    r = f(SourceConn("staffing_api", c["staffing_api"]["host"], c["staffing_api"]["login"], c["staffing_api"]["password"]), lake, "2026-10-31")
+    rows = sum(v["rows"] for v in r["stats"].values())
+elif source == "org":
+    from include.pipeline.extract.org import extract_org as f
+    r = f(SourceConn("org_api", c["org_api"]["host"], c["org_api"]["login"], c["org_api"]["password"]), lake, "2026-10-31")
+    rows = r["stats"]["rows"]
+elif source == "finance":
+    from include.pipeline.extract.finance import extract_finance as f
+    r = f("finance_db", state["finance_url"], lake, "2026-10-31")
+    rows = sum(v["rows"] for v in r["stats"].values())
+else:
+    from include.pipeline.extract.hr import extract_hr as f
+    r = f(SourceConn("hr_exports", c["hr_exports"]["host"], None, c["hr_exports"]["password"]), lake, "2026-10-31")
+    rows = r["stats"]["rows"]
+dt = time.perf_counter() - t0
+print(json.dumps({{"rows": rows, "seconds": dt, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def ensure_data(n: int) -> Path:
+    from include.generator.generate import generate
+    from include.generator.world import WorldParams
+    out = ROOT / "var" / "bench" / f"p{n}"
+    if not (out / "manifest.json").exists():
+        t0 = time.perf_counter()
+        generate(WorldParams(persons=n, periods=1, findings_per_code=3), out, progress=lambda m: print("   ", m, flush=True))
+        print(f"generated {n:,} persons in {time.perf_counter() - t0:.0f}s")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--fault-rate", type=float, default=0.0)
+    args = ap.parse_args()
+    for n in [int(x) for x in args.sizes.split(",")]:
+        data = ensure_data(n)
+        (data / "sim.json").unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "include.simulators.cli", "serve", "--data", str(data),
+               "--staffing-port", "0", "--org-port", "0", "--hr-port", "0"]
+        if args.fault_rate:
+            cmd += ["--fault-rate", str(args.fault_rate), "--token-ttl", "5"]
+        sim = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            while not (data / "sim.json").exists():
+                time.sleep(0.2)
+            with tempfile.TemporaryDirectory() as lake:
+                for source in ("staffing", "org", "finance", "hr"):
+                    code = CHILD.format(root=str(ROOT), state=str(data / "sim.json"), source=source, lake=lake)
+                    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+                    if out.returncode:
+                        print(out.stderr[-2000:])
+                        raise SystemExit(1)
+                    r = json.loads(out.stdout.strip().splitlines()[-1])
+                    print(f"{n:>9,} persons  {source:9s} {r['rows']:>10,} records in {r['seconds']:6.1f}s = "
+                          f"{r['rows'] / r['seconds']:>9,.0f} records/s, peak RSS {r['maxrss_mb']:6.0f} MB", flush=True)
+        finally:
+            sim.terminate()
+            sim.wait()
+
+
+if __name__ == "__main__":
+    main()
