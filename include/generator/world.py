@@ -121,19 +121,20 @@ def _credit_codes(rng: np.random.Generator, type_chars: np.ndarray, regions: np.
         prefix = np.char.add(np.char.add("1", type_chars[todo].astype(str)), regions[todo].astype(str))
         bodies = np.char.add(prefix, np.array(["".join(r) for r in alphabet[org]]))
         codes = np.array([b + ids.credit_check_char(b) for b in bodies], dtype=object)
-        retry = []
-        for i, c in zip(todo, codes):
-            if c in seen:
-                retry.append(i)
-            else:
-                seen.add(c)
-                out[i] = c
-        todo = np.array(retry, dtype=int)
+        todo = _claim(todo, codes, seen, out)
     return out
 
 
-def _region_digits(codes: np.ndarray) -> np.ndarray:
-    return np.array([[int(c) for c in code] for code in codes], dtype=np.int64)
+def _claim(todo: np.ndarray, candidates, taken: set, out: np.ndarray) -> np.ndarray:
+    """Store each candidate value not taken yet at its position; return the positions that collided."""
+    retry = []
+    for i, value in zip(todo, candidates):
+        if value in taken:
+            retry.append(i)
+        else:
+            taken.add(value)
+            out[i] = value
+    return np.array(retry, dtype=int)
 
 
 def make_people(rng: np.random.Generator, n: int, first_pid: int, birth_regions: np.ndarray,
@@ -141,8 +142,8 @@ def make_people(rng: np.random.Generator, n: int, first_pid: int, birth_regions:
                 female_share: float | np.ndarray = 0.5, taken: set | None = None) -> pd.DataFrame:
     """``n`` natural persons with valid, unique GB 11643 IDs consistent with birth date and sex."""
     taken = taken if taken is not None else set()
-    lo = np.asarray(pd.to_datetime(pd.Series(np.broadcast_to(np.asarray(born_from, dtype="datetime64[D]"), n))).values.astype("datetime64[D]").astype(np.int64))
-    hi = np.asarray(pd.to_datetime(pd.Series(np.broadcast_to(np.asarray(born_to, dtype="datetime64[D]"), n))).values.astype("datetime64[D]").astype(np.int64))
+    lo = np.broadcast_to(np.asarray(born_from, dtype="datetime64[D]"), n).astype(np.int64)
+    hi = np.broadcast_to(np.asarray(born_to, dtype="datetime64[D]"), n).astype(np.int64)
     days = lo + (rng.random(n) * (hi - lo + 1)).astype(np.int64)
     birth = days.astype("datetime64[D]")
     female = rng.random(n) < np.broadcast_to(female_share, n)
@@ -157,15 +158,7 @@ def make_people(rng: np.random.Generator, n: int, first_pid: int, birth_regions:
                              np.char.add(np.char.zfill(seq2.astype(str), 2), sex_digit.astype(str)))
         digits = np.frombuffer("".join(bodies).encode(), dtype=np.uint8).reshape(-1, 17).astype(np.int64) - 48
         checks = ids.id_check_chars(digits)
-        full = np.char.add(bodies, checks)
-        retry = []
-        for i, v in zip(todo, full):
-            if v in taken:
-                retry.append(i)
-            else:
-                taken.add(v)
-                id_numbers[i] = v
-        todo = np.array(retry, dtype=int)
+        todo = _claim(todo, np.char.add(bodies, checks), taken, id_numbers)
     surname = np.array(N.SURNAMES)[np.minimum((rng.pareto(1.2, n) * 6).astype(int), len(N.SURNAMES) - 1)]
     gchars = np.array(N.GIVEN_CHARS)
     given = gchars[rng.integers(0, len(gchars), n)]
