@@ -5,7 +5,7 @@
 
 Generated jurisdictions are cached under var/bench/p<N> (generation of 1M takes minutes).
 The simulators run in their own process; each extract runs in a fresh child process so
-its peak RSS (ru_maxrss) is its own. Flat memory shows as the same peak at 100k and 1M.
+its peak RSS (VmHWM) is its own. Flat memory shows as the same peak at 100k and 1M.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ else:
     r = f(SourceConn("hr_exports", c["hr_exports"]["host"], None, c["hr_exports"]["password"]), lake, "2026-10-31")
     rows = r["stats"]["rows"]
 dt = time.perf_counter() - t0
-print(json.dumps({{"rows": rows, "seconds": dt, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the parent process.
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({{"rows": rows, "seconds": dt, "maxrss_mb": hwm / 1024}}))
 """
 
 

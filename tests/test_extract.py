@@ -179,3 +179,15 @@ def test_airflow_dags_test_extracts_all_four_sources(small_world, tmp_path):
         assert "roster_sync reconciles period 2026-10" in r.stdout + r.stderr
     for source in ("staffing", "org", "finance", "hr"):
         assert (tmp_path / "lake" / "raw" / source / D1 / "_manifest.json").exists(), source
+
+
+def test_a_page_with_missing_and_extra_fields_keeps_everything_as_received():
+    from include.pipeline.extract.staffing import _page_table
+    good = {"unit_code": "U1", "quota_type": "admin", "approved": 3, "updated_at": "2026-10-01T10:00:00+08:00"}
+    odd = {"unit_code": "U2", "quota_type": "admin", "approved": "4", "note": "新增"}   # no updated_at, a text count, an extra field
+    fast = _page_table([good], "quotas", 1).to_pylist()
+    assert fast == [{**good, "_extra": None, "_missing": None, "_page": 1}]
+    rows = _page_table([good, odd], "quotas", 2).to_pylist()
+    assert rows[1]["approved"] == 4 and rows[1]["updated_at"] is None
+    assert rows[1]["_missing"] == "updated_at" and json.loads(rows[1]["_extra"]) == {"note": "新增"}
+    assert rows[0]["_missing"] is None

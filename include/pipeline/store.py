@@ -108,8 +108,12 @@ class StreamingParquet:
 
     def write_rows(self, rows: list[dict]) -> None:
         if rows:
-            self.writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
-            self.rows += len(rows)
+            self.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+
+    def write_table(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.writer.write_table(table)
+            self.rows += table.num_rows
 
     def close(self) -> int:
         self.writer.close()

@@ -87,8 +87,7 @@ def decode(store: RunStore, entry: dict, chunk_rows: int = 200_000) -> list[str]
                 if writer is None:
                     header = list(part.columns)
                     writer = store.parquet_writer(name, table.schema)
-                writer.writer.write_table(table)
-                writer.rows += len(part)
+                writer.write_table(table)
                 rows += len(part)
     except UnicodeDecodeError as exc:
         raise SourceError(f"hr: {entry['name']} is not GB18030 text (byte {exc.start})") from None

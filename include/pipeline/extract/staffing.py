@@ -41,6 +41,23 @@ def schema_for(collection: str) -> pa.Schema:
     return pa.schema(cols + [("_extra", pa.string()), ("_missing", pa.string()), ("_page", pa.int32())])
 
 
+def _page_table(items: list[dict], collection: str, page: int) -> pa.Table:
+    """One page as an Arrow table. Fast path when every item has exactly the contract's
+    fields with the contract's types; otherwise field by field (extra and missing fields kept)."""
+    fields, _ = COLLECTIONS[collection]
+    schema = schema_for(collection)
+    known = set(fields)
+    if all(it.keys() == known for it in items):
+        try:
+            table = pa.Table.from_pylist(items, schema=pa.schema([schema.field(f) for f in fields]))
+            n = len(items)
+            return table.append_column("_extra", pa.nulls(n, pa.string())).append_column(
+                "_missing", pa.nulls(n, pa.string())).append_column("_page", pa.array([page] * n, pa.int32()))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return pa.Table.from_pylist(_shape(items, collection, page), schema=schema)
+
+
 def _shape(items: list[dict], collection: str, page: int) -> list[dict]:
     fields, _ = COLLECTIONS[collection]
     known = set(fields)
@@ -136,7 +153,7 @@ def extract_staffing(conn: SourceConn, root: str, ds: str, full_resync_days: int
             for page, body in client.pages(collection, since):
                 if page == 1:
                     watermarks[collection] = body["snapshot_at"]
-                out.write_rows(_shape(body["items"], collection, page))
+                out.write_table(_page_table(body["items"], collection, page))
                 progress.add(len(body["items"]))
         stats[collection] = progress.done()
         _merge_state(store, collection, None if full else prev, full)
