@@ -148,7 +148,7 @@ def compute(data_dir: str | Path, period: str) -> dict:
             if r["personnel_class"] == "establishment":
                 est_count[(r["unit_code"], r["quota_type"])].add(pid)
                 est_by_unit[r["unit_code"]].add(pid)
-            else:
+            elif r["personnel_class"] == "non_establishment":
                 ne_by_unit[r["unit_code"]].add(pid)
     for (u, qt) in set(est_count) | {k for k in quotas if k[1] != "non_establishment_cap"}:
         if qt == "non_establishment_cap":
@@ -173,7 +173,8 @@ def compute(data_dir: str | Path, period: str) -> dict:
         if qt != "non_establishment_cap":
             total[u] += n
     for u, t in total.items():
-        if t >= 10 and (t - len(est_by_unit.get(u, ()))) >= 0.3 * t:
+        # "at least 30% of T", in whole numbers: 10 x vacancies >= 3 x T (no floating point)
+        if t >= 10 and 10 * (t - len(est_by_unit.get(u, ()))) >= 3 * t:
             add("HIGH_VACANCY", unit_code=u, region=region_of_unit(u))
     paid_units = set()
     for pid, rows in pay.items():
@@ -197,10 +198,9 @@ def compute(data_dir: str | Path, period: str) -> dict:
             b = sorted(pay[pid], key=lambda r: r["dwbm"])[0]["dwbm"]
             code, qhdm = budget_units.get(b, (None, None))
             return code, qhdm
-        for rows, col in ((org.get(pid), "dwdm"),):
-            if rows:
-                u = rows[0][col]
-                return u, region_of_unit(u)
+        if org.get(pid):
+            u = min(r["dwdm"] for r in org[pid])
+            return u, region_of_unit(u)
         return None, None
 
     def person(code, pid):
@@ -218,7 +218,7 @@ def compute(data_dir: str | Path, period: str) -> dict:
             person("PAID_WITHOUT_ESTABLISHMENT", pid)
         if not p_rows and any(r["personnel_class"] == "establishment"
                               and units.get(r["unit_code"], {}).get("funding") in ("full", "partial")
-                              and r["entered_on"] < str(P.first_day(period)) for r in s_rows):
+                              and r["entered_on"] is not None and r["entered_on"] < str(P.first_day(period)) for r in s_rows):
             person("ESTABLISHED_NOT_PAID", pid)
         if len({r["dwbm"] for r in p_rows}) >= 2:
             person("DUPLICATE_PAY", pid)
