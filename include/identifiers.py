@@ -145,3 +145,53 @@ def normalise_name_series(names: pd.Series) -> pd.Series:
     for variant in MIDDLE_DOT_VARIANTS:
         out = out.str.replace(variant, MIDDLE_DOT, regex=False)
     return out
+
+
+# --- Vectorised forms, for the pipeline at province scale -------------------------------------
+
+def clean_id_series(raw: pd.Series) -> pd.Series:
+    """:func:`clean_id` over a column: upper-case, all whitespace removed, 15-digit IDs converted."""
+    s = raw.astype("string").str.replace(r"\s+", "", regex=True).str.upper()
+    legacy = s.str.fullmatch(r"\d{15}").fillna(False).to_numpy(dtype=bool)
+    if legacy.any():
+        body = s[legacy].str[:6] + "19" + s[legacy].str[6:]
+        s = s.copy()
+        s[legacy] = body + pd.Series(id_check_chars(_digit_matrix(body)), index=body.index)
+    return s
+
+
+def _digit_matrix(bodies: pd.Series) -> np.ndarray:
+    """(n, 17) digits of 17-digit strings (the caller guarantees the shape)."""
+    joined = "".join(bodies.str[:17].tolist()).encode("ascii")
+    return np.frombuffer(joined, dtype=np.uint8).reshape(-1, 17).astype(np.int64) - 48
+
+
+def valid_id_mask(cleaned: pd.Series, not_after: dt.date | None = None) -> np.ndarray:
+    """:func:`is_valid_id` over a column of cleaned IDs (boolean array)."""
+    shape = cleaned.str.fullmatch(r"\d{17}[\dX]").fillna(False).to_numpy(dtype=bool)
+    ok = np.zeros(len(cleaned), dtype=bool)
+    if not shape.any():
+        return ok
+    cand = cleaned[shape]
+    check = id_check_chars(_digit_matrix(cand)) == cand.str[17].to_numpy(dtype=object)
+    born = pd.to_datetime(cand.str[6:14], format="%Y%m%d", errors="coerce")
+    good = check & born.notna().to_numpy()
+    if not_after is not None:
+        good &= (born <= pd.Timestamp(not_after)).fillna(False).to_numpy(dtype=bool)
+    ok[np.flatnonzero(shape)] = good
+    return ok
+
+
+def birth8_series(cleaned: pd.Series) -> pd.Series:
+    """Digits 7-14 where they still form a real date (YYYYMMDD), else NA."""
+    d = cleaned.str[6:14]
+    real = pd.to_datetime(d.where(d.str.fullmatch(r"\d{8}").fillna(False)), format="%Y%m%d", errors="coerce").notna()
+    return d.where(real.to_numpy(), pd.NA)
+
+
+def mask_id_series(raw: pd.Series) -> pd.Series:
+    """:func:`mask_id` over a column."""
+    s = raw.astype("string").str.strip()
+    n = s.str.len()
+    masked = s.str[:6] + n.sub(10).clip(lower=0).map(lambda k: "*" * int(k) if pd.notna(k) else "") + s.str[-4:]
+    return masked.where(n > 10, n.map(lambda k: "*" * int(k) if pd.notna(k) else "<none>"))

@@ -71,3 +71,25 @@ def test_name_normalisation():
     out = ids.normalise_name_series(s)
     assert list(out[:2]) == ["买买提·艾力", "张三"]
     assert out.isna()[2]
+
+
+def test_vectorised_forms_agree_with_the_scalar_ones():
+    rng = np.random.default_rng(7)
+    good = [ids.legacy_to_18(f"{rng.integers(110000, 659999)}{rng.integers(50, 99)}{rng.integers(1, 12):02d}{rng.integers(1, 28):02d}{rng.integers(0, 999):03d}") for _ in range(300)]
+    raw = good + [g.lower() for g in good[:20]] + [" " + g + "\u3000" for g in good[20:40]] + [ids.to_legacy_15(g) for g in good[40:60]]
+    raw += [g[:5] + str((int(g[5]) + 3) % 10) + g[6:] for g in good[60:90]]          # mistyped digits
+    raw += [g[:10] + "1332" + g[14:] for g in good[90:100]]                             # impossible birth date
+    raw += ["", None, "abc", "1234567890123456789", "12345678901234567"]
+    series = pd.Series(raw, dtype=object)
+    cleaned = ids.clean_id_series(series)
+    for r, c in zip(raw, cleaned):
+        expected = ids.clean_id(r)
+        assert (pd.isna(c) and expected is None) or c == expected, r
+    mask = ids.valid_id_mask(cleaned, not_after=dt.date(2026, 10, 31))
+    for c, m in zip(cleaned, mask):
+        assert m == (not pd.isna(c) and ids.is_valid_id(c, not_after=dt.date(2026, 10, 31))), c
+    assert mask.sum() == 300 + 20 + 20 + 20 - 0 and not mask[-5:].any()
+    b8 = ids.birth8_series(cleaned)
+    assert b8.iloc[0] == cleaned.iloc[0][6:14] and b8.iloc[300 + 20 + 20 + 20 + 30:300 + 20 + 20 + 20 + 40].isna().all()
+    masked = ids.mask_id_series(pd.Series([SAMPLE_ID, "12345", None]))
+    assert masked.iloc[0] == ids.mask_id(SAMPLE_ID) and masked.iloc[1] == "*****"

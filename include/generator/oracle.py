@@ -100,6 +100,7 @@ def compute(data_dir: str | Path, period: str) -> dict:
         resolved.append([source, raw, nname, unit, row, vid])
     findings = {}
     quarantined = []
+    invalid = {}   # (source, raw value) -> [units, linked ids, region candidates]: one finding each
 
     def add(code, unit_code=None, quota_type=None, level=None, id_number=None, source=None, raw_value=None, region=None):
         key = (code, unit_code, quota_type, level, id_number, source, raw_value)
@@ -126,9 +127,21 @@ def compute(data_dir: str | Path, period: str) -> dict:
         region = region_of_unit(unit)
         if region is None and source == "finance":
             region = budget_units.get(row["dwbm"], (None, None))[1]
-        add("INVALID_ID", unit_code=unit, id_number=linked, source=source, raw_value=str(raw).strip(), region=region)
+        entry = invalid.setdefault((source, str(raw).strip()), [set(), set(), []])
+        if unit is not None:
+            entry[0].add(unit)
+        if linked is not None:
+            entry[1].add(linked)
+        entry[2].append((unit, region))
         if linked is None:
             quarantined.append({"source": source, "raw_value": ids.mask_id(str(raw).strip()), "reason": "invalid ID, not linked"})
+
+    # INVALID_ID is raised once per source and raw value: its unit and linked ID are the lowest seen.
+    for (source, raw_value), (units_seen, linked_ids, regions) in invalid.items():
+        unit = min(units_seen) if units_seen else None
+        region = next((reg for u, reg in regions if u == unit), None)
+        add("INVALID_ID", unit_code=unit, id_number=min(linked_ids) if linked_ids else None, source=source,
+            raw_value=raw_value, region=region)
 
     staffing = defaultdict(list)
     org = defaultdict(list)
