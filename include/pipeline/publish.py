@@ -1,0 +1,257 @@
+"""Publish a reconciled period to ``roster_db`` and write the finance exports (OUTPUTS.md).
+
+Tables (created when missing; SQLite by default, PostgreSQL in production):
+
+* ``roster``: one row per person per published period, primary key ``(period, id_number)``;
+* ``reconciliation_alert``: one row per finding, stable ``alert_key``, ``first_seen`` /
+  ``last_seen``, ``status`` open or resolved (plus ``resolved_in``, ``updated_at``);
+* ``reconciliation_finding`` (ours): the findings of each published period, as found;
+* ``alert_event`` (ours): opened / reopened / resolved, once per alert and period, for
+  the digests that tell an office once;
+* ``publish_log`` (ours): one row per publish.
+
+Everything for a period is written in one transaction: a reader sees the old roster or
+the new one, never half of either. Republishing a period replaces its roster and
+findings and creates no duplicate alert or event. An alert is resolved when a run for a
+later period no longer finds it; a finding that comes back reopens its row (``first_seen``
+kept). A run for an earlier period (a backfill) never resolves or reopens a later state.
+
+Exports ``roster_<period>.parquet``, ``.csv`` (UTF-8 with BOM) and ``.xlsx`` are written
+beside, in a staging directory, and moved into ``published/<period>/`` after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+import uuid
+
+import fsspec
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from include.pipeline.reconcile import ROSTER_COLUMNS
+
+log = logging.getLogger("roster_sync.publish")
+
+# The key columns of each code (OUTPUTS.md "The codes"); person-level codes key on the person.
+CODE_KEYS = {
+    "OVER_QUOTA": ["unit_code", "quota_type"], "NON_ESTABLISHMENT_OVER_CAP": ["unit_code"],
+    "LEADER_OVER_LIMIT": ["unit_code", "level"], "HIGH_VACANCY": ["unit_code"], "REVOKED_UNIT_STAFFED": ["unit_code"],
+    "INVALID_ID": ["source", "raw_value"],
+}
+PERSON_KEY = ["id_number"]
+ALERT_COLUMNS = ["alert_key", "code", "severity", "region_code", "unit_code", "id_number", "quota_type", "level",
+                 "source", "raw_value", "details"]
+XLSX_ROWS_PER_SHEET = 1_000_000   # Excel holds 1,048,576 rows a sheet
+
+metadata = sa.MetaData()
+roster_table = sa.Table(
+    "roster", metadata,
+    sa.Column("period", sa.String(7), primary_key=True), sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("id_number", sa.String(18), primary_key=True), sa.Column("name", sa.String(100)),
+    sa.Column("sex", sa.String(1)), sa.Column("birth_date", sa.Date), sa.Column("region_code", sa.String(6)),
+    sa.Column("unit_code", sa.String(18)), sa.Column("unit_name", sa.String(200)),
+    sa.Column("personnel_class", sa.String(20)), sa.Column("quota_type", sa.String(30)),
+    sa.Column("non_establishment_category", sa.String(30)), sa.Column("post_category", sa.String(20)),
+    sa.Column("position", sa.String(100)), sa.Column("leader_level", sa.String(10)), sa.Column("cadre_rank", sa.String(10)),
+    sa.Column("gross_pay", sa.Numeric(14, 2)), sa.Column("budget_unit_codes", sa.Text),
+    sa.Column("insured_status", sa.String(10)), sa.Column("hr_status", sa.String(10)),
+    sa.Column("in_staffing", sa.Boolean), sa.Column("in_org", sa.Boolean), sa.Column("in_finance", sa.Boolean),
+    sa.Column("in_hr", sa.Boolean), sa.Column("alert_codes", sa.Text, nullable=False),
+)
+sa.Index("ix_roster_period_region", roster_table.c.period, roster_table.c.region_code)
+alert_table = sa.Table(
+    "reconciliation_alert", metadata,
+    sa.Column("alert_key", sa.String(32), primary_key=True), sa.Column("code", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False), sa.Column("region_code", sa.String(6)),
+    sa.Column("unit_code", sa.String(18)), sa.Column("id_number", sa.String(18)), sa.Column("quota_type", sa.String(30)),
+    sa.Column("level", sa.String(10)), sa.Column("source", sa.String(10)), sa.Column("raw_value", sa.String(64)),
+    sa.Column("details", sa.Text), sa.Column("first_seen", sa.String(7), nullable=False),
+    sa.Column("last_seen", sa.String(7), nullable=False), sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("resolved_in", sa.String(7)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+sa.Index("ix_alert_region_status", alert_table.c.region_code, alert_table.c.status)
+finding_table = sa.Table(
+    "reconciliation_finding", metadata,
+    sa.Column("period", sa.String(7), primary_key=True), sa.Column("alert_key", sa.String(32), primary_key=True),
+    *[sa.Column(c, sa.Text if c == "details" else sa.String(64)) for c in ALERT_COLUMNS[1:]],
+)
+event_table = sa.Table(
+    "alert_event", metadata,
+    sa.Column("alert_key", sa.String(32), primary_key=True), sa.Column("period", sa.String(7), primary_key=True),
+    sa.Column("event", sa.String(10), primary_key=True), sa.Column("region_code", sa.String(6)),
+    sa.Column("at", sa.DateTime(timezone=True)),
+)
+publish_log = sa.Table(
+    "publish_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("as_of", sa.Date), sa.Column("run_id", sa.String(250)), sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Column("roster_rows", sa.Integer), sa.Column("findings", sa.Integer), sa.Column("roster_sha256", sa.String(64)),
+)
+
+
+def alert_keys(findings: pd.DataFrame) -> pd.Series:
+    """A stable identity per finding: sha256 of the code and its key columns (24 hex chars)."""
+    def key(row) -> str:
+        cols = CODE_KEYS.get(row["code"], PERSON_KEY)
+        text = "|".join([row["code"]] + ["" if pd.isna(row[c]) else str(row[c]) for c in cols])
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return findings.apply(key, axis=1) if len(findings) else pd.Series([], dtype=str)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return df.astype(object).where(df.notna(), None).to_dict("records")
+
+
+def _chunks(rows: list, n: int = 20_000):
+    for i in range(0, len(rows), n):
+        yield rows[i:i + n]
+
+
+def publish(work: str, url, period: str, as_of: str, export_root: str | None = None, run_id: str | None = None) -> dict:
+    """Publish ``work/roster.parquet`` and ``work/findings.parquet`` for ``period``. Returns a summary."""
+    t0 = time.perf_counter()
+    fs, _ = fsspec.core.url_to_fs(work)
+    roster = pd.read_parquet(f"{work}/roster.parquet")
+    findings = pd.read_parquet(f"{work}/findings.parquet")
+    if (roster.period != period).any():
+        raise ValueError(f"the roster in {work} is not of period {period}")
+    if roster.id_number.duplicated().any():
+        raise ValueError("the roster has a person twice: refusing to publish")
+    findings["alert_key"] = alert_keys(findings)
+    if findings.alert_key.duplicated().any():
+        raise ValueError("two findings share an alert key: refusing to publish")
+    now = dt.datetime.now(dt.timezone.utc)
+    roster_out = roster[ROSTER_COLUMNS].copy()
+    roster_out["as_of"] = pd.to_datetime(roster_out.as_of).dt.date
+    roster_out["birth_date"] = pd.to_datetime(roster_out.birth_date).dt.date
+
+    staging = None
+    if export_root:
+        staging = f"{export_root.rstrip('/')}/published/.staging-{period}-{uuid.uuid4().hex[:8]}"
+        _write_exports(roster_out, period, staging)
+
+    engine = sa.create_engine(url)
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(roster_table.delete().where(roster_table.c.period == period))
+            for part in _chunks(_records(roster_out)):
+                conn.execute(roster_table.insert(), part)
+            conn.execute(finding_table.delete().where(finding_table.c.period == period))
+            rows = _records(findings[ALERT_COLUMNS].assign(period=period))
+            for part in _chunks(rows):
+                conn.execute(finding_table.insert(), part)
+            events = _alerts(conn, findings, period, now)
+            sha = hashlib.sha256(pd.util.hash_pandas_object(roster_out.sort_values("id_number"), index=False).values.tobytes()).hexdigest()
+            conn.execute(publish_log.insert(), [{"period": period, "as_of": dt.date.fromisoformat(as_of), "run_id": run_id,
+                                                "published_at": now, "roster_rows": len(roster_out),
+                                                "findings": len(findings), "roster_sha256": sha}])
+    except Exception:
+        if staging:
+            fs.rm(staging, recursive=True)
+        raise
+    finally:
+        engine.dispose()
+    exports = {}
+    if staging:
+        final = f"{export_root.rstrip('/')}/published/{period}"
+        efs, _ = fsspec.core.url_to_fs(final)
+        efs.makedirs(final, exist_ok=True)
+        for name in efs.ls(staging, detail=False):
+            target = f"{final}/{name.rsplit('/', 1)[-1]}"
+            if efs.exists(target):
+                efs.rm(target)
+            efs.mv(name, target)
+            exports[target.rsplit(".", 1)[-1]] = target
+        efs.rm(staging, recursive=True)
+    summary = {"period": period, "roster_rows": len(roster_out), "findings": len(findings), "events": events,
+               "exports": exports, "seconds": round(time.perf_counter() - t0, 2)}
+    log.info("published %s: %s roster rows, %s findings (%s), exports in %s", period, f"{len(roster_out):,}",
+             len(findings), ", ".join(f"{k} {v}" for k, v in events.items()) or "no alert changes",
+             exports.get("parquet", "(none)").rsplit("/", 1)[0])
+    return summary
+
+
+def _alerts(conn, findings: pd.DataFrame, period: str, now: dt.datetime) -> dict:
+    """Upsert the alert rows of this period's findings; resolve those a later period no longer finds."""
+    existing = pd.read_sql(sa.select(alert_table), conn)
+    existing = existing.set_index("alert_key") if len(existing) else pd.DataFrame(columns=alert_table.c.keys()).set_index("alert_key")
+    found = findings.set_index("alert_key")
+    counts = {"opened": 0, "reopened": 0, "resolved": 0}
+    inserts, updates, events = [], [], []
+    for key, f in found.iterrows():
+        if key not in existing.index:
+            inserts.append({"alert_key": key, **{c: (None if pd.isna(f[c]) else f[c]) for c in ALERT_COLUMNS[1:]},
+                            "first_seen": period, "last_seen": period, "status": "open", "resolved_in": None, "updated_at": now})
+            events.append((key, "opened", f["region_code"]))
+            continue
+        row = existing.loc[key]
+        current = period >= row.last_seen        # this run speaks for the alert's current state
+        change = {"alert_key": key, "first_seen": min(row.first_seen, period), "last_seen": max(row.last_seen, period),
+                  "status": row.status, "resolved_in": row.resolved_in, "updated_at": now,
+                  "severity": row.severity, "region_code": row.region_code, "details": row.details}
+        if current:
+            change.update({c: (None if pd.isna(f[c]) else f[c]) for c in ("severity", "region_code", "details")})
+            if row.status == "resolved":
+                change.update(status="open", resolved_in=None)
+                events.append((key, "reopened", f["region_code"]))
+        updates.append(change)
+    gone = existing[(existing.status == "open") & (existing.last_seen < period) & ~existing.index.isin(found.index)]
+    for key, row in gone.iterrows():
+        updates.append({"alert_key": key, "first_seen": row.first_seen, "last_seen": row.last_seen, "status": "resolved",
+                        "resolved_in": period, "updated_at": now, "severity": row.severity, "region_code": row.region_code,
+                        "details": row.details})
+        events.append((key, "resolved", row.region_code))
+    if inserts:
+        for part in _chunks(inserts):
+            conn.execute(alert_table.insert(), part)
+    if updates:   # one executemany: every update sets the same columns
+        stmt = alert_table.update().where(alert_table.c.alert_key == sa.bindparam("k")).values(
+            {c: sa.bindparam(c) for c in updates[0] if c != "alert_key"})
+        for part in _chunks([{**{k: v for k, v in u.items() if k != "alert_key"}, "k": u["alert_key"]} for u in updates]):
+            conn.execute(stmt, part)
+    if events:
+        done = {(r.alert_key, r.event) for r in conn.execute(
+            sa.select(event_table.c.alert_key, event_table.c.event).where(event_table.c.period == period))}
+        new = [{"alert_key": k, "period": period, "event": e, "region_code": reg, "at": now}
+               for k, e, reg in events if (k, e) not in done]
+        for part in _chunks(new):
+            conn.execute(event_table.insert(), part)
+        for k, e, _ in events:
+            if (k, e) not in done:
+                counts[e] += 1
+    return {k: v for k, v in counts.items() if v}
+
+
+def _write_exports(roster: pd.DataFrame, period: str, staging: str) -> None:
+    fs, _ = fsspec.core.url_to_fs(staging)
+    fs.makedirs(staging, exist_ok=True)
+    base = f"{staging}/roster_{period}"
+    with fs.open(f"{base}.parquet", "wb") as fh:
+        roster.to_parquet(fh, index=False)
+    with fs.open(f"{base}.csv", "wb") as fh:
+        fh.write(roster.to_csv(index=False).encode("utf-8-sig"))
+    _write_xlsx(roster, f"{base}.xlsx", fs)
+
+
+def _write_xlsx(roster: pd.DataFrame, path: str, fs) -> None:
+    """Streaming (write-only) workbook; a roster larger than a sheet continues on the next one."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    cols = list(roster.columns)
+    values = roster.astype(object).where(roster.notna(), None)
+    n = len(values)
+    for start in range(0, max(n, 1), XLSX_ROWS_PER_SHEET):
+        ws = wb.create_sheet(title="roster" if start == 0 else f"roster_{start // XLSX_ROWS_PER_SHEET + 1}")
+        ws.append(cols)
+        for row in values.iloc[start:start + XLSX_ROWS_PER_SHEET].itertuples(index=False, name=None):
+            ws.append([v.item() if isinstance(v, np.generic) else v for v in row])
+    with fs.open(path, "wb") as fh:
+        wb.save(fh)
