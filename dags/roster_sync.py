@@ -4,9 +4,9 @@ Thin by design: every step is a function in ``include/pipeline``; this file only
 them. Nothing here touches a connection or a database at import time. Tasks pass
 references (manifest paths, the period), never data frames.
 
-Built so far: the period a run reconciles (issue 2) and the four extracts into the raw
-layer, each emitting an Asset (issue 3). Standardise, resolve, reconcile, quality gates
-and publish are issues 4-6.
+Flow: the four extracts (in parallel, each emitting its raw Asset) -> the period M ->
+standardise -> resolve and reconcile -> publish (emitting the roster Asset that
+finance's DAGs can be scheduled on).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ DEFAULT_ARGS = {
 }
 
 RAW = {name: Asset(f"roster-sync://raw/{name}", group="roster-sync-raw") for name in ("staffing", "org", "finance", "hr")}
+ROSTER = Asset("roster-sync://roster", group="roster-sync")   # the published roster (OUTPUTS.md)
 
 
 @dag(
@@ -88,9 +89,38 @@ def roster_sync():
         print(f"roster_sync reconciles period {period} (logical date {ctx['logical_date']:%Y-%m-%d})")
         return period
 
+    @task
+    def standardise(period: str) -> str:
+        """The raw layer of this run as one typed model for the period: IDs, names, units, codes."""
+        from include.pipeline import airflow_glue as g
+        from include.pipeline.standardise import standardise as run
+
+        return run(g.data_root(), ds(), period)["dir"]
+
+    @task
+    def reconcile(std_dir: str) -> str:
+        """Resolve identities, find the seventeen codes, build the roster (DuckDB over Parquet)."""
+        from include.pipeline.reconcile import reconcile as run
+
+        return run(std_dir, as_of=ds())["dir"]
+
+    @task(outlets=[ROSTER])
+    def publish(work_dir: str, period: str) -> dict:
+        """Roster and alerts to roster_db in one transaction; Parquet, CSV and XLSX exports."""
+        from include.pipeline import airflow_glue as g
+        from include.pipeline.publish import publish as run
+
+        ctx = get_current_context()
+        summary = run(work_dir, g.sql_url("roster_db"), period, ds(), export_root=g.data_root(), run_id=ctx["run_id"])
+        ctx["outlet_events"][ROSTER].extra = {"period": period, "rows": summary["roster_rows"]}
+        print(f"roster_sync published {period}: {summary['roster_rows']:,} persons on the roster, "
+              f"{summary['findings']} findings, alerts {summary['events'] or 'unchanged'}")
+        return summary
+
     extracts = [extract_staffing(), extract_org(), extract_finance(), extract_hr()]
     period = resolve_period()
     extracts >> period
+    publish(reconcile(standardise(period)), period)
 
 
 roster_sync()

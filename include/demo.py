@@ -57,6 +57,7 @@ def main(argv=None) -> int:
     for code, n in manifest["summary"][period]["findings"].items():
         print(f"   {code:28s} {n}")
     print(f"   roster expected: {manifest['summary'][period]['roster']:,} persons")
+    rc = 0
     with Simulators(data, period, ports={"staffing": 0, "org": 0, "hr": 0},
                     finance_url=f"sqlite:///{(var / 'finance.db').resolve()}") as sims:
         print("== simulators serving on loopback:")
@@ -66,27 +67,56 @@ def main(argv=None) -> int:
         env = airflow_env(var, sims)
         airflow = str(Path(sys.executable).with_name("airflow"))
         subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        logical = str(P.last_day(period))
-        print(f"== airflow dags test roster_sync {logical}")
-        log_path = var / "roster_sync.log"
-        with open(log_path, "w") as log:
-            rc = subprocess.run([airflow, "dags", "test", "roster_sync", logical], env=env, stdout=log, stderr=subprocess.STDOUT).returncode
-        lines = log_path.read_text(errors="replace").splitlines()
-        for line in lines:
-            if line.startswith("roster_sync ") or "DagRun Finished" in line:
-                print("   " + (line if len(line) < 240 else line[:240] + " ..."))
-        print(f"== run {'succeeded' if rc == 0 else 'FAILED'}; full log: {log_path}")
-        from include.pipeline.store import latest_manifest
-        print("== raw layer (what each source said, kept as received):")
-        for source in ("staffing", "org", "finance", "hr"):
-            m = latest_manifest(str(var / "lake"), source, at=logical)
-            if m:
-                rows = sum(f["rows"] for name, f in m["files"].items() if not name.endswith("__state.parquet") and name != "pages.parquet")
-                print(f"   {source:9s} {len(m['files'])} files, {rows:,} rows  {m['dir']}")
-            else:
-                print(f"   {source:9s} no complete extract for {logical}")
-    print(f"== where to look: data {data} (truth in periods/*/truth), lake {var / 'lake'}, roster DB {var / 'roster.db'}")
+        for p in manifest["periods"]:
+            sims.advance(p)
+            logical = str(P.last_day(p))
+            print(f"== period {p}: simulators advanced; airflow dags test roster_sync {logical}")
+            log_path = var / f"roster_sync_{logical}.log"
+            with open(log_path, "w") as log:
+                rc = subprocess.run([airflow, "dags", "test", "roster_sync", logical], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT).returncode
+            for line in log_path.read_text(errors="replace").splitlines():
+                if line.startswith("roster_sync "):
+                    print("   " + line)
+            print(f"   run {'succeeded' if rc == 0 else 'FAILED'}; log: {log_path}")
+            if rc:
+                return rc
+    summarise(var, data, manifest["periods"])
     return rc
+
+
+def summarise(var: Path, data: Path, periods: list[str]) -> None:
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from include.generator import oracle
+    from include.pipeline.accuracy import compare, render
+
+    engine = sa.create_engine(f"sqlite:///{var / 'roster.db'}")
+    with engine.connect() as c:
+        by_class = pd.read_sql(sa.text("SELECT period, personnel_class, count(*) AS persons FROM roster GROUP BY 1, 2"), c)
+        codes = pd.read_sql(sa.text("SELECT period, code, count(*) AS n FROM reconciliation_finding GROUP BY 1, 2"), c)
+        alerts = pd.read_sql(sa.text("SELECT status, count(*) AS n FROM reconciliation_alert GROUP BY 1"), c)
+    print("== the roster (table roster) by personnel class:")
+    print("   " + by_class.pivot(index="personnel_class", columns="period", values="persons").fillna(0).astype(int)
+          .to_string().replace("\n", "\n   "))
+    print("== findings by code (table reconciliation_finding):")
+    print("   " + codes.pivot(index="code", columns="period", values="n").fillna(0).astype(int).to_string().replace("\n", "\n   "))
+    print("== alerts (table reconciliation_alert): " + ", ".join(f"{r.status} {r.n}" for r in alerts.itertuples()))
+    last = periods[-1]
+    truth = oracle.load(data, last)
+    with engine.connect() as c:
+        found = pd.read_sql(sa.text("SELECT * FROM reconciliation_finding WHERE period = :p"), c, params={"p": last})
+        roster = pd.read_sql(sa.text("SELECT id_number FROM roster WHERE period = :p"), c, params={"p": last})
+    engine.dispose()
+    print(f"== accuracy of {last} against the generator's ground truth:")
+    print("   " + render(compare(found, truth["findings"], roster.id_number, truth["roster"])).replace("\n", "\n   "))
+    print("== where to look:")
+    print(f"   roster_db        sqlite:///{var / 'roster.db'} (tables roster, reconciliation_alert, reconciliation_finding, alert_event)")
+    for p in periods:
+        print(f"   exports {p}  {var / 'lake' / 'published' / p}/roster_{p}.{{parquet,csv,xlsx}}")
+    print(f"   raw layer        {var / 'lake' / 'raw'}")
+    print(f"   generated data   {data} (truth in periods/*/truth)")
 
 
 if __name__ == "__main__":
