@@ -104,8 +104,13 @@ class Simulators:
     def connections(self) -> dict[str, dict]:
         """The Airflow connections (OUTPUTS.md, JSON form) that point at these simulators."""
         c = self.credentials
-        finance_conn = ({"conn_type": "sqlite", "host": self.finance_url[len("sqlite:///"):]}
-                        if self.finance_url.startswith("sqlite:///") else {"conn_type": "postgres", "uri": self.finance_url})
+        if self.finance_url.startswith("sqlite:///"):
+            finance_conn = {"conn_type": "sqlite", "host": self.finance_url[len("sqlite:///"):]}
+        else:   # the OUTPUTS.md form: host, port, login, password, schema (= the database)
+            import sqlalchemy as sa
+            u = sa.engine.make_url(self.finance_url)
+            finance_conn = {"conn_type": "postgres", "host": u.host, "port": u.port, "login": u.username,
+                            "password": u.password, "schema": u.database}
         return {
             "staffing_api": {"conn_type": "http", "host": self.url("staffing"), "login": c.staffing_client_id, "password": c.staffing_client_secret},
             "org_api": {"conn_type": "http", "host": self.url("org"), "login": c.org_user, "password": c.org_password},

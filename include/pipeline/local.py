@@ -1,0 +1,43 @@
+"""Run the whole pipeline for one logical date without a scheduler (tests, benchmarks, debugging).
+
+The DAG wires exactly these steps as tasks; this runs them in order in one process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from include.pipeline.extract.finance import extract_finance
+from include.pipeline.extract.hr import extract_hr
+from include.pipeline.extract.http import SourceConn
+from include.pipeline.extract.org import extract_org
+from include.pipeline.extract.staffing import extract_staffing
+from include.pipeline.period import resolve_period
+from include.pipeline.publish import publish
+from include.pipeline.reconcile import reconcile
+from include.pipeline.standardise import standardise
+
+log = logging.getLogger("roster_sync")
+
+
+def source_conns(connections: dict) -> dict:
+    """SourceConn objects from OUTPUTS.md-style connection dicts (as ``Simulators.connections()`` gives)."""
+    def conn(cid):
+        c = connections[cid]
+        return SourceConn(cid, c.get("host", ""), c.get("login"), c.get("password"))
+    return {"staffing": conn("staffing_api"), "org": conn("org_api"), "hr": conn("hr_exports")}
+
+
+def run_local(connections: dict, finance_url, roster_url, root: str, ds: str, period: str | None = None,
+              full_resync_days: int = 7) -> dict:
+    c = source_conns(connections)
+    extract_staffing(c["staffing"], root, ds, full_resync_days=full_resync_days)
+    extract_org(c["org"], root, ds)
+    extract_finance("finance_db", finance_url, root, ds)
+    extract_hr(c["hr"], root, ds)
+    period = resolve_period(finance_url, dt.date.fromisoformat(ds), period)
+    std = standardise(root, ds, period)
+    rec = reconcile(std["dir"], as_of=ds)
+    pub = publish(rec["dir"], roster_url, period, ds, export_root=root, run_id=f"local__{ds}")
+    return {"period": period, "standardise": std, "reconcile": rec, "publish": pub}

@@ -1,0 +1,133 @@
+"""Reconcile and publish end to end (issue 4): ground truth, reruns, the alert lifecycle."""
+
+import json
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from include.generator import oracle
+from include.pipeline.accuracy import compare, main as accuracy_main
+from include.pipeline.local import run_local
+from include.pipeline.publish import alert_keys
+from include.simulators.base import Faults
+from include.simulators.cluster import Simulators
+
+FREE = {"staffing": 0, "org": 0, "hr": 0}
+P1, P2 = "2026-10", "2026-11"
+D1, D2 = "2026-10-31", "2026-11-30"
+
+
+def table(url, sql, **params):
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        out = pd.read_sql(sa.text(sql), c, params=params)
+    engine.dispose()
+    return out
+
+
+def assert_perfect(url, world, period):
+    truth = oracle.load(world, period)
+    found = table(url, "SELECT * FROM reconciliation_finding WHERE period = :p", p=period)
+    roster = table(url, "SELECT id_number FROM roster WHERE period = :p", p=period)
+    result = compare(found, truth["findings"], roster.id_number, truth["roster"])
+    bad = result[(result.recall < 1) | (result.precision < 1)]
+    assert bad.empty, bad.to_string()
+    assert set(found.code) == set(truth["findings"].code)
+
+
+@pytest.fixture(scope="module")
+def published(small_world, tmp_path_factory):
+    """Both periods run through the pipeline with every fault on, plus a rerun of the first."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    url = f"sqlite:///{tmp / 'roster.db'}"
+    root = str(tmp / "lake")
+    snapshots = {}
+    with Simulators(small_world, faults=Faults.all_on(0.05, token_ttl=0.5, seed=5), ports=FREE,
+                    finance_url=f"sqlite:///{tmp / 'finance.db'}") as sims:
+        first = run_local(sims.connections(), sims.finance_url, url, root, D1)
+        snapshots["after_first"] = (table(url, "SELECT * FROM roster ORDER BY id_number"),
+                                    table(url, "SELECT * FROM reconciliation_alert ORDER BY alert_key"),
+                                    table(url, "SELECT * FROM alert_event ORDER BY alert_key"))
+        rerun = run_local(sims.connections(), sims.finance_url, url, root, D1)
+        snapshots["after_rerun"] = (table(url, "SELECT * FROM roster ORDER BY id_number"),
+                                    table(url, "SELECT * FROM reconciliation_alert ORDER BY alert_key"),
+                                    table(url, "SELECT * FROM alert_event ORDER BY alert_key"))
+        sims.advance(P2)
+        second = run_local(sims.connections(), sims.finance_url, url, root, D2)
+    return {"url": url, "root": root, "runs": (first, rerun, second), "snapshots": snapshots}
+
+
+def test_first_period_matches_the_ground_truth(published, small_world):
+    assert published["runs"][0]["period"] == P1
+    assert_perfect(published["url"], small_world, P1)
+
+
+def test_next_period_matches_the_ground_truth(published, small_world):
+    assert published["runs"][2]["period"] == P2
+    assert_perfect(published["url"], small_world, P2)
+
+
+def test_rerunning_a_logical_date_changes_nothing(published):
+    (r1, a1, e1), (r2, a2, e2) = published["snapshots"]["after_first"], published["snapshots"]["after_rerun"]
+    pd.testing.assert_frame_equal(r1.drop(columns=[]), r2)
+    pd.testing.assert_frame_equal(a1.drop(columns="updated_at"), a2.drop(columns="updated_at"))
+    pd.testing.assert_frame_equal(e1, e2)
+    assert published["runs"][1]["publish"]["events"] == {}
+
+
+def test_fixed_problems_resolve_and_persisting_ones_stay_open(published, small_world):
+    t1, t2 = oracle.load(small_world, P1)["findings"], oracle.load(small_world, P2)["findings"]
+    k1, k2 = set(alert_keys(t1)), set(alert_keys(t2))
+    alerts = table(published["url"], "SELECT * FROM reconciliation_alert").set_index("alert_key")
+    assert k1 - k2, "the generator fixes some problems between periods"
+    assert (alerts.loc[sorted(k1 - k2), "status"] == "resolved").all()
+    assert (alerts.loc[sorted(k1 - k2), "resolved_in"] == P2).all()
+    assert (alerts.loc[sorted(k1 & k2), "status"] == "open").all()
+    assert (alerts.loc[sorted(k1 & k2), "first_seen"] == P1).all()
+    assert (alerts.loc[sorted(k2 - k1), "first_seen"] == P2).all()
+    assert len(alerts) == len(k1 | k2)
+
+
+def test_earlier_roster_rows_are_untouched_by_a_later_period(published):
+    before = published["snapshots"]["after_rerun"][0]
+    now = table(published["url"], "SELECT * FROM roster WHERE period = :p ORDER BY id_number", p=P1)
+    pd.testing.assert_frame_equal(before, now)
+
+
+def test_roster_columns_and_exports(published):
+    roster = table(published["url"], "SELECT * FROM roster WHERE period = :p", p=P2)
+    expected = ["period", "as_of", "id_number", "name", "sex", "birth_date", "region_code", "unit_code", "unit_name",
+                "personnel_class", "quota_type", "non_establishment_category", "post_category", "position", "leader_level",
+                "cadre_rank", "gross_pay", "budget_unit_codes", "insured_status", "hr_status", "in_staffing", "in_org",
+                "in_finance", "in_hr", "alert_codes"]
+    assert list(roster.columns) == expected
+    assert roster.id_number.is_unique and roster.unit_code.notna().all() and roster.region_code.notna().all()
+    assert set(roster.personnel_class) <= {"establishment", "non_establishment", "retired", "unknown"}
+    exports = published["runs"][2]["publish"]["exports"]
+    assert pd.read_parquet(exports["parquet"]).shape[0] == len(roster)
+    raw = open(exports["csv"], "rb").read()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert pd.read_csv(exports["csv"], encoding="utf-8-sig", dtype=str).shape[0] == len(roster)
+    from openpyxl import load_workbook
+    ws = load_workbook(exports["xlsx"], read_only=True).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert len(rows) == len(roster) + 1 and list(rows[0]) == expected
+
+
+def test_accuracy_command(published, small_world, capsys):
+    assert accuracy_main(["--data", str(small_world), "--period", P2, "--roster-db", published["url"]]) == 0
+    out = capsys.readouterr().out
+    assert "ROSTER" in out and "all 1.00" in out
+
+
+def test_no_full_id_in_the_run_logs(published, small_world, caplog):
+    """Everything the pipeline logs at INFO and above carries no full ID number."""
+    import logging
+    import re
+    caplog.set_level(logging.INFO)
+    with Simulators(small_world, period=P2, ports=FREE, finance_url=f"sqlite:///{published['root']}/f2.db") as sims:
+        run_local(sims.connections(), sims.finance_url, published["url"], published["root"], D2)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert text
+    assert not re.search(r"\d{17}[\dXx]", text)
