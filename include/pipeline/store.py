@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
 
 import fsspec
 import pyarrow as pa
@@ -176,6 +175,16 @@ class Progress:
         return {"rows": self.rows, "pages": self.pages, "seconds": round(secs, 3)}
 
 
-def string_schema(fields: Iterable[str], ints: Iterable[str] = (), extra: Iterable[tuple[str, pa.DataType]] = ()) -> pa.Schema:
-    ints = set(ints)
-    return pa.schema([(f, pa.int64() if f in ints else pa.string()) for f in fields] + list(extra))
+def bounded_duckdb(spill_dir: str, memory_limit: str | None = None):
+    """A DuckDB connection whose memory is bounded: beyond the limit it spills to ``spill_dir``.
+
+    Extract steps must keep memory flat whatever the source's size
+    (``ROSTER_SYNC_EXTRACT_MEMORY``, default 256MB).
+    """
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{memory_limit or os.environ.get('ROSTER_SYNC_EXTRACT_MEMORY', '256MB')}'")
+    con.execute(f"SET temp_directory = '{spill_dir}'")
+    con.execute("SET threads = 2")
+    return con

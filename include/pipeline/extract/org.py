@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import logging
 
-import duckdb
 import pyarrow as pa
 
 from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceError, check, make_session
-from include.pipeline.store import Progress, RunStore
+from include.pipeline.store import Progress, RunStore, bounded_duckdb
 
 log = logging.getLogger("roster_sync.extract.org")
 
@@ -78,7 +77,7 @@ def extract_org(conn: SourceConn, root: str, ds: str, size: int = 500, max_passe
     if total is None or len(seen) != total:
         raise SourceError(f"{conn.conn_id}: after {passes} passes the list had {len(seen)} distinct rows, "
                           f"total says {total}: the list keeps changing; try again later")
-    con = duckdb.connect()
+    con = bounded_duckdb(store.path("_duckdb_tmp"))
     try:
         src, dst = store.path("pages.parquet"), store.path("gbxx.parquet")
         cols = ", ".join(FIELDS + ["_extra", "_missing"])
@@ -87,6 +86,7 @@ def extract_org(conn: SourceConn, root: str, ds: str, size: int = 500, max_passe
                     f"TO '{dst}' (FORMAT parquet, COMPRESSION zstd)")
     finally:
         con.close()
+        store.fs.rm(store.path("_duckdb_tmp"), recursive=True) if store.fs.exists(store.path("_duckdb_tmp")) else None
     store.record_file("gbxx.parquet", total)
     stats.update(passes=passes, total=total)
     path = store.commit({"state": {}, "stats": stats})

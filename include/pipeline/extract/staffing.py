@@ -14,11 +14,10 @@ import datetime as dt
 import json
 import logging
 
-import duckdb
 import pyarrow as pa
 
 from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceError, check, make_session
-from include.pipeline.store import Progress, RunStore
+from include.pipeline.store import Progress, RunStore, bounded_duckdb
 
 log = logging.getLogger("roster_sync.extract.staffing")
 
@@ -168,9 +167,10 @@ def _merge_state(store: RunStore, collection: str, prev: dict | None, full: bool
     _, key = COLLECTIONS[collection]
     received = store.path(f"{collection}.parquet")
     out = store.path(f"{collection}__state.parquet")
-    con = duckdb.connect()
+    con = bounded_duckdb(store.path("_duckdb_tmp"))
     try:
         if full or prev is None:
+            # A full read arrives in key order already (the API pages by key): no sort needed.
             sql = f"SELECT * FROM read_parquet('{received}')"
         else:
             before = f"{prev['dir']}/{collection}__state.parquet"
@@ -184,8 +184,10 @@ def _merge_state(store: RunStore, collection: str, prev: dict | None, full: bool
                     SELECT *, 1 + _page AS _order FROM read_parquet('{received}')))
                 WHERE _rank = 1"""
             sql = f"SELECT * EXCLUDE (_order) FROM ({sql})"
-        con.execute(f"COPY ({sql} ORDER BY {', '.join(key)}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+        order = "" if (full or prev is None) else f" ORDER BY {', '.join(key)}"
+        con.execute(f"COPY ({sql}{order}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
         rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
     finally:
         con.close()
+        store.fs.rm(store.path("_duckdb_tmp"), recursive=True) if store.fs.exists(store.path("_duckdb_tmp")) else None
     store.record_file(f"{collection}__state.parquet", rows)
