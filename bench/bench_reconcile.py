@@ -1,0 +1,145 @@
+"""Benchmark (not a test): reconciliation over standardised Parquet, against a bare DuckDB join.
+
+    python bench/bench_reconcile.py                   # 1M and 5M persons
+    python bench/bench_reconcile.py --copies 1        # 1M only
+
+The 1M standardised model comes from the generated 1M jurisdiction (var/bench/p1000000,
+made by bench_extract.py), extracted through the simulators and standardised once, and
+cached in var/bench/std-1M. The 5M model is that model five times over, each copy with
+its own persons, units and budget units (a letter prefix on every key), so every join
+and aggregate really is five times larger.
+
+For each size, in fresh child processes (peak RSS = the child's VmHWM):
+* ``reconcile``: resolve, the 17 codes and the roster, written to Parquet;
+* ``lower bound``: a bare DuckDB query that reads the same standardised records and
+  joins the four sources on ID (FULL JOIN, one count), nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RECONCILE = r"""
+import json, sys, time
+sys.path.insert(0, {root!r})
+from include.pipeline.reconcile import reconcile
+t0 = time.perf_counter()
+s = reconcile({std!r}, out={out!r}, memory_limit={mem!r})
+dt = time.perf_counter() - t0
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({{"seconds": dt, "rss_mb": hwm / 1024, "roster": s["roster"], "findings": sum(s["findings"].values())}}))
+"""
+
+LOWER_BOUND = r"""
+import json, time, duckdb
+con = duckdb.connect()
+t0 = time.perf_counter()
+n = con.execute('''
+    WITH r AS (SELECT source, id_clean FROM read_parquet({records!r})),
+    s AS (SELECT id_clean FROM r WHERE source = 'staffing'), o AS (SELECT id_clean FROM r WHERE source = 'org'),
+    f AS (SELECT id_clean FROM r WHERE source = 'finance'), h AS (SELECT id_clean FROM r WHERE source = 'hr')
+    SELECT count(*) FROM s FULL JOIN f USING (id_clean) FULL JOIN o USING (id_clean) FULL JOIN h USING (id_clean)
+''').fetchone()[0]
+dt = time.perf_counter() - t0
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({{"seconds": dt, "rss_mb": hwm / 1024, "rows": n}}))
+"""
+
+
+def child(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        print(out.stderr[-3000:])
+        raise SystemExit(1)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def std_1m() -> Path:
+    cache = ROOT / "var" / "bench" / "std-1M"
+    if (cache / "records.parquet").exists():
+        return cache
+    data = ROOT / "var" / "bench" / "p1000000"
+    if not (data / "manifest.json").exists():
+        raise SystemExit("run bench/bench_extract.py first: it generates var/bench/p1000000")
+    from include.pipeline.extract.finance import extract_finance
+    from include.pipeline.local import source_conns
+    from include.pipeline.extract.hr import extract_hr
+    from include.pipeline.extract.org import extract_org
+    from include.pipeline.extract.staffing import extract_staffing
+    from include.pipeline.standardise import standardise
+    from include.simulators.cluster import Simulators
+
+    lake = ROOT / "var" / "bench" / "lake-1M"
+    shutil.rmtree(lake, ignore_errors=True)
+    t0 = time.perf_counter()
+    with Simulators(data, ports={"staffing": 0, "org": 0, "hr": 0}, finance_url=f"sqlite:///{lake}-finance.db") as sims:
+        c = source_conns(sims.connections())
+        extract_staffing(c["staffing"], str(lake), "2026-10-31")
+        extract_org(c["org"], str(lake), "2026-10-31")
+        extract_finance("finance_db", sims.finance_url, str(lake), "2026-10-31")
+        extract_hr(c["hr"], str(lake), "2026-10-31")
+    t1 = time.perf_counter()
+    standardise(str(lake), "2026-10-31", "2026-10", out_dir=str(cache))
+    print(f"1M: extracted in {t1 - t0:.0f}s, standardised in {time.perf_counter() - t1:.0f}s -> {cache}")
+    return cache
+
+
+def replicate(src: Path, copies: int) -> Path:
+    """``copies`` disjoint copies of a std/ directory (copy 0 is the original)."""
+    if copies == 1:
+        return src
+    dst = ROOT / "var" / "bench" / f"std-{copies}M"
+    if (dst / "records.parquet").exists():
+        return dst
+    import duckdb
+    dst.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+
+    def key(col: str, k: int) -> str:   # copy 0 keeps its keys; copy k gets the letter k as first character
+        return f"CASE WHEN {col} IS NULL OR {k} = 0 THEN {col} ELSE chr(64 + {k}) || substr({col}, 2) END"
+
+    plans = {
+        "records": ["id_clean", "unit_code", "dwbm", "emp_no", "record_id"],
+        "units": ["unit_code", "parent_code"], "quotas": ["unit_code"], "leader_posts": ["unit_code"],
+        "budget_units": ["dwbm", "credit"],
+    }
+    for name, cols in plans.items():
+        parts = []
+        for k in range(copies):
+            extra = ", (rec_no + {0} * 100000000) AS rec_no".format(k) if name == "records" else ""
+            replace = ", ".join(f"{key(c, k)} AS {c}" for c in cols) + extra
+            parts.append(f"SELECT * REPLACE ({replace}) FROM read_parquet('{src / (name + '.parquet')}')")
+        con.execute(f"COPY ({' UNION ALL '.join(parts)}) TO '{dst / (name + '.parquet')}' (FORMAT parquet)")
+    meta = json.loads((src / "_summary.json").read_text())
+    (dst / "_summary.json").write_text(json.dumps({**meta, "replicated": copies}))
+    return dst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--copies", default="1,5", help="sizes in millions of persons (copies of the 1M model)")
+    ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for reconcile, e.g. 3GB")
+    args = ap.parse_args()
+    base = std_1m()
+    for copies in [int(x) for x in args.copies.split(",")]:
+        std = replicate(base, copies)
+        out = ROOT / "var" / "bench" / f"work-{copies}M"
+        out.mkdir(parents=True, exist_ok=True)
+        lb = child(LOWER_BOUND.format(records=str(std / "records.parquet")))
+        rc = child(RECONCILE.format(root=str(ROOT), std=str(std), out=str(out), mem=args.memory_limit))
+        print(f"{copies}M persons: reconcile {rc['seconds']:6.1f}s (peak RSS {rc['rss_mb']:6.0f} MB, roster {rc['roster']:,}, "
+              f"{rc['findings']:,} findings) | lower bound {lb['seconds']:5.1f}s (peak RSS {lb['rss_mb']:5.0f} MB) | "
+              f"ratio {rc['seconds'] / lb['seconds']:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
