@@ -131,3 +131,31 @@ def test_no_full_id_in_the_run_logs(published, small_world, caplog):
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert text
     assert not re.search(r"\d{17}[\dXx]", text)
+
+
+def test_a_publish_that_fails_halfway_leaves_the_previous_roster(published, monkeypatch):
+    from include.pipeline import publish as pub
+    work = published["runs"][2]["reconcile"]["dir"]
+    before = table(published["url"], "SELECT * FROM roster ORDER BY period, id_number")
+    alerts = table(published["url"], "SELECT * FROM reconciliation_alert ORDER BY alert_key")
+
+    def boom(*a, **k):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(pub, "_alerts", boom)         # after the roster rows are written, before the commit
+    with pytest.raises(RuntimeError, match="went away"):
+        pub.publish(work, published["url"], P2, D2, export_root=published["root"])
+    pd.testing.assert_frame_equal(before, table(published["url"], "SELECT * FROM roster ORDER BY period, id_number"))
+    pd.testing.assert_frame_equal(alerts, table(published["url"], "SELECT * FROM reconciliation_alert ORDER BY alert_key"))
+    import glob
+    assert not glob.glob(f"{published['root']}/published/.staging-*"), "a failed publish leaves no staged exports"
+
+
+def test_a_period_with_no_payroll_is_a_clear_error(published, small_world, tmp_path):
+    from include.pipeline.period import NoPayrollError
+    from include.pipeline.standardise import MissingExtractError, standardise
+    with pytest.raises(MissingExtractError, match="no payroll rows for 2026-12"):
+        standardise(published["root"], D2, "2026-12")
+    with Simulators(small_world, ports=FREE, finance_url=f"sqlite:///{tmp_path / 'f.db'}") as sims:
+        with pytest.raises(NoPayrollError, match="nothing to reconcile"):
+            run_local(sims.connections(), sims.finance_url, f"sqlite:///{tmp_path / 'r.db'}", str(tmp_path / "lake"), "2026-08-31")

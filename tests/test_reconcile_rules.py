@@ -275,3 +275,14 @@ def test_a_harmlessly_dirty_id_is_the_same_person(tmp_path):
     legacy = ids.to_legacy_15(A)
     findings, roster, _ = build(tmp_path, [staffing(A), pay(dirty), hr(legacy)])
     assert findings.empty and roster.iloc[0].in_hr and roster.iloc[0].in_finance
+
+
+def test_a_unit_no_source_knows_and_a_person_twice_in_one_source(tmp_path):
+    ghost = "11150204MA0000099Z"
+    records = clean_person(A) + [pay(A)] + [org(A, unit=ghost, sfld="1", ldlb="正职")]
+    findings, roster, _ = build(tmp_path, records)
+    row = findings[findings.code == "LEADER_OVER_LIMIT"].iloc[0]
+    assert row.unit_code == ghost and pd.isna(row.region_code)          # raised, with no office to route to yet
+    assert "DUPLICATE_PAY" not in codes(findings, A)                     # paid twice by the same budget unit
+    assert float(roster.iloc[0].gross_pay) == 16000.0 and len(roster) == 1
+    assert "UNIT_MISMATCH" in codes(findings, A)                         # appointed in a unit that is not theirs
