@@ -195,3 +195,11 @@ def mask_id_series(raw: pd.Series) -> pd.Series:
     n = s.str.len()
     masked = s.str[:6] + n.sub(10).clip(lower=0).map(lambda k: "*" * int(k) if pd.notna(k) else "") + s.str[-4:]
     return masked.where(n > 10, n.map(lambda k: "*" * int(k) if pd.notna(k) else "<none>"))
+
+
+_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+
+
+def redact(text: str) -> str:
+    """Mask every ID-shaped number in free text (error bodies, messages) before it is logged."""
+    return _ID_LIKE.sub(lambda m: mask_id(m.group(1)), text)

@@ -93,3 +93,10 @@ def test_vectorised_forms_agree_with_the_scalar_ones():
     assert b8.iloc[0] == cleaned.iloc[0][6:14] and b8.iloc[300 + 20 + 20 + 20 + 30:300 + 20 + 20 + 20 + 40].isna().all()
     masked = ids.mask_id_series(pd.Series([SAMPLE_ID, "12345", None]))
     assert masked.iloc[0] == ids.mask_id(SAMPLE_ID) and masked.iloc[1] == "*****"
+
+
+def test_redact_masks_id_shaped_numbers_in_text():
+    text = f"no such person {SAMPLE_ID} or {SAMPLE_ID.lower()} (legacy {ids.to_legacy_15(SAMPLE_ID)}); unit 300001"
+    out = ids.redact(text)
+    assert SAMPLE_ID not in out and SAMPLE_ID.lower() not in out and ids.to_legacy_15(SAMPLE_ID) not in out
+    assert "110105********002X" in out and "unit 300001" in out

@@ -15,6 +15,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from include.identifiers import redact
+
 log = logging.getLogger("roster_sync.extract")
 
 TRANSIENT = (429, 502, 503, 504)
@@ -70,4 +72,4 @@ def check(resp: requests.Response, conn: SourceConn, what: str) -> requests.Resp
         return resp
     if resp.status_code in TRANSIENT:
         raise SourceError(f"{conn.conn_id}: {what} still answered {resp.status_code} after retries")
-    raise SourceError(f"{conn.conn_id}: {what} answered {resp.status_code}: {resp.text[:200]}")
+    raise SourceError(f"{conn.conn_id}: {what} answered {resp.status_code}: {redact(resp.text[:200])}")
