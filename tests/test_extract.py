@@ -170,6 +170,7 @@ def test_airflow_dags_test_extracts_all_four_sources(small_world, tmp_path):
                     finance_url=f"sqlite:///{tmp_path / 'finance.db'}") as sims:
         env = dict(os.environ)
         env.update(sims.env())
+        env["AIRFLOW_CONN_ROSTER_DB"] = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "roster.db")})
         env.update({"AIRFLOW_HOME": str(tmp_path / "airflow"), "ROSTER_SYNC_DATA_ROOT": str(tmp_path / "lake"),
                     "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
         airflow = str(Path(sys.executable).with_name("airflow"))
@@ -179,6 +180,19 @@ def test_airflow_dags_test_extracts_all_four_sources(small_world, tmp_path):
         assert "roster_sync reconciles period 2026-10" in r.stdout + r.stderr
     for source in ("staffing", "org", "finance", "hr"):
         assert (tmp_path / "lake" / "raw" / source / D1 / "_manifest.json").exists(), source
+    # ... and the run went on to publish the period, matching the ground truth
+    from include.generator import oracle
+    from include.pipeline.accuracy import compare
+    import sqlalchemy as sa
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'roster.db'}")
+    with engine.connect() as c:
+        found = pd.read_sql(sa.text("SELECT * FROM reconciliation_finding WHERE period = '2026-10'"), c)
+        roster = pd.read_sql(sa.text("SELECT id_number FROM roster WHERE period = '2026-10'"), c)
+    engine.dispose()
+    truth = oracle.load(small_world, "2026-10")
+    result = compare(found, truth["findings"], roster.id_number, truth["roster"])
+    assert ((result.recall == 1) & (result.precision == 1)).all(), result.to_string()
+    assert (tmp_path / "lake" / "published" / "2026-10" / "roster_2026-10.xlsx").exists()
 
 
 def test_a_page_with_missing_and_extra_fields_keeps_everything_as_received():
