@@ -30,11 +30,11 @@ import time
 import uuid
 
 import fsspec
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from include.pipeline.reconcile import ROSTER_COLUMNS
+from include.pipeline.xlsx import write_xlsx
 
 log = logging.getLogger("roster_sync.publish")
 
@@ -47,7 +47,6 @@ CODE_KEYS = {
 PERSON_KEY = ["id_number"]
 ALERT_COLUMNS = ["alert_key", "code", "severity", "region_code", "unit_code", "id_number", "quota_type", "level",
                  "source", "raw_value", "details"]
-XLSX_ROWS_PER_SHEET = 1_000_000   # Excel holds 1,048,576 rows a sheet
 
 metadata = sa.MetaData()
 roster_table = sa.Table(
@@ -237,21 +236,5 @@ def _write_exports(roster: pd.DataFrame, period: str, staging: str) -> None:
         roster.to_parquet(fh, index=False)
     with fs.open(f"{base}.csv", "wb") as fh:
         fh.write(roster.to_csv(index=False).encode("utf-8-sig"))
-    _write_xlsx(roster, f"{base}.xlsx", fs)
-
-
-def _write_xlsx(roster: pd.DataFrame, path: str, fs) -> None:
-    """Streaming (write-only) workbook; a roster larger than a sheet continues on the next one."""
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
-    cols = list(roster.columns)
-    values = roster.astype(object).where(roster.notna(), None)
-    n = len(values)
-    for start in range(0, max(n, 1), XLSX_ROWS_PER_SHEET):
-        ws = wb.create_sheet(title="roster" if start == 0 else f"roster_{start // XLSX_ROWS_PER_SHEET + 1}")
-        ws.append(cols)
-        for row in values.iloc[start:start + XLSX_ROWS_PER_SHEET].itertuples(index=False, name=None):
-            ws.append([v.item() if isinstance(v, np.generic) else v for v in row])
-    with fs.open(path, "wb") as fh:
-        wb.save(fh)
+    with fs.open(f"{base}.xlsx", "wb") as fh:
+        write_xlsx(roster, fh)
