@@ -134,7 +134,8 @@ def test_rerunning_a_logical_date_gives_the_same_raw_content_and_keeps_the_earli
 def test_a_broken_download_never_lands(small_world, tmp_path):
     with Simulators(small_world, faults=Faults(truncate=1.0), ports=FREE, finance_url=f"sqlite:///{tmp_path / 'f.db'}") as sims:
         with pytest.raises(SourceError, match="never arrived whole"):
-            extract_hr(conns(sims)["hr"], str(tmp_path / "lake"), D1)
+            extract_hr(conns(sims)["hr"], str(tmp_path / "lake"), D1, attempts=4, wait=0.01)
+        assert sims.counters()["hr"]["truncated"] == 4
     day = tmp_path / "lake" / "raw" / "hr" / D1
     assert not (day / "_manifest.json").exists()
     assert not any(p.suffix == ".csv" or p.name.endswith(".part") for p in (day / "files").iterdir()) if (day / "files").exists() else True

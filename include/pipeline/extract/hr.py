@@ -36,7 +36,7 @@ def _get(session, conn, url, what):
     return check(resp, conn, what)
 
 
-def download(session, conn: SourceConn, entry: dict, store: RunStore, attempts: int = 8) -> str:
+def download(session, conn: SourceConn, entry: dict, store: RunStore, attempts: int = 8, wait: float = 0.05) -> str:
     """Stream a file to ``files/<name>``, verified against the index's size and sha256.
 
     The bytes go to ``files/<name>.part`` while they arrive (memory stays at one chunk);
@@ -71,7 +71,7 @@ def download(session, conn: SourceConn, entry: dict, store: RunStore, attempts: 
                         entry["name"], size, entry["bytes"], attempt, attempts)
         if store.fs.exists(part):
             store.fs.rm(part)
-        time.sleep(min(0.05 * 2 ** attempt, 10))
+        time.sleep(min(wait * 2 ** attempt, 10))
     raise SourceError(f"{conn.conn_id}: {entry['name']} never arrived whole in {attempts} attempts; nothing of it was loaded")
 
 
@@ -103,7 +103,9 @@ def decode(store: RunStore, entry: dict, chunk_rows: int = 200_000) -> list[str]
     return header
 
 
-def extract_hr(conn: SourceConn, root: str, ds: str) -> dict:
+def extract_hr(conn: SourceConn, root: str, ds: str, attempts: int = 8, wait: float = 0.05) -> dict:
+    """Fetch every export not fetched before. A file that never arrives whole after ``attempts``
+    downloads (waiting ``wait`` x 2^n seconds between them) fails the extract."""
     store = RunStore(root, "hr", ds)
     prev = store.previous_manifest()
     fetched = dict((prev or {}).get("state", {}).get("files", {}))
@@ -116,7 +118,7 @@ def extract_hr(conn: SourceConn, root: str, ds: str) -> dict:
     todo = [e for e in index if fetched.get(e["name"], {}).get("sha256") != e["sha256"]]
     progress = Progress("hr exports", total=sum(e["rows"] for e in todo), logger=log)
     for entry in todo:
-        download(session, conn, entry, store)
+        download(session, conn, entry, store, attempts=attempts, wait=wait)
         header = decode(store, entry)
         fetched[entry["name"]] = {"sha256": entry["sha256"], "ds": ds, "kind": entry["kind"], "period": entry["period"],
                                   "rows": entry["rows"], "columns": header}
