@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from include import identifiers as ids
 from include import periods as P
 
+# Copied from OUTPUTS.md, not imported from the pipeline: the oracle shares no code with what it checks.
 SEVERITY = {
     "OVER_QUOTA": "high", "NON_ESTABLISHMENT_OVER_CAP": "medium", "LEADER_OVER_LIMIT": "medium", "HIGH_VACANCY": "info",
     "REVOKED_UNIT_STAFFED": "high", "PAID_WITHOUT_ESTABLISHMENT": "high", "ESTABLISHED_NOT_PAID": "medium",

@@ -15,12 +15,8 @@ import sys
 
 import pandas as pd
 
-CODE_KEYS = {
-    "OVER_QUOTA": ["unit_code", "quota_type"], "NON_ESTABLISHMENT_OVER_CAP": ["unit_code"],
-    "LEADER_OVER_LIMIT": ["unit_code", "level"], "HIGH_VACANCY": ["unit_code"], "REVOKED_UNIT_STAFFED": ["unit_code"],
-    "INVALID_ID": ["source", "raw_value"],
-}
-PERSON_KEY = ["id_number"]
+from include.pipeline.publish import CODE_KEYS, PERSON_KEY
+from include.pipeline.reconcile import SEVERITY
 
 
 def finding_keys(findings: pd.DataFrame) -> set[tuple]:
@@ -34,10 +30,7 @@ def finding_keys(findings: pd.DataFrame) -> set[tuple]:
 def compare(found: pd.DataFrame, expected: pd.DataFrame, roster_found, roster_expected) -> pd.DataFrame:
     f, e = finding_keys(found), finding_keys(expected)
     rows = []
-    codes = sorted({k[0] for k in e | f} | set(CODE_KEYS) | {
-        "PAID_WITHOUT_ESTABLISHMENT", "ESTABLISHED_NOT_PAID", "DUPLICATE_PAY", "MULTIPLE_ESTABLISHMENT",
-        "RETIRED_STILL_ACTIVE", "UNIT_MISMATCH", "CLASS_MISMATCH", "RESTRICTED_POST", "CADRE_WITHOUT_ESTABLISHMENT",
-        "MISSING_SLIP", "NOT_INSURED"})
+    codes = sorted({k[0] for k in e | f} | set(SEVERITY))
     for code in codes:
         ec, fc = {k for k in e if k[0] == code}, {k for k in f if k[0] == code}
         hit = len(ec & fc)
