@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from include.pipeline.connections import ConnectionError_, sqlalchemy_url
+from include.pipeline.connections import ConnectionConfigError, sqlalchemy_url
 from include.pipeline.period import NoPayrollError, resolve_period
 
 
@@ -46,6 +46,6 @@ def test_connection_urls():
                                        "password": "s3cret", "schema": "roster"})
     assert url.drivername == "postgresql+psycopg2" and url.database == "roster" and url.port == 5433
     assert "s3cret" not in str(url)   # a URL renders with its password hidden
-    with pytest.raises(ConnectionError_, match="finance_db") as exc:
+    with pytest.raises(ConnectionConfigError, match="finance_db") as exc:
         sqlalchemy_url("finance_db", {"conn_type": "mysql", "password": "s3cret"})
     assert "s3cret" not in str(exc.value)

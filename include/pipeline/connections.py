@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 
 
-class ConnectionError_(ValueError):
+class ConnectionConfigError(ValueError):
     """A connection that cannot be used as configured. Never carries a secret."""
 
 
@@ -22,11 +22,11 @@ def sqlalchemy_url(conn_id: str, conn: Mapping) -> sa.URL | str:
     if kind == "sqlite":
         host = conn.get("host") or ""
         if not host:
-            raise ConnectionError_(f"connection {conn_id!r}: a sqlite connection needs host = the database file path")
+            raise ConnectionConfigError(f"connection {conn_id!r}: a sqlite connection needs host = the database file path")
         return f"sqlite:///{host}"
     if kind in ("postgres", "postgresql"):
         if conn.get("uri"):
             return str(conn["uri"])
         return sa.URL.create("postgresql+psycopg2", username=conn.get("login") or None, password=conn.get("password") or None,
                              host=conn.get("host") or None, port=conn.get("port") or None, database=conn.get("schema") or None)
-    raise ConnectionError_(f"connection {conn_id!r}: conn_type {kind or '(none)'!r} is not supported; use sqlite or postgres")
+    raise ConnectionConfigError(f"connection {conn_id!r}: conn_type {kind or '(none)'!r} is not supported; use sqlite or postgres")

@@ -10,6 +10,7 @@ then holds each distinct row once.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 
 import pyarrow as pa
@@ -40,7 +41,6 @@ def extract_org(conn: SourceConn, root: str, ds: str, size: int = 500, max_passe
     total = None
     passes = 0
     progress = Progress("org gbxx", logger=log)
-    import json
     with store.parquet_writer("pages.parquet", SCHEMA) as out:
         while passes < max_passes:
             passes += 1
