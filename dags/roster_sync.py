@@ -5,7 +5,8 @@ them. Nothing here touches a connection or a database at import time. Tasks pass
 references (manifest paths, the period), never data frames.
 
 Flow: the four extracts (in parallel, each emitting its raw Asset) -> the period M ->
-standardise -> resolve and reconcile -> publish (emitting the roster Asset that
+standardise -> resolve and reconcile -> audit (Great Expectations; critical failures stop
+the run) -> publish (emitting the roster Asset that
 finance's DAGs can be scheduled on).
 """
 
@@ -104,6 +105,22 @@ def roster_sync():
 
         return run(std_dir, as_of=ds())["dir"]
 
+    @task
+    def audit(work_dir: str) -> str:
+        """Write-audit-publish: the staged roster and findings against their GX suites; critical failures stop here."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.pipeline import airflow_glue as g
+        from include.quality.gates import QualityGateFailed, audit_period, gx_root
+
+        try:
+            result = audit_period(work_dir, gx_root(g.data_root()))
+        except QualityGateFailed as exc:   # bad data does not get better on retry
+            raise AirflowFailException(str(exc)) from None
+        for name, r in result.items():
+            print(f"roster_sync quality {r['summary']}; Data Docs: {r['docs']}")
+        return work_dir
+
     @task(outlets=[ROSTER])
     def publish(work_dir: str, period: str) -> dict:
         """Roster and alerts to roster_db in one transaction; Parquet, CSV and XLSX exports."""
@@ -120,7 +137,7 @@ def roster_sync():
     extracts = [extract_staffing(), extract_org(), extract_finance(), extract_hr()]
     period = resolve_period()
     extracts >> period
-    publish(reconcile(standardise(period)), period)
+    publish(audit(reconcile(standardise(period))), period)
 
 
 roster_sync()

@@ -17,6 +17,7 @@ from include.pipeline.period import resolve_period
 from include.pipeline.publish import publish
 from include.pipeline.reconcile import reconcile
 from include.pipeline.standardise import standardise
+from include.quality.gates import audit_period, gx_root
 
 log = logging.getLogger("roster_sync")
 
@@ -39,5 +40,6 @@ def run_local(connections: dict, finance_url, roster_url, root: str, ds: str, pe
     period = resolve_period(finance_url, dt.date.fromisoformat(ds), period)
     std = standardise(root, ds, period)
     rec = reconcile(std["dir"], as_of=ds)
+    audit = audit_period(rec["dir"], gx_root(root))       # write-audit-publish: nothing is published unless it passes
     pub = publish(rec["dir"], roster_url, period, ds, export_root=root, run_id=f"local__{ds}")
-    return {"period": period, "standardise": std, "reconcile": rec, "publish": pub}
+    return {"period": period, "standardise": std, "reconcile": rec, "audit": audit, "publish": pub}

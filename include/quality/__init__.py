@@ -1,0 +1,1 @@
+"""Quality gates (issue 5): Great Expectations suites, run directly."""

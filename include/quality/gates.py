@@ -1,0 +1,165 @@
+"""Quality gates: the JSON suites of ``expectations/`` run with Great Expectations 1.x.
+
+The GX Airflow provider cannot be installed beside Airflow 3.3 (it pins structlog<25.5,
+Airflow needs >=26.1), so GX runs directly here, inside tasks, never at import time
+(importing GX takes seconds).
+
+Each expectation carries a ``severity`` in its ``meta`` (``critical`` or ``warning``):
+configuration, overridable per run. A failed critical expectation stops the run before
+publish with a short human summary; a failed warning is reported and the run goes on.
+
+Every run's results are kept in a file-backed GX context under
+``<data root>/quality/gx`` (so the Data Docs show the history of runs) and summarised
+in ``<work dir>/quality/<suite>.json``. Results are kept at the SUMMARY level with no
+unexpected values listed, so neither the stored results nor the Data Docs ever show an
+ID number.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+log = logging.getLogger("roster_sync.quality")
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+SEVERITIES = ("critical", "warning")
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+
+
+class QualityGateFailed(RuntimeError):
+    """A critical expectation failed: the data must not be published."""
+
+
+@dataclass
+class GateResult:
+    suite: str
+    rows: int
+    success: bool                       # no critical expectation failed
+    failures: list[dict] = field(default_factory=list)
+    evaluated: int = 0
+    seconds: float = 0.0
+    docs: str | None = None
+    results_path: str | None = None
+
+    def summary(self) -> str:
+        if not self.failures:
+            return f"{self.suite}: all {self.evaluated} expectations met on {self.rows:,} rows"
+        parts = [f"{f['severity']} {f['expectation']}({f.get('column') or 'table'})"
+                 + (f": {f['unexpected_count']:,} unexpected rows" if f.get("unexpected_count") is not None else "")
+                 for f in self.failures]
+        return f"{self.suite}: {len(self.failures)} of {self.evaluated} expectations failed on {self.rows:,} rows: " + "; ".join(parts)
+
+
+def load_suite(name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> dict:
+    path = Path(expectations_dir) / f"{name}.json"
+    suite = json.loads(path.read_text())
+    for e in suite["expectations"]:
+        severity = e.get("meta", {}).get("severity")
+        if severity not in SEVERITIES:
+            raise ValueError(f"{path}: {e['type']} has severity {severity!r}; use one of {SEVERITIES}")
+    return suite
+
+
+def _key(e: dict) -> str:
+    return f"{e['type']}:{e['kwargs'].get('column', '')}"
+
+
+def gx_root(data_root: str) -> str:
+    """Where the GX context (suites, results, Data Docs) lives under the data root."""
+    return os.path.join(data_root, "quality", "gx")
+
+
+def _context(gx_root: str):
+    import great_expectations as gx
+
+    os.makedirs(gx_root, exist_ok=True)
+    ctx = gx.get_context(mode="file", project_root_dir=gx_root)
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return ctx
+
+
+def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | None = None,
+             severity: dict[str, str] | None = None, expectations_dir: Path = EXPECTATIONS_DIR,
+             data_docs: bool = True) -> GateResult:
+    """Run a suite on a frame. ``severity`` overrides per ``"<expectation type>:<column>"``."""
+    import great_expectations as gx
+
+    t0 = time.perf_counter()
+    spec = load_suite(suite_name, expectations_dir)
+    overrides = severity or {}
+    for e in spec["expectations"]:
+        if _key(e) in overrides:
+            e.setdefault("meta", {})["severity"] = overrides[_key(e)]
+    ctx = _context(gx_root)
+    suite = gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta", {}))
+    suite = ctx.suites.add_or_update(suite)
+    try:
+        source = ctx.data_sources.get("roster_sync")
+    except (KeyError, ValueError):
+        source = ctx.data_sources.add_pandas("roster_sync")
+    try:
+        asset = source.get_asset(suite_name)
+    except (LookupError, ValueError):
+        asset = source.add_dataframe_asset(suite_name)
+    try:
+        batch = asset.get_batch_definition("whole")
+    except (KeyError, ValueError):
+        batch = asset.add_batch_definition_whole_dataframe("whole")
+    vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=f"{suite_name}_gate", data=batch, suite=suite))
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if data_docs else []
+    checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(name=f"{suite_name}_checkpoint", validation_definitions=[vd],
+                                                             actions=actions, result_format=RESULT_FORMAT))
+    run = checkpoint.run(batch_parameters={"dataframe": df})
+    result = next(iter(run.run_results.values()))
+    failures = []
+    for r in result.results:
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        failures.append({"expectation": cfg.type, "column": cfg.kwargs.get("column"),
+                         "severity": (cfg.meta or {}).get("severity", "critical"),
+                         "unexpected_count": r.result.get("unexpected_count"),
+                         "unexpected_percent": r.result.get("unexpected_percent"),
+                         "observed_value": r.result.get("observed_value") if not cfg.kwargs.get("column") else None})
+    failures.sort(key=lambda f: (f["severity"] != "critical", f["expectation"]))
+    docs = None
+    if data_docs:
+        sites = ctx.get_docs_sites_urls()
+        docs = sites[0]["site_url"] if sites else None
+    gate = GateResult(suite=suite_name, rows=len(df), success=not any(f["severity"] == "critical" for f in failures),
+                      failures=failures, evaluated=len(result.results), seconds=round(time.perf_counter() - t0, 2), docs=docs)
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        gate.results_path = os.path.join(out_dir, f"{suite_name}.json")
+        with open(gate.results_path, "w") as fh:
+            json.dump({"suite": suite_name, "success": gate.success, "rows": gate.rows, "evaluated": gate.evaluated,
+                       "failures": failures, "seconds": gate.seconds, "data_docs": docs}, fh, ensure_ascii=False, indent=1,
+                      default=str)
+    (log.info if gate.success and not failures else log.warning)("%s (%.1fs); Data Docs: %s", gate.summary(), gate.seconds, docs)
+    return gate
+
+
+def audit_period(work: str, gx_root: str, severity: dict[str, str] | None = None) -> dict:
+    """Write-audit-publish, the audit: the staged roster and findings of ``work`` against their suites.
+
+    Raises :class:`QualityGateFailed` with a short summary when a critical expectation fails.
+    """
+    results = {}
+    for name in ("roster", "findings"):
+        frame = pd.read_parquet(f"{work}/{name}.parquet")
+        results[name] = validate(frame, name, gx_root, out_dir=f"{work}/quality", severity=severity)
+    failed = [g for g in results.values() if not g.success]
+    if failed:
+        raise QualityGateFailed("not published: " + " | ".join(g.summary() for g in failed)
+                                + f" (Data Docs: {failed[0].docs})")
+    return {name: {"success": g.success, "warnings": len(g.failures), "summary": g.summary(), "docs": g.docs}
+            for name, g in results.items()}
