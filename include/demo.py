@@ -116,6 +116,7 @@ def summarise(var: Path, data: Path, periods: list[str]) -> None:
     for p in periods:
         print(f"   exports {p}  {var / 'lake' / 'published' / p}/roster_{p}.{{parquet,csv,xlsx}}")
     print(f"   raw layer        {var / 'lake' / 'raw'}")
+    print(f"   Data Docs        file://{var / 'lake' / 'quality' / 'gx' / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}")
     print(f"   generated data   {data} (truth in periods/*/truth)")
 
 

@@ -159,3 +159,16 @@ def test_a_period_with_no_payroll_is_a_clear_error(published, small_world, tmp_p
     with Simulators(small_world, ports=FREE, finance_url=f"sqlite:///{tmp_path / 'f.db'}") as sims:
         with pytest.raises(NoPayrollError, match="nothing to reconcile"):
             run_local(sims.connections(), sims.finance_url, f"sqlite:///{tmp_path / 'r.db'}", str(tmp_path / "lake"), "2026-08-31")
+
+
+def test_a_backfill_of_an_earlier_period_never_reopens_what_a_later_one_resolved(published, small_world, tmp_path):
+    before = table(published["url"], "SELECT * FROM reconciliation_alert ORDER BY alert_key")
+    events = table(published["url"], "SELECT * FROM alert_event ORDER BY alert_key, period, event")
+    assert (before.status == "resolved").any()
+    with Simulators(small_world, period=P1, ports=FREE, finance_url=f"sqlite:///{tmp_path / 'f.db'}") as sims:
+        result = run_local(sims.connections(), sims.finance_url, published["url"], str(tmp_path / "lake"), D1)
+    assert result["publish"]["events"] == {}
+    after = table(published["url"], "SELECT * FROM reconciliation_alert ORDER BY alert_key")
+    pd.testing.assert_frame_equal(before.drop(columns="updated_at"), after.drop(columns="updated_at"))
+    pd.testing.assert_frame_equal(events, table(published["url"], "SELECT * FROM alert_event ORDER BY alert_key, period, event"))
+    assert_perfect(published["url"], small_world, P1)

@@ -191,7 +191,10 @@ def _alerts(conn, findings: pd.DataFrame, period: str, now: dt.datetime) -> dict
             events.append((key, "opened", f["region_code"]))
             continue
         row = existing.loc[key]
-        current = period >= row.last_seen        # this run speaks for the alert's current state
+        # This run speaks for the alert's current state only if no later period has spoken:
+        # neither found it later (last_seen) nor resolved it (resolved_in).
+        resolved_in = None if pd.isna(row.resolved_in) else row.resolved_in
+        current = period >= row.last_seen and (resolved_in is None or period >= resolved_in)
         change = {"alert_key": key, "first_seen": min(row.first_seen, period), "last_seen": max(row.last_seen, period),
                   "status": row.status, "resolved_in": row.resolved_in, "updated_at": now,
                   "severity": row.severity, "region_code": row.region_code, "details": row.details}
