@@ -86,6 +86,12 @@ event_table = sa.Table(
     sa.Column("event", sa.String(10), primary_key=True), sa.Column("region_code", sa.String(6)),
     sa.Column("at", sa.DateTime(timezone=True)),
 )
+quarantine_table = sa.Table(
+    "quarantine", metadata,
+    sa.Column("period", sa.String(7), nullable=False), sa.Column("as_of", sa.Date), sa.Column("source", sa.String(10)),
+    sa.Column("rec_no", sa.BigInteger), sa.Column("reason", sa.Text), sa.Column("record", sa.Text),
+)
+sa.Index("ix_quarantine_period", quarantine_table.c.period)
 publish_log = sa.Table(
     "publish_log", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), sa.Column("period", sa.String(7), nullable=False),
@@ -147,6 +153,10 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
             for part in _chunks(rows):
                 conn.execute(finding_table.insert(), part)
             events = _alerts(conn, findings, period, now)
+            conn.execute(quarantine_table.delete().where(quarantine_table.c.period == period))
+            q = _quarantine(work, fs)
+            for part in _chunks(_records(q.assign(period=period, as_of=dt.date.fromisoformat(as_of)))):
+                conn.execute(quarantine_table.insert(), part)
             sha = hashlib.sha256(pd.util.hash_pandas_object(roster_out.sort_values("id_number"), index=False).values.tobytes()).hexdigest()
             conn.execute(publish_log.insert(), [{"period": period, "as_of": dt.date.fromisoformat(as_of), "run_id": run_id,
                                                 "published_at": now, "roster_rows": len(roster_out),
@@ -170,6 +180,7 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
             exports[target.rsplit(".", 1)[-1]] = target
         efs.rm(staging, recursive=True)
     summary = {"period": period, "roster_rows": len(roster_out), "findings": len(findings), "events": events,
+               "quarantined": len(q),
                "exports": exports, "seconds": round(time.perf_counter() - t0, 2)}
     log.info("published %s: %s roster rows, %s findings (%s), exports in %s", period, f"{len(roster_out):,}",
              len(findings), ", ".join(f"{k} {v}" for k, v in events.items()) or "no alert changes",
@@ -229,6 +240,21 @@ def _alerts(conn, findings: pd.DataFrame, period: str, now: dt.datetime) -> dict
             if (k, e) not in done:
                 counts[e] += 1
     return {k: v for k, v in counts.items() if v}
+
+
+def _quarantine(work: str, fs) -> pd.DataFrame:
+    """The rows set aside for this period: screened out at standardise, or unresolved invalid IDs."""
+    parts = []
+    rows = f"{work}/std/quarantine_rows.parquet"
+    if fs.exists(rows):
+        parts.append(pd.read_parquet(rows)[["source", "rec_no", "reason", "record"]])
+    ids = f"{work}/quarantine.parquet"
+    if fs.exists(ids):
+        q = pd.read_parquet(ids)
+        parts.append(pd.DataFrame({"source": q.source, "rec_no": q.rec_no, "reason": q.reason,
+                                   "record": [json.dumps({"raw_id": v, "unit_code": u}, ensure_ascii=False)
+                                              for v, u in zip(q.raw_value, q.unit_code.astype(object).where(q.unit_code.notna(), None))]}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["source", "rec_no", "reason", "record"])
 
 
 def _write_exports(roster: pd.DataFrame, period: str, staging: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 
 import fsspec
@@ -27,6 +28,7 @@ import pandas as pd
 from include import identifiers as ids
 from include import periods as P
 from include.pipeline.store import latest_manifest
+from include.quality.gates import QualityGateFailed
 
 log = logging.getLogger("roster_sync.standardise")
 
@@ -118,6 +120,73 @@ def _identify(df: pd.DataFrame, period: str) -> pd.DataFrame:
     return df
 
 
+# Row-level rules: a row that breaks one is set aside with the reason, and the run goes on.
+ENUMS = {
+    "staffing": {"personnel_class": {"establishment", "non_establishment"}, "status": {"active"}},
+    "org": {"sfld": {"0", "1"}},
+    "finance": {"rylb": {"在编", "编外", "离退休"}, "jfly": {"财政拨款", "单位自筹"}},
+    "hr": {"insured_status": {"参保缴费", "暂停缴费", "终止参保"}, "hr_status": {"在职", "退休"}},
+}
+REQUIRED = {"staffing": ["record_id", "unit_code"], "org": [], "finance": ["dwbm"], "hr": ["emp_no"]}
+ROW_BAND = float(os.environ.get("ROSTER_SYNC_ROW_BAND", "0.3"))   # a source shrinking by more than this fails
+
+
+def screen(source: str, df: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a source's rows into (kept, quarantined); ``raw`` holds the rows as received, for the record."""
+    reasons = pd.Series(pd.NA, index=df.index, dtype="string")
+
+    def flag(mask, reason):
+        nonlocal reasons
+        mask = np.asarray(pd.Series(mask).fillna(False), dtype=bool)
+        reasons = reasons.where(~mask | reasons.notna().to_numpy(), reason)
+
+    if "_missing" in raw.columns:   # a JSON item that lacked contract fields
+        missing = raw["_missing"].astype("string")
+        flag(missing.notna().to_numpy(), ("missing field(s): " + missing).to_numpy())
+    for col in REQUIRED[source]:
+        flag(df[col].isna().to_numpy(), f"no {col}")
+    for col, allowed in ENUMS[source].items():
+        flag((~df[col].isin(allowed)).to_numpy(), f"{col} is not one of {', '.join(sorted(allowed))}")
+    if source in ("finance", "hr"):
+        cols = [c for c in raw.columns if not c.startswith("_")]
+        flag(raw.duplicated(cols, keep="first").to_numpy(), "duplicate of an earlier row of the same source")
+    bad = reasons.notna().to_numpy()
+    quarantined = pd.DataFrame({
+        "source": source, "rec_no": df.loc[bad, "rec_no"].to_numpy(), "reason": reasons[bad].to_numpy(),
+        "record": raw.loc[bad].drop(columns=[c for c in raw.columns if c.startswith("_")]).astype("string")
+                 .apply(lambda r: json.dumps({k: (None if pd.isna(v) else v) for k, v in r.items()}, ensure_ascii=False), axis=1)
+                 .to_numpy() if bad.any() else np.array([], dtype=object),
+    })
+    return df[~bad], quarantined
+
+
+def _previous_counts(base: str, fs, ds: str) -> dict:
+    """Rows in per source at the latest earlier run (for the row-count band)."""
+    root = f"{base}/work"
+    if not fs.exists(root):
+        return {}
+    days = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False))
+    for d in reversed([d for d in days if d < ds]):
+        for summary in sorted(fs.glob(f"{root}/{d}/*/std/_summary.json"), reverse=True):
+            with fs.open(summary) as fh:
+                return {k: v["rows_in"] for k, v in json.load(fh).get("accounting", {}).items()}
+    return {}
+
+
+def batch_gates(accounting: dict, previous: dict, band: float = ROW_BAND) -> list[str]:
+    """Batch-level failures: an empty source, or one that shrank by more than ``band`` since the last run."""
+    failures = []
+    for source, acc in accounting.items():
+        if acc["rows_in"] == 0:
+            failures.append(f"{source} is empty")
+        before = previous.get(source)
+        if before and acc["rows_in"] < (1 - band) * before:
+            failures.append(f"{source} has {acc['rows_in']:,} rows, {1 - acc['rows_in'] / before:.0%} fewer than "
+                            f"the last run's {before:,} (band {band:.0%})")
+    return failures
+
+
+
 def standardise(root: str, ds: str, period: str, out_dir: str | None = None) -> dict:
     """Write the standardised model of ``period`` from run ``ds``'s extracts. Returns a summary."""
     P.parse_period(period)
@@ -134,46 +203,65 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None) -> 
     budget_units = pd.DataFrame({"dwbm": ys.dwbm.astype("string").str.strip(), "credit": _code(ys.tyshxydm),
                                  "dwmc": ys.dwmc, "qhdm": _code(ys.qhdm)})
 
-    parts = []
+    parts, quarantine, accounting = [], [], {}
+
+    def take(source, frame, raw):
+        frame = frame.assign(rec_no=np.arange(len(frame)))
+        kept, bad = screen(source, frame, raw.reset_index(drop=True))
+        parts.append(kept)
+        quarantine.append(bad)
+        accounting[source] = {"rows_in": len(frame), "rows_used": len(kept), "rows_quarantined": len(bad)}
+
     sp = _read(f"{inputs.staffing_dir}/persons__state.parquet")
-    sp = sp[sp.status == "active"].reset_index(drop=True)
-    parts.append(pd.DataFrame({
-        "source": "staffing", "rec_no": np.arange(len(sp)), "raw_id": sp.id_number, "name": sp["name"],
+    sp = sp[sp.status.astype("string").fillna("") != "left"].reset_index(drop=True)   # tombstones are not used
+    take("staffing", pd.DataFrame({
+        "source": "staffing", "raw_id": sp.id_number, "name": sp["name"],
         "unit_code": _code(sp.unit_code), "record_id": sp.record_id, "sex": sp.sex, "birth_date": sp.birth_date,
         "personnel_class": sp.personnel_class, "quota_type": sp.quota_type,
         "non_establishment_category": sp.non_establishment_category, "post_category": sp.post_category,
-        "position": sp.position, "entered_on": sp.entered_on, "slip_no": sp.slip_no,
-    }))
+        "position": sp.position, "entered_on": sp.entered_on, "slip_no": sp.slip_no, "status": sp.status,
+    }), sp)
     org = _read(inputs.org_file)
-    parts.append(pd.DataFrame({
-        "source": "org", "rec_no": np.arange(len(org)), "raw_id": org.sfzh, "name": org.xm, "unit_code": _code(org.dwdm),
+    take("org", pd.DataFrame({
+        "source": "org", "raw_id": org.sfzh, "name": org.xm, "unit_code": _code(org.dwdm),
         "sfld": org.sfld, "ldlb": org.ldlb, "zwcc": org.zwcc,
-    }))
+    }), org)
     pay = _read(inputs.gz_ff_file)
     credit = budget_units.set_index("dwbm").credit
-    dwbm = pay.dwbm.astype("string").str.strip()
-    parts.append(pd.DataFrame({
-        "source": "finance", "rec_no": np.arange(len(pay)), "raw_id": pay.sfzh, "name": pay.xm,
+    credit = credit[~credit.index.duplicated()]
+    dwbm = _code(pay.dwbm)
+    take("finance", pd.DataFrame({
+        "source": "finance", "raw_id": pay.sfzh, "name": pay.xm,
         "unit_code": dwbm.map(credit).astype("string"), "dwbm": dwbm, "rylb": pay.rylb,
         "yfgz": pd.to_numeric(pay.yfgz, errors="coerce"), "jfly": pay.jfly,
-    }))
+    }), pay)
     if inputs.hr_persons_file:
         hr = _read(inputs.hr_persons_file)
         missing = [c for c in HR_PERSON_COLUMNS if c not in hr.columns]
         if missing:
-            raise MissingExtractError(f"the HR persons export lacks column(s) {', '.join(missing)}")
+            raise QualityGateFailed(f"not published: the HR persons export of {inputs.hr_period} lacks column(s) "
+                                    f"{', '.join(missing)} (it has {', '.join(map(str, hr.columns))})")
         emp = _read(inputs.hr_employers_file)
+        if not {"单位编号", "统一社会信用代码"} <= set(emp.columns):
+            raise QualityGateFailed(f"not published: the HR employers export of {inputs.hr_period} lacks its key columns")
         emp_credit = pd.Series(_code(emp["统一社会信用代码"]).to_numpy(), index=emp["单位编号"].astype("string").str.strip())
         emp_credit = emp_credit[~emp_credit.index.duplicated()]
-        hr = hr.rename(columns=HR_PERSON_COLUMNS)
-        emp_no = hr.emp_no.astype("string").str.strip()
-        retired = hr.retired_on.astype("string").str.strip()
-        parts.append(pd.DataFrame({
-            "source": "hr", "rec_no": np.arange(len(hr)), "raw_id": hr.raw_id, "name": hr["name"],
+        named = hr.rename(columns=HR_PERSON_COLUMNS)
+        emp_no = _code(named.emp_no)
+        retired = named.retired_on.astype("string").str.strip()
+        take("hr", pd.DataFrame({
+            "source": "hr", "raw_id": named.raw_id, "name": named["name"],
             "unit_code": emp_no.map(emp_credit).astype("string"), "emp_no": emp_no,
-            "insured_status": hr.insured_status, "hr_status": hr.hr_status, "retired_on": retired.where(retired != "", pd.NA),
-        }))
-    records = pd.concat(parts, ignore_index=True)
+            "insured_status": named.insured_status, "hr_status": named.hr_status,
+            "retired_on": retired.where(retired != "", pd.NA),
+        }), hr)
+    failures = batch_gates(accounting, _previous_counts(base.rstrip("/"), fs, ds))
+    if failures:
+        raise QualityGateFailed("not published: " + "; ".join(failures))
+    for source, acc in accounting.items():
+        assert acc["rows_in"] == acc["rows_used"] + acc["rows_quarantined"], source
+    records = pd.concat(parts, ignore_index=True).drop(columns=["status"], errors="ignore")
+    quarantined = pd.concat(quarantine, ignore_index=True)
     records = _identify(records, period)
     records = records.reindex(columns=RECORD_COLUMNS)
     for col in RECORD_COLUMNS:
@@ -182,7 +270,7 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None) -> 
 
     written = {}
     for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
-                     ("budget_units", budget_units), ("records", records)):
+                     ("budget_units", budget_units), ("records", records), ("quarantine_rows", quarantined)):
         path = f"{out}/{name}.parquet"
         with fs.open(path, "wb") as fh:
             df.to_parquet(fh, index=False)
@@ -190,9 +278,11 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None) -> 
     by_source = records.groupby("source").agg(rows=("id_valid", "size"), invalid_ids=("id_valid", lambda v: int((~v).sum())))
     summary = {"ds": ds, "period": period, "dir": out, "rows": written, "hr_period": inputs.hr_period,
                "sources": {k: {kk: int(vv) for kk, vv in v.items()} for k, v in by_source.to_dict("index").items()},
+               "accounting": accounting,
                "inputs": inputs.__dict__}
     with fs.open(f"{out}/_summary.json", "w") as fh:
         json.dump(summary, fh, ensure_ascii=False, indent=1)
-    log.info("standardised %s for %s: %s", period, ds,
-             ", ".join(f"{s} {v['rows']:,} rows ({v['invalid_ids']} invalid IDs)" for s, v in summary["sources"].items()))
+    log.info("standardised %s for %s: %s", period, ds, ", ".join(
+        f"{s} {a['rows_in']:,} rows in, {a['rows_used']:,} used, {a['rows_quarantined']:,} quarantined "
+        f"({summary['sources'].get(s, {}).get('invalid_ids', 0)} invalid IDs)" for s, a in accounting.items()))
     return summary

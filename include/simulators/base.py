@@ -28,6 +28,8 @@ class Faults:
     token_ttl: float = 600.0       # staffing token lifetime, seconds
     page_drift: float = 0.0        # org: chance a row moves to another page before a page is served
     truncate: float = 0.0          # HR: chance a download breaks off early
+    drop_field: str | None = None  # staffing: "<collection>.<field>" left out of some items (bad input)
+    drop_rate: float = 0.0         # chance per item that drop_field is left out
     seed: int = 7
 
     @classmethod

@@ -124,6 +124,15 @@ class StaffingApp(SimApp):
             more = k + size < len(idx)
         # Serialise the page once, straight from the frame (pandas' C JSON writer).
         items = df.iloc[page].to_json(orient="records", force_ascii=False) if len(page) else "[]"
+        dropped = self.faults.drop_field
+        if dropped and dropped.startswith(collection + ".") and self.faults.drop_rate > 0:
+            field = dropped.split(".", 1)[1]
+            parsed = json.loads(items)
+            for item in parsed:
+                if self.chance(self.faults.drop_rate):
+                    item.pop(field, None)
+                    self.count("dropped_field")
+            items = json.dumps(parsed, ensure_ascii=False)
         nxt = self._encode_cursor({"c": collection, "s": since, "n": size, "p": int(page[-1]) + 1}) if more else None
         body = '{"items":' + items + ',"next_cursor":' + json.dumps(nxt) + ',"snapshot_at":' + json.dumps(snapshot_at) + "}"
         return 200, body.encode()
