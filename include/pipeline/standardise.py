@@ -12,6 +12,14 @@ Reads what the run's extracts landed (``raw/<source>/<ds>/``) and writes, under
 
 Records used: staffing ``persons`` with ``status`` active, every organisation row, the
 payroll rows of ``M``, and the rows of the latest HR export whose period is not after ``M``.
+
+Quality (issue 5): each source's rows are screened (:func:`screen`): a row that breaks a
+row-level rule is quarantined with the reason (``quarantine_rows.parquet``) and the run
+goes on, and rows in = rows used + rows quarantined is checked. Batch-level failures
+stop the run before anything is reconciled or published (:class:`QualityGateFailed`):
+an empty source, a source that shrank by more than the row band since the last run, a
+missing column, or a failed critical expectation of the input suites in
+``expectations/`` (one per raw source and one for the standardised model).
 """
 
 from __future__ import annotations
@@ -187,7 +195,7 @@ def batch_gates(accounting: dict, previous: dict, band: float = ROW_BAND) -> lis
 
 
 
-def standardise(root: str, ds: str, period: str, out_dir: str | None = None) -> dict:
+def standardise(root: str, ds: str, period: str, out_dir: str | None = None, validate_inputs: bool = True) -> dict:
     """Write the standardised model of ``period`` from run ``ds``'s extracts. Returns a summary."""
     P.parse_period(period)
     inputs = locate(root, ds, period)
@@ -255,6 +263,9 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None) -> 
             "insured_status": named.insured_status, "hr_status": named.hr_status,
             "retired_on": retired.where(retired != "", pd.NA),
         }), hr)
+    raw_frames = {"raw_staffing_persons": sp, "raw_org": org, "raw_finance_payroll": pay, "raw_finance_budget_units": ys}
+    if inputs.hr_persons_file:
+        raw_frames["raw_hr_persons"] = hr
     failures = batch_gates(accounting, _previous_counts(base.rstrip("/"), fs, ds))
     if failures:
         raise QualityGateFailed("not published: " + "; ".join(failures))
@@ -267,6 +278,11 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None) -> 
     for col in RECORD_COLUMNS:
         if col not in ("rec_no", "id_valid", "yfgz"):
             records[col] = records[col].astype("string")
+    quality = None
+    if validate_inputs:   # the GX suites of the inputs: schema, enumerations, keys, ID and credit-code shapes
+        from include.quality.gates import audit_inputs, gx_root
+        quality = audit_inputs({**raw_frames, "standardised_records": records}, gx_root(root),
+                               out_dir=f"{out.rsplit('/std', 1)[0]}/quality")
 
     written = {}
     for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
@@ -278,7 +294,7 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None) -> 
     by_source = records.groupby("source").agg(rows=("id_valid", "size"), invalid_ids=("id_valid", lambda v: int((~v).sum())))
     summary = {"ds": ds, "period": period, "dir": out, "rows": written, "hr_period": inputs.hr_period,
                "sources": {k: {kk: int(vv) for kk, vv in v.items()} for k, v in by_source.to_dict("index").items()},
-               "accounting": accounting,
+               "accounting": accounting, "quality": quality,
                "inputs": inputs.__dict__}
     with fs.open(f"{out}/_summary.json", "w") as fh:
         json.dump(summary, fh, ensure_ascii=False, indent=1)

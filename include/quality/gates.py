@@ -148,6 +148,27 @@ def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | Non
     return gate
 
 
+def audit_inputs(frames: dict[str, pd.DataFrame], gx_root: str, out_dir: str,
+                 severity: dict[str, str] | None = None) -> dict:
+    """The suites of the inputs (one per raw source, one for the standardised model), run before anything
+    is reconciled. Raises :class:`QualityGateFailed` when a critical expectation fails."""
+    results = {name: validate(df, name, gx_root, out_dir=out_dir, severity=severity, data_docs=False)
+               for name, df in frames.items()}
+    docs = _build_docs(gx_root)
+    failed = [g for g in results.values() if not g.success]
+    if failed:
+        raise QualityGateFailed("not published: " + " | ".join(g.summary() for g in failed) + f" (Data Docs: {docs})")
+    return {name: {"success": g.success, "warnings": len(g.failures), "summary": g.summary(), "seconds": g.seconds}
+            for name, g in results.items()}
+
+
+def _build_docs(gx_root: str) -> str | None:
+    ctx = _context(gx_root)
+    ctx.build_data_docs()
+    sites = ctx.get_docs_sites_urls()
+    return sites[0]["site_url"] if sites else None
+
+
 def audit_period(work: str, gx_root: str, severity: dict[str, str] | None = None) -> dict:
     """Write-audit-publish, the audit: the staged roster and findings of ``work`` against their suites.
 
