@@ -203,3 +203,19 @@ _ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 def redact(text: str) -> str:
     """Mask every ID-shaped number in free text (error bodies, messages) before it is logged."""
     return _ID_LIKE.sub(lambda m: mask_id(m.group(1)), text)
+
+
+def valid_credit_mask(codes: pd.Series) -> np.ndarray:
+    """:func:`is_valid_credit_code` over a column (boolean array; null is not valid)."""
+    s = codes.astype("string")
+    shape = s.str.fullmatch(f"[{CREDIT_ALPHABET}]{{18}}").fillna(False).to_numpy(dtype=bool)
+    ok = np.zeros(len(s), dtype=bool)
+    if shape.any():
+        cand = s[shape]
+        lookup = np.full(128, -1, dtype=np.int64)
+        lookup[[ord(c) for c in CREDIT_ALPHABET]] = np.arange(len(CREDIT_ALPHABET))
+        chars = np.frombuffer("".join(cand.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+        idx = lookup[chars]
+        total = (idx[:, :17] * np.asarray(CREDIT_WEIGHTS)).sum(axis=1)
+        ok[np.flatnonzero(shape)] = (31 - total % 31) % 31 == idx[:, 17]
+    return ok

@@ -131,3 +131,26 @@ def test_a_file_in_the_wrong_encoding_stops_before_publish(world, tmp_path):
     with pytest.raises(SourceError, match="cbry_202610.csv is not GB18030 text"):
         run(world, tmp_path)
     assert roster_periods(tmp_path) == {}
+
+
+def test_credit_codes_failing_their_check(world, tmp_path):
+    from include import identifiers as ids
+    base = world / "periods" / "2026-10"
+    persons = pd.read_parquet(base / "staffing" / "persons.parquet")
+    active = persons.index[persons.status == "active"][:3]
+    good = persons.loc[active[0], "unit_code"]
+    wrong = good[:-1] + ("0" if good[-1] != "0" else "1")
+    assert not ids.is_valid_credit_code(wrong)
+    persons.loc[active, "unit_code"] = wrong                    # three placements recorded under a mistyped code
+    persons.to_parquet(base / "staffing" / "persons.parquet")
+    ys = pd.read_parquet(base / "finance" / "ys_dw.parquet")
+    row = ys.index[ys.tyshxydm.fillna("").str.len() == 18][0]
+    ys.loc[row, "tyshxydm"] = ys.loc[row, "tyshxydm"][:-1] + ("0" if ys.loc[row, "tyshxydm"][-1] != "0" else "1")
+    ys.to_parquet(base / "finance" / "ys_dw.parquet")
+    result = run(world, tmp_path)
+    acc = accounting(result)
+    q = quarantined(result)
+    assert acc["staffing"]["rows_quarantined"] == 3
+    assert (q[q.source == "staffing"].reason == "unit_code fails the GB 32100 check").all()
+    assert result["standardise"]["invalid_credit_codes"]["budget_units"] == 1
+    assert roster_periods(tmp_path)["2026-10"] > 0          # row-level: the run went on

@@ -100,3 +100,11 @@ def test_redact_masks_id_shaped_numbers_in_text():
     out = ids.redact(text)
     assert SAMPLE_ID not in out and SAMPLE_ID.lower() not in out and ids.to_legacy_15(SAMPLE_ID) not in out
     assert "110105********002X" in out and "unit 300001" in out
+
+
+def test_vectorised_credit_check_agrees_with_the_scalar_one():
+    body = "11150203MB1234567"
+    good = body + ids.credit_check_char(body)
+    codes = pd.Series([good, good[:-1] + ("1" if good[-1] != "1" else "2"), "I" * 18, None, good.lower(), "123"])
+    assert list(ids.valid_credit_mask(codes)) == [ids.is_valid_credit_code(c) for c in codes]
+    assert ids.valid_credit_mask(codes)[0] and not ids.valid_credit_mask(codes)[1:].any()

@@ -153,6 +153,9 @@ def screen(source: str, df: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFra
         flag(missing.notna().to_numpy(), ("missing field(s): " + missing).to_numpy())
     for col in REQUIRED[source]:
         flag(df[col].isna().to_numpy(), f"no {col}")
+    if source == "staffing":
+        flag(df["unit_code"].notna().to_numpy() & ~ids.valid_credit_mask(df["unit_code"]),
+             "unit_code fails the GB 32100 check")
     for col, allowed in ENUMS[source].items():
         flag((~df[col].isin(allowed)).to_numpy(), f"{col} is not one of {', '.join(sorted(allowed))}")
     if source in ("finance", "hr"):
@@ -208,7 +211,11 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
     quotas = _read(f"{inputs.staffing_dir}/quotas__state.parquet", ["unit_code", "quota_type", "approved"])
     leader_posts = _read(f"{inputs.staffing_dir}/leader_posts__state.parquet", ["unit_code", "level", "approved"])
     ys = _read(inputs.ys_dw_file)
-    budget_units = pd.DataFrame({"dwbm": ys.dwbm.astype("string").str.strip(), "credit": _code(ys.tyshxydm),
+    credit = _code(ys.tyshxydm)
+    broken = {"budget_units": int((credit.notna().to_numpy() & ~ids.valid_credit_mask(credit)).sum())}
+    # A credit code that fails its check links to nothing: the crosswalk is empty for that budget unit.
+    credit = credit.where(ids.valid_credit_mask(credit) | credit.isna().to_numpy(), pd.NA)
+    budget_units = pd.DataFrame({"dwbm": ys.dwbm.astype("string").str.strip(), "credit": credit,
                                  "dwmc": ys.dwmc, "qhdm": _code(ys.qhdm)})
 
     parts, quarantine, accounting = [], [], {}
@@ -252,7 +259,10 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
         emp = _read(inputs.hr_employers_file)
         if not {"单位编号", "统一社会信用代码"} <= set(emp.columns):
             raise QualityGateFailed(f"not published: the HR employers export of {inputs.hr_period} lacks its key columns")
-        emp_credit = pd.Series(_code(emp["统一社会信用代码"]).to_numpy(), index=emp["单位编号"].astype("string").str.strip())
+        emp_code = _code(emp["统一社会信用代码"])
+        broken["hr_employers"] = int((emp_code.notna().to_numpy() & ~ids.valid_credit_mask(emp_code)).sum())
+        emp_code = emp_code.where(ids.valid_credit_mask(emp_code) | emp_code.isna().to_numpy(), pd.NA)
+        emp_credit = pd.Series(emp_code.to_numpy(), index=emp["单位编号"].astype("string").str.strip())
         emp_credit = emp_credit[~emp_credit.index.duplicated()]
         named = hr.rename(columns=HR_PERSON_COLUMNS)
         emp_no = _code(named.emp_no)
@@ -294,10 +304,13 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
     by_source = records.groupby("source").agg(rows=("id_valid", "size"), invalid_ids=("id_valid", lambda v: int((~v).sum())))
     summary = {"ds": ds, "period": period, "dir": out, "rows": written, "hr_period": inputs.hr_period,
                "sources": {k: {kk: int(vv) for kk, vv in v.items()} for k, v in by_source.to_dict("index").items()},
-               "accounting": accounting, "quality": quality,
+               "accounting": accounting, "quality": quality, "invalid_credit_codes": broken,
                "inputs": inputs.__dict__}
     with fs.open(f"{out}/_summary.json", "w") as fh:
         json.dump(summary, fh, ensure_ascii=False, indent=1)
+    if any(broken.values()):
+        log.warning("credit codes failing the GB 32100 check, treated as none: %s",
+                    ", ".join(f"{k} {v}" for k, v in broken.items() if v))
     log.info("standardised %s for %s: %s", period, ds, ", ".join(
         f"{s} {a['rows_in']:,} rows in, {a['rows_used']:,} used, {a['rows_quarantined']:,} quarantined "
         f"({summary['sources'].get(s, {}).get('invalid_ids', 0)} invalid IDs)" for s, a in accounting.items()))
