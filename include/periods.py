@@ -65,3 +65,9 @@ def parse_timestamp(value: str) -> dt.datetime:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=CST)
     return ts
+
+
+def months_between(earlier: str, later: str) -> int:
+    """Whole months from period ``earlier`` to period ``later`` (negative when later is earlier)."""
+    (y1, m1), (y2, m2) = parse_period(earlier), parse_period(later)
+    return (y2 * 12 + m2) - (y1 * 12 + m1)

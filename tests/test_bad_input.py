@@ -154,3 +154,14 @@ def test_credit_codes_failing_their_check(world, tmp_path):
     assert (q[q.source == "staffing"].reason == "unit_code fails the GB 32100 check").all()
     assert result["standardise"]["invalid_credit_codes"]["budget_units"] == 1
     assert roster_periods(tmp_path)["2026-10"] > 0          # row-level: the run went on
+
+
+def test_stale_sources_stop_before_publish(world, tmp_path, monkeypatch):
+    from include.pipeline import standardise as S
+    run(world, tmp_path)                                            # fresh: published
+    monkeypatch.setattr(S, "MAX_HR_LAG_MONTHS", -1)                 # now demand an HR export newer than the period
+    with pytest.raises(QualityGateFailed, match=r"the HR export used \(2026-10\) is 0 months older"):
+        run(world, tmp_path)
+    monkeypatch.setattr(S, "MAX_HR_LAG_MONTHS", 1)
+    with pytest.raises(QualityGateFailed, match="staffing snapshot is 31 days old"):
+        run(world, tmp_path, ds="2026-12-01")                       # the simulators still serve October

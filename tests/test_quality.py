@@ -52,7 +52,8 @@ def test_a_critical_failure_stops_before_publish_and_keeps_the_previous_roster(r
     monkeypatch.setattr(local, "reconcile", duplicating)
     with Simulators(small_world, ports=FREE, finance_url=f"sqlite:///{run['tmp'] / 'f2.db'}") as sims:
         with pytest.raises(QualityGateFailed) as exc:
-            local.run_local(sims.connections(), sims.finance_url, run["url"], run["root"], "2026-10-31")
+            # its own data root: the staged (bad) period must not replace the fixture's work directory
+            local.run_local(sims.connections(), sims.finance_url, run["url"], str(run["tmp"] / "lake-bad"), "2026-10-31")
     message = str(exc.value)
     assert "not published" in message and "expect_column_values_to_be_unique(id_number)" in message
     assert "6 unexpected rows" in message and "Data Docs" in message
@@ -79,3 +80,15 @@ def test_stored_results_and_docs_carry_no_id_number(run):
         text = open(path, encoding="utf-8", errors="replace").read()
         ids = [m for m in re.findall(r"(?<![\d.])\d{17}[\dX](?![\d])", text)]
         assert not ids, path
+
+
+def test_the_roster_size_must_reconcile_with_the_union_of_sources(run):
+    from include.quality.gates import expected_roster_size
+    work = run["result"]["reconcile"]["dir"]
+    roster = pd.read_parquet(f"{work}/roster.parquet")
+    assert expected_roster_size(work) == len(roster)
+    short = roster.iloc[:-5]                                   # a roster that lost people on the way
+    gate = validate(short, "roster", gx_root(run["root"]), data_docs=False,
+                    extra=[{"type": "expect_table_row_count_to_equal", "kwargs": {"value": len(roster)},
+                            "meta": {"severity": "critical"}}])
+    assert not gate.success and "expect_table_row_count_to_equal(table)" in gate.summary()

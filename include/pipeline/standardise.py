@@ -71,6 +71,7 @@ class Inputs:
     hr_persons_file: str | None
     hr_employers_file: str | None
     hr_period: str | None
+    staffing_snapshot: str | None = None
 
 
 def locate(root: str, ds: str, period: str) -> Inputs:
@@ -102,6 +103,7 @@ def locate(root: str, ds: str, period: str) -> Inputs:
         ys_dw_file=f"{manifests['finance']['dir']}/ys_dw.parquet",
         gz_ff_file=f"{base}/raw/finance/{read_in}/gz_ff_{month}.parquet",
         hr_persons_file=hr_p, hr_employers_file=hr_e, hr_period=hr_period,
+        staffing_snapshot=manifests["staffing"].get("state", {}).get("watermarks", {}).get("persons"),
     )
 
 
@@ -182,6 +184,34 @@ def _previous_counts(base: str, fs, ds: str) -> dict:
             with fs.open(summary) as fh:
                 return {k: v["rows_in"] for k, v in json.load(fh).get("accounting", {}).items()}
     return {}
+
+
+# Freshness limits (configuration): how old each source may be relative to the run.
+MAX_STAFFING_AGE_DAYS = int(os.environ.get("ROSTER_SYNC_MAX_STAFFING_AGE_DAYS", "7"))
+MAX_PAYROLL_LAG_MONTHS = int(os.environ.get("ROSTER_SYNC_MAX_PAYROLL_LAG_MONTHS", "2"))
+MAX_HR_LAG_MONTHS = int(os.environ.get("ROSTER_SYNC_MAX_HR_LAG_MONTHS", "1"))
+
+
+def freshness_gates(ds: str, period: str, staffing_snapshot: str | None, hr_period: str | None) -> list[str]:
+    """Batch-level failures for stale sources: the staffing snapshot, the payroll month, the HR export."""
+    import datetime as _dt
+
+    run_day = _dt.date.fromisoformat(ds)
+    failures = []
+    if staffing_snapshot:
+        age = (run_day - P.parse_timestamp(staffing_snapshot).date()).days
+        if age > MAX_STAFFING_AGE_DAYS:
+            failures.append(f"the staffing snapshot is {age} days old (limit {MAX_STAFFING_AGE_DAYS})")
+    lag = P.months_between(period, f"{run_day:%Y-%m}")
+    if lag > MAX_PAYROLL_LAG_MONTHS:
+        failures.append(f"the period {period} is {lag} months behind the run (limit {MAX_PAYROLL_LAG_MONTHS})")
+    if hr_period is None:
+        failures.append(f"there is no HR export on or before {period}")
+    else:
+        hr_lag = P.months_between(hr_period, period)
+        if hr_lag > MAX_HR_LAG_MONTHS:
+            failures.append(f"the HR export used ({hr_period}) is {hr_lag} months older than the period (limit {MAX_HR_LAG_MONTHS})")
+    return failures
 
 
 def batch_gates(accounting: dict, previous: dict, band: float = ROW_BAND) -> list[str]:
@@ -277,6 +307,7 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
     if inputs.hr_persons_file:
         raw_frames["raw_hr_persons"] = hr
     failures = batch_gates(accounting, _previous_counts(base.rstrip("/"), fs, ds))
+    failures += freshness_gates(ds, period, inputs.staffing_snapshot, inputs.hr_period)
     if failures:
         raise QualityGateFailed("not published: " + "; ".join(failures))
     for source, acc in accounting.items():

@@ -89,12 +89,14 @@ def _context(gx_root: str):
 
 def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | None = None,
              severity: dict[str, str] | None = None, expectations_dir: Path = EXPECTATIONS_DIR,
-             data_docs: bool = True) -> GateResult:
-    """Run a suite on a frame. ``severity`` overrides per ``"<expectation type>:<column>"``."""
+             data_docs: bool = True, extra: list[dict] | None = None) -> GateResult:
+    """Run a suite on a frame. ``severity`` overrides per ``"<expectation type>:<column>"``;
+    ``extra`` adds expectations whose values are only known at run time."""
     import great_expectations as gx
 
     t0 = time.perf_counter()
     spec = load_suite(suite_name, expectations_dir)
+    spec["expectations"] += extra or []
     overrides = severity or {}
     for e in spec["expectations"]:
         if _key(e) in overrides:
@@ -169,15 +171,40 @@ def _build_docs(gx_root: str) -> str | None:
     return sites[0]["site_url"] if sites else None
 
 
+def expected_roster_size(work: str) -> int:
+    """The roster's size recounted from the standardised records and the links, apart from reconcile's SQL."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return con.execute(f"""
+            WITH r AS (
+                SELECT CASE WHEN rec.id_valid THEN rec.id_clean ELSE l.person_id END AS pid, rec.source, rec.unit_code, rec.jfly
+                FROM read_parquet('{work}/std/records.parquet') rec
+                LEFT JOIN read_parquet('{work}/links.parquet') l USING (source, rec_no)
+            )
+            SELECT count(DISTINCT pid) FROM r LEFT JOIN read_parquet('{work}/std/units.parquet') u USING (unit_code)
+            WHERE pid IS NOT NULL AND ((r.source = 'finance' AND r.jfly = '财政拨款')
+                                       OR (r.source = 'staffing' AND u.funding IN ('full', 'partial')))
+        """).fetchone()[0]
+    finally:
+        con.close()
+
+
 def audit_period(work: str, gx_root: str, severity: dict[str, str] | None = None) -> dict:
     """Write-audit-publish, the audit: the staged roster and findings of ``work`` against their suites.
 
     Raises :class:`QualityGateFailed` with a short summary when a critical expectation fails.
     """
     results = {}
+    members = expected_roster_size(work)
+    extra = {"roster": [{"type": "expect_table_row_count_to_equal", "kwargs": {"value": members},
+                         "meta": {"severity": "critical",
+                                  "why": "the roster is the union of the persons paid from the budget and those active "
+                                         "in a full or partial funded unit, counted independently from the records"}}]}
     for name in ("roster", "findings"):
         frame = pd.read_parquet(f"{work}/{name}.parquet")
-        results[name] = validate(frame, name, gx_root, out_dir=f"{work}/quality", severity=severity)
+        results[name] = validate(frame, name, gx_root, out_dir=f"{work}/quality", severity=severity, extra=extra.get(name))
     failed = [g for g in results.values() if not g.success]
     if failed:
         raise QualityGateFailed("not published: " + " | ".join(g.summary() for g in failed)
