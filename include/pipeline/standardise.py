@@ -323,7 +323,7 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
     if validate_inputs:   # the GX suites of the inputs: schema, enumerations, keys, ID and credit-code shapes
         from include.quality.gates import audit_inputs, gx_root
         quality = audit_inputs({**raw_frames, "standardised_records": records}, gx_root(root),
-                               out_dir=f"{out.rsplit('/std', 1)[0]}/quality")
+                               out_dir=f"{out.rsplit('/std', 1)[0]}/quality", run_name=f"{ds}_{period}")
 
     written = {}
     for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),

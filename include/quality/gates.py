@@ -89,7 +89,7 @@ def _context(gx_root: str):
 
 def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | None = None,
              severity: dict[str, str] | None = None, expectations_dir: Path = EXPECTATIONS_DIR,
-             data_docs: bool = True, extra: list[dict] | None = None) -> GateResult:
+             data_docs: bool = True, extra: list[dict] | None = None, run_name: str | None = None) -> GateResult:
     """Run a suite on a frame. ``severity`` overrides per ``"<expectation type>:<column>"``;
     ``extra`` adds expectations whose values are only known at run time."""
     import great_expectations as gx
@@ -120,7 +120,9 @@ def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | Non
     actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if data_docs else []
     checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(name=f"{suite_name}_checkpoint", validation_definitions=[vd],
                                                              actions=actions, result_format=RESULT_FORMAT))
-    run = checkpoint.run(batch_parameters={"dataframe": df})
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    run = checkpoint.run(batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_name) if run_name else None)
     result = next(iter(run.run_results.values()))
     failures = []
     for r in result.results:
@@ -151,10 +153,10 @@ def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | Non
 
 
 def audit_inputs(frames: dict[str, pd.DataFrame], gx_root: str, out_dir: str,
-                 severity: dict[str, str] | None = None) -> dict:
+                 severity: dict[str, str] | None = None, run_name: str | None = None) -> dict:
     """The suites of the inputs (one per raw source, one for the standardised model), run before anything
     is reconciled. Raises :class:`QualityGateFailed` when a critical expectation fails."""
-    results = {name: validate(df, name, gx_root, out_dir=out_dir, severity=severity, data_docs=False)
+    results = {name: validate(df, name, gx_root, out_dir=out_dir, severity=severity, data_docs=False, run_name=run_name)
                for name, df in frames.items()}
     docs = _build_docs(gx_root)
     failed = [g for g in results.values() if not g.success]
@@ -169,6 +171,12 @@ def _build_docs(gx_root: str) -> str | None:
     ctx.build_data_docs()
     sites = ctx.get_docs_sites_urls()
     return sites[0]["site_url"] if sites else None
+
+
+def _run_name(work: str) -> str:
+    """``<logical date>_<period>`` from a work directory (``.../work/<ds>/<period>``), for the Data Docs."""
+    parts = work.rstrip("/").split("/")
+    return "_".join(parts[-2:])
 
 
 def expected_roster_size(work: str) -> int:
@@ -204,7 +212,8 @@ def audit_period(work: str, gx_root: str, severity: dict[str, str] | None = None
                                          "in a full or partial funded unit, counted independently from the records"}}]}
     for name in ("roster", "findings"):
         frame = pd.read_parquet(f"{work}/{name}.parquet")
-        results[name] = validate(frame, name, gx_root, out_dir=f"{work}/quality", severity=severity, extra=extra.get(name))
+        results[name] = validate(frame, name, gx_root, out_dir=f"{work}/quality", severity=severity, extra=extra.get(name),
+                                 run_name=_run_name(work))
     failed = [g for g in results.values() if not g.success]
     if failed:
         raise QualityGateFailed("not published: " + " | ".join(g.summary() for g in failed)
