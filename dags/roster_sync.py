@@ -5,9 +5,10 @@ them. Nothing here touches a connection or a database at import time. Tasks pass
 references (manifest paths, the period), never data frames.
 
 Flow: the four extracts (in parallel, each emitting its raw Asset) -> the period M ->
-standardise -> resolve and reconcile -> audit (Great Expectations; critical failures stop
-the run) -> publish (emitting the roster Asset that
-finance's DAGs can be scheduled on).
+standardise (row quarantine, input suites, batch gates) -> resolve and reconcile -> audit
+(Great Expectations on the staged period) -> publish (emitting the roster Asset that
+finance's DAGs can be scheduled on). A failed quality gate fails its task at once, with
+no retry, and nothing is published.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def roster_sync():
         from include.pipeline import airflow_glue as g
         from include.pipeline.standardise import standardise as run
 
-        return run(g.data_root(), ds(), period)["dir"]
+        return g.not_retryable(run, g.data_root(), ds(), period)["dir"]
 
     @task
     def reconcile(std_dir: str) -> str:
@@ -108,15 +109,10 @@ def roster_sync():
     @task
     def audit(work_dir: str) -> str:
         """Write-audit-publish: the staged roster and findings against their GX suites; critical failures stop here."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from include.pipeline import airflow_glue as g
-        from include.quality.gates import QualityGateFailed, audit_period, gx_root
+        from include.quality.gates import audit_period, gx_root
 
-        try:
-            result = audit_period(work_dir, gx_root(g.data_root()))
-        except QualityGateFailed as exc:   # bad data does not get better on retry
-            raise AirflowFailException(str(exc)) from None
+        result = g.not_retryable(audit_period, work_dir, gx_root(g.data_root()))
         for name, r in result.items():
             print(f"roster_sync quality {r['summary']}; Data Docs: {r['docs']}")
         return work_dir

@@ -42,3 +42,18 @@ def test_roster_sync_takes_a_period_parameter(dagbag):
     dag = dagbag.dags["roster_sync"]
     assert "period" in dag.params
     assert dag.max_active_runs == 1
+
+
+def test_failed_gates_and_wrong_credentials_are_not_retried():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.pipeline.airflow_glue import not_retryable
+    from include.pipeline.extract.http import SourceAuthError
+    from include.quality.gates import QualityGateFailed
+
+    for exc in (QualityGateFailed("not published: org is empty"), SourceAuthError("connection 'org_api': refused")):
+        def step():
+            raise exc
+        with pytest.raises(AirflowFailException, match=str(exc)):
+            not_retryable(step)
+    assert not_retryable(lambda x: x + 1, 1) == 2

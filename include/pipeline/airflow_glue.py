@@ -39,10 +39,13 @@ def data_root() -> str:
 
 
 def not_retryable(fn, *args, **kwargs):
-    """Run a step; wrong credentials fail the task at once instead of being retried."""
+    """Run a step; wrong credentials and failed quality gates fail the task at once instead of
+    being retried: neither gets better by trying again."""
     from airflow.sdk.exceptions import AirflowFailException
+
+    from include.quality.gates import QualityGateFailed
 
     try:
         return fn(*args, **kwargs)
-    except SourceAuthError as exc:
+    except (SourceAuthError, QualityGateFailed) as exc:
         raise AirflowFailException(str(exc)) from None
