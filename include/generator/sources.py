@@ -23,11 +23,7 @@ STAFFING_PERSON_COLUMNS = [
     "non_establishment_category", "post_category", "position", "entered_on", "slip_no", "status", "left_on",
 ]
 UNIT_COLUMNS = ["unit_code", "name", "parent_code", "region_code", "kind", "rank", "funding", "status"]
-ORG_COLUMNS = ["sfzh", "xm", "xb", "csrq", "dwdm", "dwmc", "zwmc", "zwcc", "sfld", "ldlb", "rzsj"]
-GZ_FF_COLUMNS = ["ffyf", "dwbm", "sfzh", "xm", "rylb", "yfgz", "jfly"]
 YS_DW_COLUMNS = ["dwbm", "tyshxydm", "dwmc", "qhdm"]
-CBDW_COLUMNS = ["单位编号", "统一社会信用代码", "单位名称"]
-CBRY_COLUMNS = ["公民身份号码", "姓名", "单位编号", "参保状态", "人员状态", "退休日期", "缴费基数"]
 
 RANK_TITLES = {  # unit rank -> (principal, deputy, staff ranks) as 职务层次 (zwcc)
     "department": ("正厅", "副厅", ["正处", "副处", "正科", "科员"]),

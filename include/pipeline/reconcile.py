@@ -51,7 +51,6 @@ SEVERITY = {
 }
 FINDING_COLUMNS = ["code", "severity", "region_code", "unit_code", "id_number", "quota_type", "level", "source",
                    "raw_value", "details"]
-KEY_COLUMNS = ["code", "unit_code", "quota_type", "level", "id_number", "source", "raw_value"]
 ROSTER_COLUMNS = [
     "period", "as_of", "id_number", "name", "sex", "birth_date", "region_code", "unit_code", "unit_name",
     "personnel_class", "quota_type", "non_establishment_category", "post_category", "position", "leader_level",

@@ -16,6 +16,7 @@ same state and yields the same content.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -175,16 +176,24 @@ class Progress:
         return {"rows": self.rows, "pages": self.pages, "seconds": round(secs, 3)}
 
 
-def bounded_duckdb(spill_dir: str, memory_limit: str | None = None):
-    """A DuckDB connection whose memory is bounded: beyond the limit it spills to ``spill_dir``.
+@contextlib.contextmanager
+def bounded_duckdb(store: "RunStore", memory_limit: str | None = None):
+    """A DuckDB connection whose memory is bounded: beyond the limit it spills to a directory
+    of the run, removed when the connection closes.
 
     Extract steps must keep memory flat whatever the source's size
     (``ROSTER_SYNC_EXTRACT_MEMORY``, default 256MB).
     """
     import duckdb
 
+    spill = store.path("_duckdb_tmp")
     con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{memory_limit or os.environ.get('ROSTER_SYNC_EXTRACT_MEMORY', '256MB')}'")
-    con.execute(f"SET temp_directory = '{spill_dir}'")
-    con.execute("SET threads = 2")
-    return con
+    try:
+        con.execute(f"SET memory_limit = '{memory_limit or os.environ.get('ROSTER_SYNC_EXTRACT_MEMORY', '256MB')}'")
+        con.execute(f"SET temp_directory = '{spill}'")
+        con.execute("SET threads = 2")
+        yield con
+    finally:
+        con.close()
+        if store.fs.exists(spill):
+            store.fs.rm(spill, recursive=True)

@@ -77,16 +77,12 @@ def extract_org(conn: SourceConn, root: str, ds: str, size: int = 500, max_passe
     if total is None or len(seen) != total:
         raise SourceError(f"{conn.conn_id}: after {passes} passes the list had {len(seen)} distinct rows, "
                           f"total says {total}: the list keeps changing; try again later")
-    con = bounded_duckdb(store.path("_duckdb_tmp"))
-    try:
-        src, dst = store.path("pages.parquet"), store.path("gbxx.parquet")
-        cols = ", ".join(FIELDS + ["_extra", "_missing"])
+    src, dst = store.path("pages.parquet"), store.path("gbxx.parquet")
+    cols = ", ".join(FIELDS + ["_extra", "_missing"])
+    with bounded_duckdb(store) as con:
         con.execute(f"COPY (SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {', '.join(FIELDS)} "
                     f"ORDER BY _pass, _page) AS _n FROM read_parquet('{src}')) WHERE _n = 1 ORDER BY sfzh, dwdm) "
                     f"TO '{dst}' (FORMAT parquet, COMPRESSION zstd)")
-    finally:
-        con.close()
-        store.fs.rm(store.path("_duckdb_tmp"), recursive=True) if store.fs.exists(store.path("_duckdb_tmp")) else None
     store.record_file("gbxx.parquet", total)
     stats.update(passes=passes, total=total)
     path = store.commit({"state": {}, "stats": stats})

@@ -167,27 +167,21 @@ def _merge_state(store: RunStore, collection: str, prev: dict | None, full: bool
     _, key = COLLECTIONS[collection]
     received = store.path(f"{collection}.parquet")
     out = store.path(f"{collection}__state.parquet")
-    con = bounded_duckdb(store.path("_duckdb_tmp"))
-    try:
-        if full or prev is None:
-            # A full read arrives in key order already (the API pages by key): no sort needed.
-            sql = f"SELECT * FROM read_parquet('{received}')"
-        else:
-            before = f"{prev['dir']}/{collection}__state.parquet"
-            keys = ", ".join(key)
-            # The latest version of each item wins; a page read twice (never expected) cannot duplicate.
-            sql = f"""
-                SELECT * EXCLUDE (_rank) FROM (
-                  SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY _order DESC) AS _rank FROM (
-                    SELECT *, 0 AS _order FROM read_parquet('{before}')
-                    UNION ALL BY NAME
-                    SELECT *, 1 + _page AS _order FROM read_parquet('{received}')))
-                WHERE _rank = 1"""
-            sql = f"SELECT * EXCLUDE (_order) FROM ({sql})"
-        order = "" if (full or prev is None) else f" ORDER BY {', '.join(key)}"
-        con.execute(f"COPY ({sql}{order}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+    if full or prev is None:
+        # A full read arrives in key order already (the API pages by key): no sort needed.
+        sql = f"SELECT * FROM read_parquet('{received}')"
+    else:
+        before = f"{prev['dir']}/{collection}__state.parquet"
+        keys = ", ".join(key)
+        # The latest version of each item wins; a page read twice (never expected) cannot duplicate.
+        sql = f"""
+            SELECT * EXCLUDE (_rank, _order) FROM (
+              SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY _order DESC) AS _rank FROM (
+                SELECT *, 0 AS _order FROM read_parquet('{before}')
+                UNION ALL BY NAME
+                SELECT *, 1 + _page AS _order FROM read_parquet('{received}')))
+            WHERE _rank = 1 ORDER BY {keys}"""
+    with bounded_duckdb(store) as con:
+        con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
         rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
-    finally:
-        con.close()
-        store.fs.rm(store.path("_duckdb_tmp"), recursive=True) if store.fs.exists(store.path("_duckdb_tmp")) else None
     store.record_file(f"{collection}__state.parquet", rows)
