@@ -23,10 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--periods", type=int, default=2, help="consecutive periods to generate")
     ap.add_argument("--findings-per-code", type=int, default=3, help="injected problems per finding code (0: a clean baseline)")
     ap.add_argument("--cities", type=int, default=None, help="cities in a province (default: from --persons)")
+    ap.add_argument("--jurisdictions", type=int, default=None,
+                    help="jurisdictions to spread the persons over (default: one per ~7,400 persons)")
     ap.add_argument("--force", action="store_true", help="replace an existing data directory")
     args = ap.parse_args(argv)
     params = WorldParams(persons=args.persons, seed=args.seed, first_period=args.first_period, periods=args.periods,
-                         findings_per_code=args.findings_per_code, cities=args.cities)
+                         findings_per_code=args.findings_per_code, cities=args.cities,
+                         jurisdictions=args.jurisdictions)
     try:
         params.validate()
     except ValueError as exc:

@@ -64,6 +64,10 @@ class WorldParams:
     periods: int = 2
     findings_per_code: int = 3
     cities: int | None = None
+    # How many jurisdictions (本级 of the province and cities, plus counties) to spread the
+    # persons over; default one per ~7,400 persons (the Qingshan template). Setting it makes
+    # small provinces for tests: many regions, few persons each.
+    jurisdictions: int | None = None
 
     def validate(self) -> None:
         if not isinstance(self.persons, int) or self.persons < 300:
@@ -84,6 +88,13 @@ class WorldParams:
             )
         if self.cities is not None and not 1 <= self.cities <= 99:
             raise ValueError("cities must be between 1 and 99")
+        if self.jurisdictions is not None:
+            if not 1 <= self.jurisdictions <= 2000:
+                raise ValueError("jurisdictions must be between 1 and 2000")
+            if self.persons // self.jurisdictions < 300:
+                raise ValueError(f"{self.persons:,} persons over {self.jurisdictions} jurisdictions is under 300 each")
+            if self.cities is not None and self.jurisdictions > 1 and self.cities > self.jurisdictions - 1:
+                raise ValueError("a province needs one jurisdiction for its own level besides its cities")
 
 
 @dataclasses.dataclass
@@ -184,7 +195,7 @@ def make_people(rng: np.random.Generator, n: int, first_pid: int, birth_regions:
 # --- regions and units -------------------------------------------------------------------
 
 def _build_regions(params: WorldParams) -> pd.DataFrame:
-    n_jur = max(1, round(params.persons / PERSONS_PER_JURISDICTION))
+    n_jur = params.jurisdictions or max(1, round(params.persons / PERSONS_PER_JURISDICTION))
     if n_jur == 1:
         rows = [(SINGLE_COUNTY[0], "包头市" + SINGLE_COUNTY[1], "county", "150200", True),
                 ("150200", "包头市", "city", PROVINCE[0], False), (PROVINCE[0], PROVINCE[1], "province", None, False)]
