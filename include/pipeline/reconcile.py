@@ -329,6 +329,39 @@ SELECT 'INVALID_ID' AS code, unit_code, person_id AS id_number, source, raw_valu
 """
 
 
+# Each unit's approved and actual numbers, for the monthly report (数据月报). Counted the
+# way the unit codes count (distinct resolved persons active in staffing; organisation
+# rows with sfld = '1'), so the report's totals and the findings never disagree.
+# measure 'quota': item = quota type (all but the cap); 'non_establishment': item = post
+# category (approved null), plus item 'total' with approved = the cap; 'leader_posts':
+# item = principal / deputy.
+UNIT_STATS_SQL = """
+WITH
+est AS (SELECT unit_code, quota_type AS item, count(DISTINCT person_id) AS actual
+        FROM s WHERE personnel_class = 'establishment' GROUP BY ALL),
+q AS (SELECT unit_code, quota_type AS item, approved FROM quotas WHERE quota_type IS DISTINCT FROM 'non_establishment_cap'),
+ne AS (SELECT unit_code, post_category AS item, count(DISTINCT person_id) AS actual
+       FROM s WHERE personnel_class = 'non_establishment' GROUP BY GROUPING SETS ((unit_code, post_category), (unit_code))),
+cap AS (SELECT unit_code, 'total' AS item, approved FROM quotas WHERE quota_type = 'non_establishment_cap'),
+ld AS (SELECT unit_code, CASE ldlb WHEN '正职' THEN 'principal' ELSE 'deputy' END AS item, count(*) AS actual
+       FROM o WHERE sfld = '1' AND ldlb IN ('正职', '副职') GROUP BY ALL),
+stats AS (
+    SELECT 'quota' AS measure, unit_code, item, coalesce(q.approved, 0) AS approved, coalesce(est.actual, 0) AS actual
+    FROM q FULL JOIN est USING (unit_code, item)
+    UNION ALL
+    SELECT 'non_establishment', coalesce(ne.unit_code, cap.unit_code), coalesce(ne.item, 'total'), cap.approved,
+           coalesce(ne.actual, 0)
+    FROM ne FULL JOIN cap ON cap.unit_code = ne.unit_code AND cap.item = coalesce(ne.item, 'total')
+    UNION ALL
+    SELECT 'leader_posts', unit_code, item, coalesce(p.approved, 0), coalesce(ld.actual, 0)
+    FROM (SELECT unit_code, level AS item, approved FROM leader_posts) p FULL JOIN ld USING (unit_code, item)
+)
+SELECT st.measure, st.unit_code, u.region_code, u.status AS unit_status, st.item,
+       CAST(st.approved AS BIGINT) AS approved, CAST(st.actual AS BIGINT) AS actual
+FROM stats st LEFT JOIN units u USING (unit_code)
+ORDER BY ALL
+"""
+
 def reconcile(std: str, out: str | None = None, as_of: str | None = None, threads: int | None = None,
               memory_limit: str | None = None) -> dict:
     """Resolve, reconcile and build the roster from a ``std/`` directory. Returns a summary."""
@@ -363,7 +396,8 @@ def reconcile(std: str, out: str | None = None, as_of: str | None = None, thread
         _roster(con, period, as_of or str(P.last_day(period)))
         for name, query in (("links", "SELECT * FROM links"), ("quarantine", "SELECT * FROM quarantine"),
                             ("findings", f"SELECT {', '.join(FINDING_COLUMNS)} FROM findings ORDER BY ALL"),
-                            ("roster", f"SELECT {', '.join(ROSTER_COLUMNS)} FROM roster ORDER BY id_number")):
+                            ("roster", f"SELECT {', '.join(ROSTER_COLUMNS)} FROM roster ORDER BY id_number"),
+                            ("unit_stats", UNIT_STATS_SQL)):
             con.execute(f"COPY ({query}) TO {_q(f'{out}/{name}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
         counts = dict(con.execute("SELECT code, count(*) FROM findings GROUP BY code").fetchall())
         roster_n = con.execute("SELECT count(*) FROM roster").fetchone()[0]
