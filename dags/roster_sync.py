@@ -7,8 +7,12 @@ references (manifest paths, the period), never data frames.
 Flow: the four extracts (in parallel, each emitting its raw Asset) -> the period M ->
 standardise (row quarantine, input suites, batch gates) -> resolve and reconcile -> audit
 (Great Expectations on the staged period) -> publish (emitting the roster Asset that
-finance's DAGs can be scheduled on). A failed quality gate fails its task at once, with
-no retry, and nothing is published.
+finance's DAGs can be scheduled on) -> the monthly report of each jurisdiction -> one
+digest per staffing office. A failed quality gate fails its task at once, with no retry,
+and nothing is published.
+
+For the engineers: a task that fails for good mails them (``on_failure_callback``); a day
+whose roster is not published by the deadline is caught by ``roster_sync_deadline``.
 """
 
 from __future__ import annotations
@@ -17,11 +21,19 @@ import datetime as dt
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
+
+def _task_failed(context) -> None:
+    from include.alerts.ops import task_failed
+
+    task_failed(context)
+
+
 DEFAULT_ARGS = {
     "owner": "roster-sync",
     "retries": 2,
     "retry_delay": dt.timedelta(seconds=30),
     "retry_exponential_backoff": True,
+    "on_failure_callback": _task_failed,
 }
 
 RAW = {name: Asset(f"roster-sync://raw/{name}", group="roster-sync-raw") for name in ("staffing", "org", "finance", "hr")}
@@ -130,10 +142,40 @@ def roster_sync():
               f"{summary['findings']} findings, alerts {summary['events'] or 'unchanged'}")
         return summary
 
+    @task
+    def monthly_report(published: dict, work_dir: str) -> dict:
+        """数据月报: each jurisdiction's quotas, vacancies, non-establishment, leader posts, findings trend."""
+        from include.pipeline import airflow_glue as g
+        from include.report.monthly import build
+
+        reports = build(work_dir, g.sql_url("roster_db"), published["period"], g.data_root(), g.routing())
+        for region, r in reports.items():
+            print(f"roster_sync monthly report {published['period']} {region} {r['name']}: {r['html']}")
+        return {region: r["html"] for region, r in reports.items()}
+
+    @task
+    def send_digests(reports: dict, published: dict, work_dir: str) -> dict:
+        """One digest per staffing office: new, still open, resolved; each told once (recorded in roster_db)."""
+        from include.alerts.digest import send_digests as run
+        from include.alerts.mail import open_outbox
+        from include.pipeline import airflow_glue as g
+
+        period = published["period"]
+        sent = run(g.sql_url("roster_db"), period, g.routing(), open_outbox(f"{g.data_root()}/outbox/digests/{period}"),
+                   work_dir=work_dir, run_id=get_current_context()["run_id"], report_links=reports)
+        for office, d in sent.items():
+            print(f"roster_sync digest {period} to office {office}: {d['new']} new, {d['still_open']} still open, "
+                  f"{d['resolved']} resolved ({d['channel']})")
+        if not sent:
+            print(f"roster_sync digests {period}: no office has anything new")
+        return sent
+
     extracts = [extract_staffing(), extract_org(), extract_finance(), extract_hr()]
     period = resolve_period()
     extracts >> period
-    publish(audit(reconcile(standardise(period))), period)
+    work_dir = audit(reconcile(standardise(period)))
+    published = publish(work_dir, period)
+    send_digests(monthly_report(published, work_dir), published, work_dir)
 
 
 roster_sync()

@@ -103,6 +103,12 @@ def summarise(var: Path, data: Path, periods: list[str]) -> None:
     print("== findings by code (table reconciliation_finding):")
     print("   " + codes.pivot(index="code", columns="period", values="n").fillna(0).astype(int).to_string().replace("\n", "\n   "))
     print("== alerts (table reconciliation_alert): " + ", ".join(f"{r.status} {r.n}" for r in alerts.itertuples()))
+    with engine.connect() as c:
+        digests = pd.read_sql(sa.text("SELECT period, office_code, new, still_open, resolved, location FROM digest_log "
+                                      "ORDER BY sent_at"), c)
+    print("== digests to the staffing offices (table digest_log; no alerts_smtp configured, so written as .eml):")
+    for r in digests.itertuples():
+        print(f"   {r.period} office {r.office_code}: {r.new} new, {r.still_open} still open, {r.resolved} resolved -> {r.location}")
     last = periods[-1]
     truth = oracle.load(data, last)
     with engine.connect() as c:
@@ -116,6 +122,9 @@ def summarise(var: Path, data: Path, periods: list[str]) -> None:
     for p in periods:
         print(f"   exports {p}  {var / 'lake' / 'published' / p}/roster_{p}.{{parquet,csv,xlsx}}")
     print(f"   raw layer        {var / 'lake' / 'raw'}")
+    for p in periods:
+        for html in sorted((var / "lake" / "reports" / p).glob("*/monthly_report_*.html")):
+            print(f"   数据月报 {p}   {html} (and .xlsx, charts/*.png)")
     print(f"   Data Docs        file://{var / 'lake' / 'quality' / 'gx' / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}")
     print(f"   generated data   {data} (truth in periods/*/truth)")
 

@@ -57,3 +57,35 @@ def test_failed_gates_and_wrong_credentials_are_not_retried():
         with pytest.raises(AirflowFailException, match=str(exc)):
             not_retryable(step)
     assert not_retryable(lambda x: x + 1, 1) == 2
+
+
+def test_roster_sync_ends_with_report_and_digests_and_alerts_engineers(dagbag):
+    dag = dagbag.dags["roster_sync"]
+    assert dag.get_task("monthly_report").upstream_task_ids == {"publish", "audit"}
+    assert "monthly_report" in dag.get_task("send_digests").upstream_task_ids
+    for d in (dag, dagbag.dags["roster_sync_deadline"]):
+        for t in d.tasks:
+            assert t.on_failure_callback, f"{d.dag_id}.{t.task_id} does not tell the engineers when it fails"
+    # Airflow 3.3.2's dag.test() breaks on a DeadlineAlert (see include/alerts/ops.py), and
+    # OUTPUTS.md promises `airflow dags test roster_sync`: the deadline is a DAG of its own.
+    assert not dag.deadline
+
+
+def test_the_deadline_dag_runs_at_the_configured_time(dagbag):
+    from include.alerts.ops import deadline_schedule
+
+    d = dagbag.dags["roster_sync_deadline"]
+    assert d.timetable.expression == deadline_schedule() == "0 12 * * *"
+
+
+def test_the_dag_file_does_not_import_pandas_at_parse():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import runpy, sys; runpy.run_path('dags/roster_sync.py'); runpy.run_path('dags/roster_sync_deadline.py'); "
+            "print('pandas' in sys.modules, 'duckdb' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert out.stdout.split()[-2:] == ["False", "False"], out.stdout

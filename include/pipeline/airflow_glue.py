@@ -49,3 +49,13 @@ def not_retryable(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except (SourceAuthError, QualityGateFailed) as exc:
         raise AirflowFailException(str(exc)) from None
+
+
+def routing():
+    """The recipients in force: the Variable ``roster_sync_recipients`` if set, else the file
+    (``ROSTER_SYNC_RECIPIENTS`` or ``config/recipients.json``)."""
+    from airflow.sdk import Variable
+
+    from include.alerts.routing import load
+
+    return load(text=Variable.get("roster_sync_recipients", default=None))

@@ -8,6 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from include.alerts import routing
+from include.alerts.digest import send_digests
+from include.alerts.mail import open_outbox
 from include.pipeline.extract.finance import extract_finance
 from include.pipeline.extract.hr import extract_hr
 from include.pipeline.extract.http import SourceConn
@@ -18,6 +21,7 @@ from include.pipeline.publish import publish
 from include.pipeline.reconcile import reconcile
 from include.pipeline.standardise import standardise
 from include.quality.gates import audit_period, gx_root
+from include.report.monthly import build as build_reports
 
 log = logging.getLogger("roster_sync")
 
@@ -31,7 +35,9 @@ def source_conns(connections: dict) -> dict:
 
 
 def run_local(connections: dict, finance_url, roster_url, root: str, ds: str, period: str | None = None,
-              full_resync_days: int = 7) -> dict:
+              full_resync_days: int = 7, routes=None, outbox=None) -> dict:
+    """``routes``: the recipients (default :func:`include.alerts.routing.load`); ``outbox``: where
+    digests go (default ``alerts_smtp`` if configured, else ``<root>/outbox/digests/<period>``)."""
     c = source_conns(connections)
     extract_staffing(c["staffing"], root, ds, full_resync_days=full_resync_days)
     extract_org(c["org"], root, ds)
@@ -42,4 +48,10 @@ def run_local(connections: dict, finance_url, roster_url, root: str, ds: str, pe
     rec = reconcile(std["dir"], as_of=ds)
     audit = audit_period(rec["dir"], gx_root(root))       # write-audit-publish: nothing is published unless it passes
     pub = publish(rec["dir"], roster_url, period, ds, export_root=root, run_id=f"local__{ds}")
-    return {"period": period, "standardise": std, "reconcile": rec, "audit": audit, "publish": pub}
+    routes = routes or routing.load()
+    reports = build_reports(rec["dir"], roster_url, period, root, routes)
+    digests = send_digests(roster_url, period, routes, outbox or open_outbox(f"{root}/outbox/digests/{period}"),
+                           work_dir=rec["dir"], run_id=f"local__{ds}",
+                           report_links={r: v["html"] for r, v in reports.items()})
+    return {"period": period, "standardise": std, "reconcile": rec, "audit": audit, "publish": pub,
+            "reports": reports, "digests": digests}

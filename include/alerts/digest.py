@@ -1,0 +1,259 @@
+"""One digest per staffing office per run: what is new, what is still open, what was resolved.
+
+An office is told of a finding once, when it opens (or reopens), and once more when it is
+resolved; in between it is only counted under "still open", with its age. What each office
+was told is recorded in ``roster_db`` (tables ``digest_log`` and ``digest_item``), so a
+rerun of a run, or a retry of the task, finds nothing new to tell and sends nothing.
+
+Who is told what:
+
+* **new**: open alerts routed to the office (:mod:`include.alerts.routing`) whose latest
+  ``opened``/``reopened`` event the office has not been told;
+* **resolved**: alerts whose ``resolved`` event the office has not been told, and whose
+  opening it *was* told (an office hears of the end of what it heard of, even when the
+  routing changed since);
+* **still open**: the other open alerts routed to it, counted by severity and code, with
+  the age in periods since ``first_seen``.
+
+An office with nothing new and nothing resolved gets no mail: a digest that says nothing
+new every day is a digest nobody reads.
+
+Delivery is at least once: the digest is sent, then recorded in one transaction. A crash
+between the two resends it on the retry, with the same Message-ID (a function of the
+digest's content), which mail systems show once.
+
+Person IDs appear masked (first 6 and last 4 characters); the mail builder redacts any
+ID-shaped number left in the text as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from include import periods as P
+from include.alerts import codes as C
+from include.alerts import mail
+from include.alerts.routing import Routing
+from include.identifiers import mask_id, mask_id_series
+from include.pipeline.publish import alert_table, event_table, metadata, roster_table
+
+log = logging.getLogger("roster_sync.alerts")
+
+digest_log = sa.Table(
+    "digest_log", metadata,
+    sa.Column("digest_id", sa.String(24), primary_key=True), sa.Column("office_code", sa.String(6), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False), sa.Column("run_id", sa.String(250)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)), sa.Column("channel", sa.String(10)),
+    sa.Column("location", sa.Text), sa.Column("recipients", sa.Text),
+    sa.Column("new", sa.Integer), sa.Column("still_open", sa.Integer), sa.Column("resolved", sa.Integer),
+)
+digest_item = sa.Table(
+    "digest_item", metadata,
+    sa.Column("office_code", sa.String(6), primary_key=True), sa.Column("alert_key", sa.String(32), primary_key=True),
+    sa.Column("event", sa.String(10), primary_key=True), sa.Column("event_period", sa.String(7), primary_key=True),
+    sa.Column("digest_id", sa.String(24), nullable=False),
+)
+OPENING = ("opened", "reopened")
+
+
+def plan(conn, routing: Routing) -> dict[str, dict]:
+    """What each office is to be told now: ``{office: {"new", "resolved", "open"}}`` (data frames)."""
+    alerts = pd.read_sql(sa.select(alert_table), conn)
+    events = pd.read_sql(sa.select(event_table), conn)
+    told = pd.read_sql(sa.select(digest_item), conn)
+    if alerts.empty:
+        return {}
+    alerts["office_code"] = routing.route(alerts.region_code)
+    ev = events.sort_values("period", kind="stable")
+    latest = {kind: (ev[sel].groupby("alert_key").last().reset_index()[["alert_key", "event", "period"]]
+                     .rename(columns={"period": "event_period"}))
+              for kind, sel in (("opening", ev.event.isin(OPENING)), ("closing", ev.event == "resolved"))}
+    item = ["office_code", "alert_key", "event", "event_period"]
+
+    def untold(df: pd.DataFrame):
+        hit = df[item].merge(told[item].drop_duplicates().assign(_told=True), on=item, how="left")._told
+        return hit.isna().to_numpy()
+
+    open_ = alerts[alerts.status == "open"].merge(latest["opening"], on="alert_key", how="left")
+    # An open alert without an opening event (written before events existed) is told as opened.
+    open_["event"] = open_.event.fillna("opened")
+    open_["event_period"] = open_.event_period.fillna(open_.first_seen)
+    open_["is_new"] = untold(open_)
+
+    heard = told.loc[told.event.isin(OPENING), ["office_code", "alert_key"]].drop_duplicates()
+    resolved = (alerts[alerts.status == "resolved"].drop(columns="office_code")
+                .merge(latest["closing"], on="alert_key").merge(heard, on="alert_key"))
+    resolved = resolved[untold(resolved)]
+
+    out = {}
+    for office in sorted(set(open_.office_code) | set(resolved.office_code)):
+        mine = open_[open_.office_code == office]
+        out[office] = {"new": mine[mine.is_new], "open": mine[~mine.is_new], "resolved": resolved[resolved.office_code == office]}
+    return out
+
+
+def digest_id(office: str, items: pd.DataFrame) -> str:
+    keys = sorted(f"{k}|{e}|{p}" for k, e, p in zip(items.alert_key, items.event, items.event_period))
+    return hashlib.sha256("\n".join([office, *keys]).encode()).hexdigest()[:24]
+
+
+def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: str | None = None,
+                 run_id: str | None = None, report_links: dict | None = None) -> dict:
+    """Send each office its digest for ``period``; returns ``{office: {...counts, channel, location}}``.
+
+    ``work_dir`` (the reconciled period's directory) supplies unit names; ``report_links``
+    maps an office's region to its monthly report, linked from the digest.
+    """
+    t0 = time.perf_counter()
+    engine = sa.create_engine(roster_url)
+    metadata.create_all(engine, tables=[digest_log, digest_item])
+    sent = {}
+    try:
+        with engine.connect() as conn:
+            todo = plan(conn, routing)
+            names = _person_names(conn, period)
+        units = _unit_names(work_dir)
+        for office_code, parts in todo.items():
+            if parts["new"].empty and parts["resolved"].empty:
+                continue
+            office = routing.offices[office_code]
+            items = pd.concat([parts["new"][["alert_key", "event", "event_period"]],
+                               parts["resolved"][["alert_key", "event", "event_period"]]], ignore_index=True)
+            did = digest_id(office_code, items)
+            msg = compose(office, period, parts, units, names, did, (report_links or {}).get(office_code))
+            where = outbox.send(msg, f"digest_{period}_{office_code}_{did}")
+            counts = {"new": len(parts["new"]), "still_open": len(parts["open"]), "resolved": len(parts["resolved"])}
+            with engine.begin() as conn:
+                conn.execute(digest_log.insert(), [{
+                    "digest_id": did, "office_code": office_code, "period": period, "run_id": run_id,
+                    "sent_at": dt.datetime.now(dt.timezone.utc), "channel": outbox.channel, "location": where,
+                    "recipients": ", ".join([*office.to, *office.cc]), **counts}])
+                conn.execute(digest_item.insert(), [
+                    {"office_code": office_code, "alert_key": k, "event": e, "event_period": p, "digest_id": did}
+                    for k, e, p in zip(items.alert_key, items.event, items.event_period)])
+            sent[office_code] = {**counts, "channel": outbox.channel, "location": where, "digest_id": did}
+            log.info("digest %s to %s (%s): %d new, %d still open, %d resolved", did, office_code, office.name,
+                     counts["new"], counts["still_open"], counts["resolved"])
+    finally:
+        outbox.close()
+        engine.dispose()
+    log.info("digests for %s: %d offices told in %.1fs; %d offices had nothing new", period, len(sent),
+             time.perf_counter() - t0, len(todo) - len(sent))
+    return sent
+
+
+# --- content --------------------------------------------------------------------------------
+
+def _unit_names(work_dir: str | None) -> dict:
+    if not work_dir:
+        return {}
+    std = Path(work_dir) / "std"
+    names = {}
+    if (std / "budget_units.parquet").exists():
+        b = pd.read_parquet(std / "budget_units.parquet", columns=["credit", "dwmc"]).dropna()
+        names.update(zip(b.credit, b.dwmc))
+    if (std / "units.parquet").exists():
+        u = pd.read_parquet(std / "units.parquet", columns=["unit_code", "name"]).dropna()
+        names.update(zip(u.unit_code, u.name))
+    return names
+
+
+def _person_names(conn, period: str) -> dict:
+    rows = conn.execute(sa.select(roster_table.c.id_number, roster_table.c.name).where(roster_table.c.period == period))
+    return dict(rows.all())
+
+
+def _lines(df: pd.DataFrame, units: dict, names: dict) -> pd.DataFrame:
+    """One display row per alert: severity, unit, code, who, what."""
+    if df.empty:
+        return pd.DataFrame(columns=["severity", "unit", "code", "who", "what", "since"])
+    who = mask_id_series(df.id_number).where(df.id_number.notna(), "")
+    who = [f"{names.get(i, '')} {w}".strip() if w else "" for i, w in zip(df.id_number, who)]
+    raw = [mask_id(r) if isinstance(r, str) else None for r in df.raw_value]
+    what = [C.describe(c, d, q, lv, s, r) for c, d, q, lv, s, r in
+            zip(df.code, df.details, df.quota_type, df.level, df.source, raw)]
+    unit = [f"{units.get(u, '')}（{u}）" if isinstance(u, str) else "（无单位）" for u in df.unit_code]
+    out = pd.DataFrame({"severity": df.severity.to_numpy(), "unit": unit, "code": df.code.to_numpy(), "who": who,
+                        "what": what, "since": df.first_seen.to_numpy()})
+    return out.sort_values(["severity", "unit", "code", "who"], key=lambda s: s.map(C.SEVERITY_ORDER) if s.name == "severity" else s)
+
+
+def _age(first_seen: pd.Series, period: str) -> pd.Series:
+    return first_seen.map(lambda f: P.months_between(f, period) + 1 if isinstance(f, str) else 1)
+
+
+def compose(office, period: str, parts: dict, units: dict, names: dict, did: str, report_link: str | None):
+    new, resolved, still = parts["new"], parts["resolved"], parts["open"]
+    subject = (f"[全口径财政供养人员] {office.name} {period} 核查提醒：新增 {len(new)}，"
+               f"仍未整改 {len(still)}，已整改 {len(resolved)}")
+    new_l, res_l = _lines(new, units, names), _lines(resolved, units, names)
+    still_counts = pd.DataFrame(columns=["severity", "code", "n", "oldest"])
+    if not still.empty:
+        s = still.assign(age=_age(still.first_seen, period).to_numpy())
+        still_counts = (s.groupby(["severity", "code"]).agg(n=("alert_key", "size"), oldest=("age", "max")).reset_index()
+                        .sort_values(["severity", "code"], key=lambda c: c.map(C.SEVERITY_ORDER) if c.name == "severity" else c))
+    text = [f"{office.name}：", "",
+            f"{period} 期全口径财政供养人员核查结果（roster-sync）：新增 {len(new)} 条，仍未整改 {len(still)} 条，"
+            f"自上次通知以来已整改 {len(resolved)} 条。", ""]
+    h = [f"<html><body style='font-family:sans-serif;font-size:14px'><p>{html.escape(office.name)}：</p>",
+         f"<p>{period} 期全口径财政供养人员核查结果：<b>新增 {len(new)}</b> 条，仍未整改 {len(still)} 条，"
+         f"自上次通知以来已整改 {len(resolved)} 条。</p>"]
+
+    def section(title: str, lines: pd.DataFrame, with_action: bool):
+        if lines.empty:
+            return
+        text.append(f"== {title}（{len(lines)}）")
+        h.append(f"<h3>{html.escape(title)}（{len(lines)}）</h3>")
+        for sev, by_sev in lines.groupby("severity", sort=False):
+            text.append(f"-- 严重程度：{C.SEVERITY_LABEL.get(sev, sev)}（{len(by_sev)}）")
+            h.append(f"<h4>严重程度：{C.SEVERITY_LABEL.get(sev, sev)}（{len(by_sev)}）</h4><table border='1' cellspacing='0' "
+                     "cellpadding='4' style='border-collapse:collapse'><tr><th>单位</th><th>问题</th><th>人员</th>"
+                     "<th>情况</th><th>首次发现</th></tr>")
+            for unit, by_unit in by_sev.groupby("unit", sort=False):
+                text.append(f"   {unit}")
+                for r in by_unit.itertuples():
+                    label = f"{C.LABEL.get(r.code, r.code)} {r.code}"
+                    text.append(f"     - {label}{'：' + r.who if r.who else ''}；{r.what}（首次发现 {r.since}）")
+                    h.append(f"<tr><td>{html.escape(unit)}</td><td>{html.escape(label)}</td><td>{html.escape(r.who)}</td>"
+                             f"<td>{html.escape(r.what)}</td><td>{r.since}</td></tr>")
+            h.append("</table>")
+        if with_action:
+            todo = [c for c in C.LABEL if c in set(lines.code)]
+            text.append("   处理要求：")
+            h.append("<p>处理要求：</p><ul>")
+            for c in todo:
+                text.append(f"     {C.LABEL[c]}：{C.ACTION[c]}")
+                h.append(f"<li><b>{html.escape(C.LABEL[c])}</b>：{html.escape(C.ACTION[c])}</li>")
+            h.append("</ul>")
+        text.append("")
+
+    section("新增问题", new_l, True)
+    if not still_counts.empty:
+        text.append(f"== 仍未整改（{len(still)}），按问题计数")
+        h.append(f"<h3>仍未整改（{len(still)}）</h3><table border='1' cellspacing='0' cellpadding='4' "
+                 "style='border-collapse:collapse'><tr><th>严重程度</th><th>问题</th><th>条数</th><th>最长已持续（期）</th></tr>")
+        for r in still_counts.itertuples():
+            text.append(f"   {C.SEVERITY_LABEL.get(r.severity, r.severity)} {C.LABEL.get(r.code, r.code)} {r.code}：{r.n} 条，最长已持续 {r.oldest} 期")
+            h.append(f"<tr><td>{C.SEVERITY_LABEL.get(r.severity, r.severity)}</td><td>{html.escape(C.LABEL.get(r.code, r.code))} {r.code}</td>"
+                     f"<td>{r.n}</td><td>{r.oldest}</td></tr>")
+        h.append("</table>")
+        text.append("")
+    section("已整改（不再发现）", res_l, False)
+    footer = ("身份证号仅显示前6位和后4位。本邮件由全口径财政供养人员数据库（roster-sync）自动发送；"
+              "问题明细见 roster_db 的 reconciliation_alert 表。")
+    if report_link:
+        text.append(f"本期数据月报：{report_link}")
+        h.append(f"<p>本期数据月报：{html.escape(report_link)}</p>")
+    text.append(footer)
+    h.append(f"<p style='color:#666'>{html.escape(footer)}</p></body></html>")
+    return mail.build(subject, "\n".join(text), "".join(h), office.to, office.cc, message_id=f"digest-{did}",
+                      headers={"X-Roster-Sync-Digest": did, "X-Roster-Sync-Office": office.region_code,
+                               "X-Roster-Sync-Period": period})

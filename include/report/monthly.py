@@ -1,0 +1,349 @@
+"""The monthly data report (数据月报) of each jurisdiction, from a reconciled period.
+
+For each jurisdiction (a region with units of its own, and every level above that
+gathers two or more of them: a county, its city, the province), covering its own units
+and everything below it:
+
+* approved, actual and vacant establishment by quota type, vacancy rate, units over quota;
+* non-establishment headcount by post category against the caps;
+* leader posts against the approved numbers;
+* findings by code and their trend over the last periods published;
+* the roster's headcount by personnel class.
+
+Written under ``<data root>/reports/<period>/<region>/`` as ``monthly_report_<region>_<period>.html``
+(self-contained: the charts are embedded), ``.xlsx`` (one sheet per table) and
+``charts/*.png``; and as rows of table ``monthly_report`` in ``roster_db`` (one
+transaction per period, replaced on rerun). Counts come from ``unit_stats.parquet``,
+which reconcile writes with the same counting rules as the codes, so the report and the
+alerts never disagree.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from include import periods as P
+from include.alerts import codes as C
+from include.alerts.routing import Routing, lineage
+from include.pipeline.publish import finding_table, metadata
+from include.pipeline.reconcile import SEVERITY as C_SEVERITY
+from include.report import charts
+
+log = logging.getLogger("roster_sync.report")
+
+report_table = sa.Table(
+    "monthly_report", metadata,
+    sa.Column("period", sa.String(7), primary_key=True), sa.Column("region_code", sa.String(6), primary_key=True),
+    sa.Column("section", sa.String(20), primary_key=True), sa.Column("item", sa.String(40), primary_key=True),
+    sa.Column("approved", sa.BigInteger), sa.Column("actual", sa.BigInteger), sa.Column("vacant", sa.BigInteger),
+    sa.Column("excess", sa.BigInteger), sa.Column("generated_at", sa.DateTime(timezone=True)),
+)
+QUOTA_ORDER = ["admin", "political_legal", "logistics", "institution", "school", "turnover"]
+POST_LABEL = {"general": "一般岗位", "personnel": "人事岗位", "finance": "财务岗位", "classified": "涉密岗位"}
+CLASS_LABEL = {"establishment": "编制内", "non_establishment": "编制外", "retired": "离退休", "unknown": "待核实"}
+EN = {"quota": "Establishment: approved vs actual by quota type", "ne": "Non-establishment staff vs cap",
+      "leaders": "Leader posts: approved vs actual", "trend": "Findings per period by severity",
+      "codes": "Findings this period by code", "approved": "approved", "actual": "actual", "cap": "cap"}
+ZH = {"quota": "编制核定数与实有人数（按编制类型）", "ne": "编外人员与控制数", "leaders": "领导职数：核定与实配",
+      "trend": "核查问题数量趋势（按严重程度）", "codes": "本期核查问题（按类型）", "approved": "核定",
+      "actual": "实有", "cap": "控制数"}
+
+
+def jurisdictions(regions: pd.Series) -> list[str]:
+    """Regions with units of their own, and each level above that gathers two or more of them."""
+    own = sorted({r for r in regions.dropna().astype(str) if lineage(r)})
+    below: dict[str, set] = {}
+    for r in own:
+        for a in lineage(r)[1:]:
+            below.setdefault(a, set()).add(r)
+    return sorted(set(own) | {a for a, rs in below.items() if len(rs | ({a} if a in own else set())) >= 2})
+
+
+def _spread(df: pd.DataFrame, juris: list[str], roots: list[str]) -> pd.DataFrame:
+    """Each row once per jurisdiction that covers its region (rows with no region: the roots)."""
+    reg = df.region_code.astype(object).where(df.region_code.notna(), None)
+    parts = []
+    for level in (lambda c: c, lambda c: c[:4] + "00", lambda c: c[:2] + "0000"):
+        j = reg.map(lambda c: level(c) if isinstance(c, str) and len(c) == 6 else None)
+        parts.append(df.assign(jurisdiction=j.to_numpy()))
+    out = pd.concat(parts, ignore_index=False)
+    out = out[out.jurisdiction.isin(juris)]
+    out = out.reset_index().drop_duplicates(subset=["index", "jurisdiction"]).drop(columns="index")
+    if reg.isna().any():
+        orphans = df[reg.isna().to_numpy()]
+        out = pd.concat([out, *[orphans.assign(jurisdiction=r) for r in roots]], ignore_index=True)
+    return out
+
+
+def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routing | None = None,
+          trend_periods: int = 6, only: list[str] | None = None) -> dict:
+    """Write the reports of every jurisdiction for ``period``; returns ``{region: {"html", "xlsx", "charts"}}``."""
+    t0 = time.perf_counter()
+    work = Path(work_dir)
+    stats = pd.read_parquet(work / "unit_stats.parquet")
+    findings = pd.read_parquet(work / "findings.parquet")
+    roster = pd.read_parquet(work / "roster.parquet", columns=["region_code", "personnel_class"])
+    units = pd.read_parquet(work / "std" / "units.parquet", columns=["unit_code", "name"])
+    unit_names = dict(zip(units.unit_code, units.name))
+    juris = jurisdictions(pd.concat([stats.region_code, roster.region_code, findings.region_code]))
+    roots = [j for j in juris if not any(a in juris for a in lineage(j)[1:])]
+    if only:
+        juris = [j for j in juris if j in set(only)]
+
+    engine = sa.create_engine(roster_url)
+    try:
+        metadata.create_all(engine, tables=[report_table, finding_table])
+        with engine.connect() as conn:
+            history = pd.read_sql(sa.select(finding_table.c.period, finding_table.c.code, finding_table.c.severity,
+                                            finding_table.c.region_code).where(finding_table.c.period <= period), conn)
+        first = P.add_months(period, -(trend_periods - 1))
+        history = history[(history.period >= first) & (history.period < period)]
+        history = pd.concat([history, findings[["code", "severity", "region_code"]].assign(period=period)], ignore_index=True)
+        periods = [P.add_months(first, i) for i in range(trend_periods)]
+        periods = [p for p in periods if p >= history.period.min()] or [period]
+
+        s_j = _spread(stats, juris, roots)
+        f_j = _spread(findings, juris, roots)
+        h_j = _spread(history, juris, roots)
+        r_j = _spread(roster, juris, roots)
+        out, rows = {}, []
+        zh = charts.cjk_font() is not None
+        for j in juris:
+            name = routing.region_name(j) if routing else f"区划 {j}"
+            tables = _tables(s_j[s_j.jurisdiction == j], f_j[f_j.jurisdiction == j], h_j[h_j.jurisdiction == j],
+                             r_j[r_j.jurisdiction == j], periods, period, unit_names)
+            target = Path(out_root) / "reports" / period / j
+            (target / "charts").mkdir(parents=True, exist_ok=True)
+            pngs = _charts(tables, target / "charts", ZH if zh else EN, zh, periods)
+            stem = f"monthly_report_{j}_{period}"
+            html_path = target / f"{stem}.html"
+            _atomic_write(html_path, _html(name, j, period, tables, pngs).encode("utf-8"))
+            _xlsx(target / f"{stem}.xlsx", name, j, period, tables)
+            rows.extend(_rows(j, period, tables))
+            out[j] = {"name": name, "html": str(html_path), "xlsx": str(target / f"{stem}.xlsx"), "charts": pngs}
+        now = dt.datetime.now(dt.timezone.utc)
+        with engine.begin() as conn:
+            if only:
+                conn.execute(report_table.delete().where(report_table.c.period == period, report_table.c.region_code.in_(juris)))
+            else:
+                conn.execute(report_table.delete().where(report_table.c.period == period))
+            if rows:
+                conn.execute(report_table.insert(), [{**r, "generated_at": now} for r in rows])
+    finally:
+        engine.dispose()
+    log.info("monthly reports for %s: %d jurisdictions in %.1fs under %s", period, len(out), time.perf_counter() - t0,
+             Path(out_root) / "reports" / period)
+    return out
+
+
+def _tables(stats, findings, history, roster, periods, period, unit_names) -> dict:
+    q = stats[stats.measure == "quota"].copy()
+    q["vacant"] = (q.approved - q.actual).clip(lower=0)
+    q["excess"] = (q.actual - q.approved).clip(lower=0)
+    quota = q.groupby("item")[["approved", "actual", "vacant", "excess"]].sum().reindex(
+        [t for t in QUOTA_ORDER if t in set(q.item)] + sorted(set(q.item) - set(QUOTA_ORDER)))
+    quota.loc["total"] = quota.sum()
+    quota["vacancy_rate"] = (quota.vacant / quota.approved.where(quota.approved > 0)).round(4)
+    quota["units_over"] = q[q.excess > 0].groupby("item").unit_code.nunique().reindex(quota.index).fillna(0)
+    quota.loc["total", "units_over"] = q[q.excess > 0].unit_code.nunique()
+    quota = quota.fillna({"units_over": 0}).astype({"units_over": int})
+
+    ne = stats[stats.measure == "non_establishment"]
+    by_post = ne[ne.item != "total"].groupby("item").actual.sum()
+    totals = ne[ne.item == "total"]
+    cap = {"cap": int(totals.approved.fillna(0).sum()), "actual": int(totals.actual.sum()),
+           "units_over": int((totals.actual > totals.approved.fillna(0)).sum())}
+
+    ld = stats[stats.measure == "leader_posts"].copy()
+    ld["excess"] = (ld.actual - ld.approved).clip(lower=0)
+    leaders = ld.groupby("item")[["approved", "actual", "excess"]].sum().reindex(["principal", "deputy"]).fillna(0).astype(int)
+    leaders["units_over"] = ld[ld.excess > 0].groupby("item").unit_code.nunique().reindex(leaders.index).fillna(0).astype(int)
+
+    over = findings[findings.code == "OVER_QUOTA"]
+    numbers = (pd.json_normalize([json.loads(x) for x in over.details]) if len(over)
+               else pd.DataFrame(columns=["approved", "actual"]))
+    over_units = pd.DataFrame({
+        "unit_code": over.unit_code.to_numpy(),
+        "unit_name": over.unit_code.map(unit_names).fillna("").to_numpy(),
+        "quota_type": over.quota_type.map(C.QUOTA_LABEL).fillna(over.quota_type).to_numpy(),
+        "approved": numbers["approved"].to_numpy(), "actual": numbers["actual"].to_numpy(),
+    })
+    if len(over_units):
+        over_units["excess"] = over_units.actual - over_units.approved
+        over_units = over_units.sort_values(["excess", "unit_code"], ascending=[False, True])
+
+    by_code = (history.groupby(["code", "period"]).size().unstack("period").reindex(columns=periods).fillna(0).astype(int)
+               if len(history) else pd.DataFrame(0, index=[], columns=periods))
+    by_code = by_code.reindex([c for c in C.LABEL if c in by_code.index])
+    by_sev = (history.groupby(["severity", "period"]).size().unstack("period").reindex(
+        index=["high", "medium", "info"], columns=periods).fillna(0).astype(int))
+    classes = roster.groupby("personnel_class").size().reindex(list(CLASS_LABEL)).fillna(0).astype(int)
+    return {"quota": quota, "by_post": by_post, "cap": cap, "leaders": leaders, "over_units": over_units,
+            "by_code": by_code, "by_severity": by_sev, "classes": classes, "period": period}
+
+
+def _charts(t: dict, directory: Path, L: dict, zh: bool, periods: list[str]) -> dict:
+    q = t["quota"].drop(index="total")
+    out = {}
+    qlabels = [C.QUOTA_LABEL.get(i, i).replace("编制", "") if zh else i for i in q.index]
+    out["quota"] = charts.paired_bars(directory / "quota.png", L["quota"], qlabels, q.approved.tolist(), q.actual.tolist(),
+                                      (L["approved"], L["actual"]))
+    cats = {(POST_LABEL.get(k, k) if zh else k): float(v) for k, v in t["by_post"].items()}
+    out["non_establishment"] = charts.stacked_against_cap(directory / "non_establishment.png", L["ne"], cats,
+                                                          t["cap"]["cap"], (L["cap"], L["actual"]))
+    ld = t["leaders"]
+    out["leaders"] = charts.paired_bars(directory / "leaders.png", L["leaders"],
+                                        [C.LEVEL_LABEL[i] if zh else i for i in ld.index], ld.approved.tolist(),
+                                        ld.actual.tolist(), (L["approved"], L["actual"]))
+    sev = t["by_severity"]
+    out["trend"] = charts.trend(directory / "trend.png", L["trend"], periods,
+                                {(C.SEVERITY_LABEL[s] if zh else s): sev.loc[s].tolist() for s in sev.index})
+    cur = t["by_code"][t["period"]] if t["period"] in t["by_code"].columns else pd.Series(dtype=int)
+    cur = cur[cur > 0].sort_values(ascending=False)
+    out["codes"] = charts.horizontal_bars(directory / "codes.png", L["codes"],
+                                          [(C.LABEL[c] if zh else c) for c in cur.index], cur.tolist(),
+                                          [charts.COLOURS[C_SEVERITY[c]] for c in cur.index])
+    return out
+
+
+def _img(path: str) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def _pct(x) -> str:
+    return "—" if pd.isna(x) else f"{x:.1%}"
+
+
+def _html(name: str, region: str, period: str, t: dict, pngs: dict) -> str:
+    e = html.escape
+    q, ld, cap = t["quota"], t["leaders"], t["cap"]
+    total = q.loc["total"]
+    classes = t["classes"]
+    h = [f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{e(name)} 数据月报 {period}</title>
+<style>body{{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:24px auto;max-width:1000px;color:#222}}
+h1{{font-size:22px;border-bottom:3px solid #1f4e79;padding-bottom:6px}} h2{{font-size:17px;color:#1f4e79;margin-top:28px}}
+table{{border-collapse:collapse;margin:8px 0;font-size:13px}} th,td{{border:1px solid #bbb;padding:4px 8px;text-align:right}}
+th{{background:#eef3f8}} td.l,th.l{{text-align:left}} .kpi{{display:flex;gap:12px;flex-wrap:wrap}}
+.kpi div{{border:1px solid #ccd;border-radius:6px;padding:8px 14px;min-width:120px}} .kpi b{{display:block;font-size:20px}}
+.bad{{color:#c0392b}} img{{max-width:100%}} .note{{color:#666;font-size:12px}}</style></head><body>
+<h1>{e(name)}（{region}）机构编制数据月报 · {period}</h1>
+<div class="kpi"><div>核定编制<b>{int(total.approved):,}</b></div><div>实有在编<b>{int(total.actual):,}</b></div>
+<div>空编<b>{int(total.vacant):,}</b>空编率 {_pct(total.vacancy_rate)}</div>
+<div>超编单位<b class="{'bad' if total.units_over else ''}">{int(total.units_over):,}</b></div>
+<div>编外人员<b>{cap['actual']:,}</b>控制数 {cap['cap']:,}</div>
+<div>财政供养人员<b>{int(classes.sum()):,}</b>{'，'.join(f'{CLASS_LABEL[k]} {v:,}' for k, v in classes.items() if v)}</div></div>
+<h2>一、编制核定与实有</h2><img src="{_img(pngs['quota'])}" alt="编制核定数与实有人数">
+<table><tr><th class="l">编制类型</th><th>核定</th><th>实有</th><th>空编</th><th>超编</th><th>空编率</th><th>超编单位数</th></tr>"""]
+    for item, r in q.iterrows():
+        label = "合计" if item == "total" else C.QUOTA_LABEL.get(item, item)
+        h.append(f"<tr><td class='l'>{e(label)}</td><td>{int(r.approved):,}</td><td>{int(r.actual):,}</td><td>{int(r.vacant):,}</td>"
+                 f"<td class='{'bad' if r.excess else ''}'>{int(r.excess):,}</td><td>{_pct(r.vacancy_rate)}</td><td>{int(r.units_over)}</td></tr>")
+    h.append("</table><p class='note'>空编、超编按单位逐一计算后汇总：一个单位的空编不抵另一个单位的超编。</p>")
+    ou = t["over_units"]
+    if len(ou):
+        h.append("<h2>二、超编单位</h2><table><tr><th class='l'>单位</th><th class='l'>编制类型</th><th>核定</th><th>实有</th><th>超编</th></tr>")
+        for r in ou.itertuples():
+            h.append(f"<tr><td class='l'>{e(r.unit_name)}（{r.unit_code}）</td><td class='l'>{e(r.quota_type)}</td>"
+                     f"<td>{int(r.approved)}</td><td>{int(r.actual)}</td><td class='bad'>{int(r.excess)}</td></tr>")
+        h.append("</table>")
+    else:
+        h.append("<h2>二、超编单位</h2><p>本期无超编单位。</p>")
+    h.append(f"<h2>三、编外人员与控制数</h2><img src=\"{_img(pngs['non_establishment'])}\" alt=\"编外人员与控制数\">"
+             "<table><tr><th class='l'>岗位类别</th><th>人数</th></tr>")
+    for k, v in t["by_post"].items():
+        h.append(f"<tr><td class='l'>{e(POST_LABEL.get(k, k))}</td><td>{int(v):,}</td></tr>")
+    h.append(f"<tr><th class='l'>合计 / 控制数</th><th>{cap['actual']:,} / {cap['cap']:,}</th></tr></table>"
+             f"<p>超控制数单位：<b class=\"{'bad' if cap['units_over'] else ''}\">{cap['units_over']}</b> 个。"
+             "人事、财务、涉密岗位不得使用编外人员。</p>")
+    h.append(f"<h2>四、领导职数</h2><img src=\"{_img(pngs['leaders'])}\" alt=\"领导职数\"><table><tr><th class='l'>职级</th>"
+             "<th>核定职数</th><th>实配</th><th>超配</th><th>超配单位数</th></tr>")
+    for item, r in ld.iterrows():
+        h.append(f"<tr><td class='l'>{C.LEVEL_LABEL[item]}</td><td>{r.approved:,}</td><td>{r.actual:,}</td>"
+                 f"<td class='{'bad' if r.excess else ''}'>{r.excess:,}</td><td>{r.units_over}</td></tr>")
+    h.append(f"</table><h2>五、核查问题及趋势</h2><img src=\"{_img(pngs['trend'])}\" alt=\"问题趋势\">"
+             f"<img src=\"{_img(pngs['codes'])}\" alt=\"本期问题\"><table><tr><th class='l'>问题</th><th class='l'>严重程度</th>")
+    bc = t["by_code"]
+    h.extend(f"<th>{p}</th>" for p in bc.columns)
+    h.append("</tr>")
+    for code, r in bc.iterrows():
+        h.append(f"<tr><td class='l'>{e(C.LABEL[code])} <small>{code}</small></td><td class='l'>{C.SEVERITY_LABEL[C_SEVERITY[code]]}</td>"
+                 + "".join(f"<td>{v:,}</td>" for v in r) + "</tr>")
+    h.append("</table><p class='note'>各期数字为当期发布时的核查结果。问题明细与处理要求见各编办收到的核查提醒邮件。"
+             f"生成于 {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC，roster-sync。</p></body></html>")
+    return "".join(h)
+
+
+def _xlsx(path: Path, name: str, region: str, period: str, t: dict) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "概览"
+    total = t["quota"].loc["total"]
+    for row in [[f"{name}（{region}）机构编制数据月报", period], [], ["核定编制", int(total.approved)],
+                ["实有在编", int(total.actual)], ["空编", int(total.vacant)], ["空编率", float(total.vacancy_rate or 0)],
+                ["超编单位数", int(total.units_over)], ["编外人员", t["cap"]["actual"]], ["编外控制数", t["cap"]["cap"]],
+                ["超控制数单位", t["cap"]["units_over"]],
+                *[[f"财政供养人员：{CLASS_LABEL[k]}", int(v)] for k, v in t["classes"].items()]]:
+        ws.append(row)
+    ws["A1"].font = Font(bold=True, size=14)
+    ws["B6"].number_format = "0.0%"
+
+    def sheet(title: str, header: list, rows):
+        s = wb.create_sheet(title)
+        s.append(header)
+        for c in s[1]:
+            c.font = Font(bold=True)
+        for r in rows:
+            s.append(list(r))
+        s.column_dimensions["A"].width = 28
+
+    q = t["quota"]
+    sheet("编制", ["编制类型", "核定", "实有", "空编", "超编", "空编率", "超编单位数"],
+          [["合计" if i == "total" else C.QUOTA_LABEL.get(i, i), int(r.approved), int(r.actual), int(r.vacant), int(r.excess),
+            None if pd.isna(r.vacancy_rate) else float(r.vacancy_rate), int(r.units_over)] for i, r in q.iterrows()])
+    sheet("超编单位", ["单位代码", "单位名称", "编制类型", "核定", "实有", "超编"],
+          [[r.unit_code, r.unit_name, r.quota_type, int(r.approved), int(r.actual), int(r.excess)] for r in t["over_units"].itertuples()])
+    sheet("编外人员", ["岗位类别", "人数"], [[POST_LABEL.get(k, k), int(v)] for k, v in t["by_post"].items()]
+          + [["合计", t["cap"]["actual"]], ["控制数", t["cap"]["cap"]], ["超控制数单位", t["cap"]["units_over"]]])
+    sheet("领导职数", ["职级", "核定职数", "实配", "超配", "超配单位数"],
+          [[C.LEVEL_LABEL[i], int(r.approved), int(r.actual), int(r.excess), int(r.units_over)] for i, r in t["leaders"].iterrows()])
+    bc = t["by_code"]
+    sheet("核查问题", ["问题", "代码", "严重程度", *bc.columns],
+          [[C.LABEL[c], c, C.SEVERITY_LABEL[C_SEVERITY[c]], *map(int, r)] for c, r in bc.iterrows()])
+    tmp = path.with_suffix(".xlsx.part")
+    wb.save(tmp)
+    tmp.replace(path)
+
+
+def _rows(region: str, period: str, t: dict) -> list[dict]:
+    def row(section, item, approved=None, actual=None, vacant=None, excess=None):
+        return {"period": period, "region_code": region, "section": section, "item": item,
+                "approved": None if approved is None or pd.isna(approved) else int(approved),
+                "actual": None if actual is None else int(actual),
+                "vacant": None if vacant is None else int(vacant), "excess": None if excess is None else int(excess)}
+    rows = [row("quota", i, r.approved, r.actual, r.vacant, r.excess) for i, r in t["quota"].iterrows()]
+    rows += [row("non_establishment", k, None, v) for k, v in t["by_post"].items()]
+    rows.append(row("non_establishment", "total", t["cap"]["cap"], t["cap"]["actual"], None,
+                    max(0, t["cap"]["actual"] - t["cap"]["cap"])))
+    rows += [row("leader_posts", i, r.approved, r.actual, None, r.excess) for i, r in t["leaders"].iterrows()]
+    cur = t["by_code"][period] if period in t["by_code"].columns else pd.Series(dtype=int)
+    rows += [row("findings", c, None, v) for c, v in cur.items()]
+    rows += [row("roster", k, None, v) for k, v in t["classes"].items()]
+    return rows
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
