@@ -119,8 +119,9 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
     try:
         with engine.connect() as conn:
             todo = plan(conn, routing)
-            names = _person_names(conn, period)
-        units = _unit_names(work_dir)
+            wanted = {i for parts in todo.values() for k in ("new", "resolved") for i in parts[k].id_number.dropna()}
+            names = _person_names(conn, period, wanted)
+        units = _unit_names(work_dir) if any(len(p["new"]) + len(p["resolved"]) for p in todo.values()) else {}
         for office_code, parts in todo.items():
             if parts["new"].empty and parts["resolved"].empty:
                 continue
@@ -166,9 +167,14 @@ def _unit_names(work_dir: str | None) -> dict:
     return names
 
 
-def _person_names(conn, period: str) -> dict:
-    rows = conn.execute(sa.select(roster_table.c.id_number, roster_table.c.name).where(roster_table.c.period == period))
-    return dict(rows.all())
+def _person_names(conn, period: str, ids: set) -> dict:
+    """Names from the period's roster, for the persons a digest mentions only."""
+    out, ids = {}, sorted(ids)
+    for i in range(0, len(ids), 500):
+        rows = conn.execute(sa.select(roster_table.c.id_number, roster_table.c.name).where(
+            roster_table.c.period == period, roster_table.c.id_number.in_(ids[i:i + 500])))
+        out.update(rows.all())
+    return out
 
 
 def _lines(df: pd.DataFrame, units: dict, names: dict) -> pd.DataFrame:

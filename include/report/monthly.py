@@ -70,16 +70,15 @@ def jurisdictions(regions: pd.Series) -> list[str]:
 
 def _spread(df: pd.DataFrame, juris: list[str], roots: list[str]) -> pd.DataFrame:
     """Each row once per jurisdiction that covers its region (rows with no region: the roots)."""
-    reg = df.region_code.astype(object).where(df.region_code.notna(), None)
-    parts = []
-    for level in (lambda c: c, lambda c: c[:4] + "00", lambda c: c[:2] + "0000"):
-        j = reg.map(lambda c: level(c) if isinstance(c, str) and len(c) == 6 else None)
-        parts.append(df.assign(jurisdiction=j.to_numpy()))
+    reg = df.region_code.astype("string")
+    ok = reg.str.fullmatch(r"\d{6}").fillna(False)
+    parts = [df.assign(jurisdiction=level.to_numpy(dtype=object)) for level in
+             (reg, reg.str[:4] + "00", reg.str[:2] + "0000")]
     out = pd.concat(parts, ignore_index=False)
     out = out[out.jurisdiction.isin(juris)]
     out = out.reset_index().drop_duplicates(subset=["index", "jurisdiction"]).drop(columns="index")
-    if reg.isna().any():
-        orphans = df[reg.isna().to_numpy()]
+    if (~ok).any():
+        orphans = df[(~ok).to_numpy()]
         out = pd.concat([out, *[orphans.assign(jurisdiction=r) for r in roots]], ignore_index=True)
     return out
 
@@ -91,7 +90,8 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
     work = Path(work_dir)
     stats = pd.read_parquet(work / "unit_stats.parquet")
     findings = pd.read_parquet(work / "findings.parquet")
-    roster = pd.read_parquet(work / "roster.parquet", columns=["region_code", "personnel_class"])
+    roster = (pd.read_parquet(work / "roster.parquet", columns=["region_code", "personnel_class"])
+              .value_counts(dropna=False).rename("persons").reset_index())   # a few rows per region
     units = pd.read_parquet(work / "std" / "units.parquet", columns=["unit_code", "name"])
     unit_names = dict(zip(units.unit_code, units.name))
     juris = jurisdictions(pd.concat([stats.region_code, roster.region_code, findings.region_code]))
@@ -186,7 +186,7 @@ def _tables(stats, findings, history, roster, periods, period, unit_names) -> di
     by_code = by_code.reindex([c for c in C.LABEL if c in by_code.index])
     by_sev = (history.groupby(["severity", "period"]).size().unstack("period").reindex(
         index=["high", "medium", "info"], columns=periods).fillna(0).astype(int))
-    classes = roster.groupby("personnel_class").size().reindex(list(CLASS_LABEL)).fillna(0).astype(int)
+    classes = roster.groupby("personnel_class").persons.sum().reindex(list(CLASS_LABEL)).fillna(0).astype(int)
     return {"quota": quota, "by_post": by_post, "cap": cap, "leaders": leaders, "over_units": over_units,
             "by_code": by_code, "by_severity": by_sev, "classes": classes, "period": period}
 
