@@ -5,7 +5,9 @@ them. Nothing here touches a connection or a database at import time. Tasks pass
 references (manifest paths, the period), never data frames.
 
 Flow: the four extracts (in parallel, each emitting its raw Asset) -> the period M ->
-standardise (row quarantine, input suites, batch gates) -> resolve and reconcile -> audit
+standardise (row quarantine, input suites, batch gates) -> plan the regions -> reconcile
+each region (dynamic task mapping: Celery workers share a province) -> combine them
+(the checks that cross regions) -> audit
 (Great Expectations on the staged period) -> publish (emitting the roster Asset that
 finance's DAGs can be scheduled on) -> the monthly report of each jurisdiction -> one
 digest per staffing office. A failed quality gate fails its task at once, with no retry,
@@ -112,11 +114,29 @@ def roster_sync():
         return g.not_retryable(run, g.data_root(), ds(), period)["dir"]
 
     @task
-    def reconcile(std_dir: str) -> str:
-        """Resolve identities, find the seventeen codes, build the roster (DuckDB over Parquet)."""
-        from include.pipeline.reconcile import reconcile as run
+    def plan_regions(std_dir: str) -> list[dict]:
+        """Link invalid IDs (across all regions) and write each region's persons' records together."""
+        from include.pipeline.reconcile import plan_parts, region_level
 
-        return run(std_dir, as_of=ds())["dir"]
+        plan = plan_parts(std_dir, level=region_level())
+        return [{"std": std_dir, "out": plan["dir"], "part": p, "persons": plan["persons"][p]} for p in plan["parts"]]
+
+    @task(map_index_template="{{ region_part }}")
+    def reconcile_region(region: dict) -> dict:
+        """One region's persons: their codes, roster rows and per-unit partial counts (a Celery worker each)."""
+        from include.pipeline.reconcile import reconcile_part
+
+        get_current_context()["region_part"] = region["part"]
+        return reconcile_part(region["std"], region["out"], region["part"], as_of=ds())
+
+    @task
+    def combine_regions(std_dir: str, regions: list[dict]) -> str:
+        """The checks that cross regions, on compact partial counts; the period's findings and roster."""
+        from include.pipeline.reconcile import combine_parts
+
+        done = list(regions)
+        out = done[0]["dir"].rsplit("/parts/", 1)[0]
+        return combine_parts(std_dir, out, [r["part"] for r in done])["dir"]
 
     @task
     def audit(work_dir: str) -> str:
@@ -173,7 +193,9 @@ def roster_sync():
     extracts = [extract_staffing(), extract_org(), extract_finance(), extract_hr()]
     period = resolve_period()
     extracts >> period
-    work_dir = audit(reconcile(standardise(period)))
+    std_dir = standardise(period)
+    regions = reconcile_region.expand(region=plan_regions(std_dir))
+    work_dir = audit(combine_regions(std_dir, regions))
     published = publish(work_dir, period)
     send_digests(monthly_report(published, work_dir), published, work_dir)
 

@@ -14,6 +14,8 @@ from include.generator.generate import generate
 from include.generator.world import WorldParams
 
 SMALL = WorldParams(persons=1500, periods=2, findings_per_code=2, seed=11)
+# A province of seven jurisdictions: its own level, two cities' own levels, four counties.
+PROVINCE = WorldParams(persons=4000, periods=2, findings_per_code=2, seed=5, cities=2, jurisdictions=7)
 
 
 @pytest.fixture(scope="session")
@@ -21,4 +23,12 @@ def small_world(tmp_path_factory):
     """A small jurisdiction, two periods, two injected problems per code."""
     out = tmp_path_factory.mktemp("world") / "data"
     generate(SMALL, out, progress=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def province_world(tmp_path_factory):
+    """A small province (see PROVINCE), two periods."""
+    out = tmp_path_factory.mktemp("province-world") / "data"
+    generate(PROVINCE, out, progress=lambda m: None)
     return out

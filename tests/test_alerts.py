@@ -15,8 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 from include.alerts import digest, mail, ops, routing
-from include.generator.generate import generate
-from include.generator.world import WorldParams
 from include.pipeline.local import run_local
 from include.simulators.cluster import Simulators
 from tests.id_scan import full_ids_in, known_ids
@@ -24,7 +22,6 @@ from tests.smtp import SmtpServer
 
 P1, P2 = "2026-10", "2026-11"
 D1, D2 = "2026-10-31", "2026-11-30"
-PROVINCE = WorldParams(persons=4000, periods=2, findings_per_code=2, seed=5, cities=2, jurisdictions=7)
 CONFIG = {
     "offices": {
         "150000": {"name": "自治区编办", "region": "内蒙古自治区", "to": ["prov@bb.example.gov.cn"]},
@@ -77,10 +74,9 @@ def body(m) -> str:
 
 
 @pytest.fixture(scope="module")
-def province(tmp_path_factory):
+def province(province_world, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("province")
-    world = tmp / "data"
-    generate(PROVINCE, world, progress=lambda m: None)
+    world = province_world
     url = f"sqlite:///{tmp / 'roster.db'}"
     root = str(tmp / "lake")
     routes = routing.parse(CONFIG)

@@ -18,7 +18,7 @@ from include.pipeline.extract.org import extract_org
 from include.pipeline.extract.staffing import extract_staffing
 from include.pipeline.period import resolve_period
 from include.pipeline.publish import publish
-from include.pipeline.reconcile import reconcile
+from include.pipeline.reconcile import reconcile_by_region
 from include.pipeline.standardise import standardise
 from include.quality.gates import audit_period, gx_root
 from include.report.monthly import build as build_reports
@@ -45,7 +45,7 @@ def run_local(connections: dict, finance_url, roster_url, root: str, ds: str, pe
     extract_hr(c["hr"], root, ds)
     period = resolve_period(finance_url, dt.date.fromisoformat(ds), period)
     std = standardise(root, ds, period)
-    rec = reconcile(std["dir"], as_of=ds)
+    rec = reconcile_by_region(std["dir"], as_of=ds)   # the DAG's region split, run in order
     audit = audit_period(rec["dir"], gx_root(root))       # write-audit-publish: nothing is published unless it passes
     pub = publish(rec["dir"], roster_url, period, ds, export_root=root, run_id=f"local__{ds}")
     routes = routes or routing.load()

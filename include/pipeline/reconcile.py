@@ -73,14 +73,28 @@ def _q(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
+RECORD_COLUMNS = ("source, rec_no, unit_code, name, record_id, personnel_class, quota_type, non_establishment_category, "
+                  "post_category, position, entered_on, slip_no, sfld, ldlb, zwcc, dwbm, rylb, yfgz, jfly, "
+                  "insured_status, hr_status, retired_on")
+
+
+def _reference(con, std: str) -> None:
+    for name in ("units", "quotas", "leader_posts", "budget_units"):
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet({_q(f'{std}/{name}.parquet')})")
+
+
+def _source_views(con) -> None:
+    for view, source in (("s", "staffing"), ("o", "org"), ("f", "finance"), ("h", "hr")):
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM r WHERE source = '{source}'")
+
+
 def resolve(con, std: str) -> None:
     """Reference tables, the links of invalid IDs, and the view ``r`` of every resolved record.
 
     Only the few records whose ID is invalid need linking; every other record's person is
     its cleaned ID. ``s``, ``o``, ``f``, ``h`` are views of ``r`` per source.
     """
-    for name in ("units", "quotas", "leader_posts", "budget_units"):
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet({_q(f'{std}/{name}.parquet')})")
+    _reference(con, std)
     records = f"read_parquet({_q(f'{std}/records.parquet')})"
     con.execute(f"""
         CREATE OR REPLACE TABLE links AS
@@ -99,18 +113,14 @@ def resolve(con, std: str) -> None:
          AND (b.birth8 IS NULL OR substr(k.cand, 7, 8) = b.birth8)
         GROUP BY b.source, b.rec_no
     """)
-    cols = ("source, rec_no, unit_code, name, record_id, personnel_class, quota_type, non_establishment_category, "
-            "post_category, position, entered_on, slip_no, sfld, ldlb, zwcc, dwbm, rylb, yfgz, jfly, "
-            "insured_status, hr_status, retired_on")
     con.execute(f"""
         CREATE OR REPLACE VIEW r AS
         SELECT CASE WHEN rec.id_valid THEN rec.id_clean ELSE l.person_id END AS person_id,
-               {', '.join('rec.' + c.strip() for c in cols.split(','))}
+               {', '.join('rec.' + c.strip() for c in RECORD_COLUMNS.split(','))}
         FROM {records} rec LEFT JOIN (SELECT source, rec_no, person_id FROM links) l USING (source, rec_no)
         WHERE rec.id_valid OR l.person_id IS NOT NULL
     """)
-    for view, source in (("s", "staffing"), ("o", "org"), ("f", "finance"), ("h", "hr")):
-        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM r WHERE source = '{source}'")
+    _source_views(con)
     con.execute("""
         CREATE OR REPLACE VIEW quarantine AS
         SELECT source, rec_no, raw_trim AS raw_value, unit_code,
@@ -227,7 +237,8 @@ PERSON_CODES = {
     "NOT_INSURED": "(p.f_est OR p.f_non_est) AND NOT p.h_insured",
 }
 
-FINDINGS_SQL = """
+PERSON_FINDINGS_SQL = """
+CREATE OR REPLACE TABLE person_findings AS
 WITH
 person_codes AS (
     SELECT * FROM (
@@ -258,12 +269,42 @@ person_findings AS (
     LEFT JOIN units us ON us.unit_code = pc.s_unit
     LEFT JOIN units uo ON uo.unit_code = pc.o_unit
     LEFT JOIN budget_units b ON b.dwbm = pc.f_dwbm_min
-),
-counts AS (   -- distinct persons per unit, class and quota type; and per unit and class
-    SELECT unit_code, personnel_class, quota_type, grouping(quota_type) AS per_unit, count(DISTINCT person_id) AS actual
-    FROM s WHERE personnel_class IN ('establishment', 'non_establishment')
-    GROUP BY GROUPING SETS ((unit_code, personnel_class, quota_type), (unit_code, personnel_class))
-),
+)
+SELECT code, id_number, f_unit_code, region_code, details FROM person_findings
+"""
+
+# Per-unit counts, each summable across partitions: every person is in exactly one
+# partition, so distinct persons per unit add up (``reconcile_part`` / ``combine_parts``).
+UNIT_PARTIALS_SQL = {
+    "unit_counts": """
+        SELECT unit_code, personnel_class, quota_type, grouping(quota_type) AS per_unit, count(DISTINCT person_id) AS actual
+        FROM s WHERE personnel_class IN ('establishment', 'non_establishment')
+        GROUP BY GROUPING SETS ((unit_code, personnel_class, quota_type), (unit_code, personnel_class))""",
+    "unit_posts": """
+        SELECT unit_code, post_category, count(DISTINCT person_id) AS actual
+        FROM s WHERE personnel_class = 'non_establishment' GROUP BY ALL""",
+    "unit_leaders": """
+        SELECT unit_code, CASE ldlb WHEN '正职' THEN 'principal' WHEN '副职' THEN 'deputy' END AS level, count(*) AS actual
+        FROM o WHERE sfld = '1' AND ldlb IN ('正职', '副职') GROUP BY ALL""",
+    "unit_revoked": """
+        SELECT u.unit_code,
+               count(DISTINCT r.person_id) FILTER (WHERE r.source = 'staffing') AS staffed,
+               count(DISTINCT r.person_id) FILTER (WHERE r.source = 'finance') AS paid
+        FROM (SELECT unit_code FROM units WHERE status = 'revoked') u
+        JOIN r ON r.unit_code = u.unit_code AND r.source IN ('staffing', 'finance')
+        GROUP BY u.unit_code""",
+}
+# How combine_parts adds the partitions' partials up.
+UNIT_PARTIALS_SUM = {
+    "unit_counts": "SELECT unit_code, personnel_class, quota_type, per_unit, sum(actual)::BIGINT AS actual FROM parts GROUP BY ALL",
+    "unit_posts": "SELECT unit_code, post_category, sum(actual)::BIGINT AS actual FROM parts GROUP BY ALL",
+    "unit_leaders": "SELECT unit_code, level, sum(actual)::BIGINT AS actual FROM parts GROUP BY ALL",
+    "unit_revoked": "SELECT unit_code, sum(staffed)::BIGINT AS staffed, sum(paid)::BIGINT AS paid FROM parts GROUP BY ALL",
+}
+
+UNIT_FINDINGS_SQL = """
+WITH
+counts AS (SELECT * FROM unit_counts),   -- distinct persons per unit, class and quota type; and per unit and class
 est AS (SELECT unit_code, quota_type, actual FROM counts WHERE personnel_class = 'establishment' AND per_unit = 0),
 over_quota AS (
     SELECT unit_code, quota_type, coalesce(e.actual, 0) AS actual, coalesce(q.approved, 0) AS approved
@@ -277,10 +318,7 @@ over_cap AS (
     LEFT JOIN quotas q ON q.unit_code = n.unit_code AND q.quota_type = 'non_establishment_cap'
     WHERE n.actual > coalesce(q.approved, 0)
 ),
-leaders AS (
-    SELECT unit_code, CASE ldlb WHEN '正职' THEN 'principal' WHEN '副职' THEN 'deputy' END AS level, count(*) AS actual
-    FROM o WHERE sfld = '1' AND ldlb IN ('正职', '副职') GROUP BY ALL
-),
+leaders AS (SELECT * FROM unit_leaders),
 over_leaders AS (
     SELECT l.unit_code, l.level, l.actual, coalesce(p.approved, 0) AS approved FROM leaders l
     LEFT JOIN leader_posts p USING (unit_code, level) WHERE l.actual > coalesce(p.approved, 0)
@@ -292,21 +330,12 @@ vacancy AS (
     LEFT JOIN (SELECT unit_code, actual FROM counts WHERE personnel_class = 'establishment' AND per_unit = 1) e USING (unit_code)
     WHERE t.approved >= 10 AND 10 * (t.approved - coalesce(e.actual, 0)) >= 3 * t.approved
 ),
-revoked AS (
-    SELECT u.unit_code,
-           count(DISTINCT r.person_id) FILTER (WHERE r.source = 'staffing') AS staffed,
-           count(DISTINCT r.person_id) FILTER (WHERE r.source = 'finance') AS paid
-    FROM (SELECT unit_code FROM units WHERE status = 'revoked') u
-    JOIN r ON r.unit_code = u.unit_code AND r.source IN ('staffing', 'finance')
-    GROUP BY u.unit_code
-),
+revoked AS (SELECT * FROM unit_revoked),
 invalid AS (
     SELECT l.source, l.raw_trim AS raw_value, min(l.unit_code) AS unit_code, min(l.person_id) AS person_id,
            min(b.qhdm) FILTER (WHERE l.source = 'finance') AS qhdm, count(*) AS records, max(l.candidates) AS candidates
     FROM links l LEFT JOIN budget_units b ON b.dwbm = l.dwbm GROUP BY l.source, l.raw_trim
 )
-SELECT code, id_number, f_unit_code, region_code, details FROM person_findings
-UNION ALL BY NAME
 SELECT 'OVER_QUOTA' AS code, unit_code, quota_type,
        json_object('approved', approved, 'actual', actual, 'excess', actual - approved) AS details FROM over_quota
 UNION ALL BY NAME
@@ -337,14 +366,13 @@ SELECT 'INVALID_ID' AS code, unit_code, person_id AS id_number, source, raw_valu
 # item = principal / deputy.
 UNIT_STATS_SQL = """
 WITH
-est AS (SELECT unit_code, quota_type AS item, count(DISTINCT person_id) AS actual
-        FROM s WHERE personnel_class = 'establishment' GROUP BY ALL),
+est AS (SELECT unit_code, quota_type AS item, actual FROM unit_counts WHERE personnel_class = 'establishment' AND per_unit = 0),
 q AS (SELECT unit_code, quota_type AS item, approved FROM quotas WHERE quota_type IS DISTINCT FROM 'non_establishment_cap'),
-ne AS (SELECT unit_code, post_category AS item, count(DISTINCT person_id) AS actual
-       FROM s WHERE personnel_class = 'non_establishment' GROUP BY GROUPING SETS ((unit_code, post_category), (unit_code))),
+ne AS (SELECT unit_code, post_category AS item, actual FROM unit_posts
+       UNION ALL
+       SELECT unit_code, NULL, actual FROM unit_counts WHERE personnel_class = 'non_establishment' AND per_unit = 1),
 cap AS (SELECT unit_code, 'total' AS item, approved FROM quotas WHERE quota_type = 'non_establishment_cap'),
-ld AS (SELECT unit_code, CASE ldlb WHEN '正职' THEN 'principal' ELSE 'deputy' END AS item, count(*) AS actual
-       FROM o WHERE sfld = '1' AND ldlb IN ('正职', '副职') GROUP BY ALL),
+ld AS (SELECT unit_code, level AS item, actual FROM unit_leaders),
 stats AS (
     SELECT 'quota' AS measure, unit_code, item, coalesce(q.approved, 0) AS approved, coalesce(est.actual, 0) AS actual
     FROM q FULL JOIN est USING (unit_code, item)
@@ -362,53 +390,62 @@ FROM stats st LEFT JOIN units u USING (unit_code)
 ORDER BY ALL
 """
 
-def reconcile(std: str, out: str | None = None, as_of: str | None = None, threads: int | None = None,
-              memory_limit: str | None = None) -> dict:
-    """Resolve, reconcile and build the roster from a ``std/`` directory. Returns a summary."""
-    fs, _ = fsspec.core.url_to_fs(std)
-    with fs.open(f"{std}/_summary.json") as fh:
-        meta = json.load(fh)
-    period = meta["period"]
-    out = out or std.rsplit("/std", 1)[0]
-    t0 = time.perf_counter()
-    con = connect(threads, memory_limit)
-    try:
-        resolve(con, std)
-        bounds = {"$month_start": f"'{P.first_day(period)}'", "$month_end": f"DATE '{P.last_day(period)}'"}
+def _sql(text: str, period: str) -> str:
+    bounds = {"$month_start": f"'{P.first_day(period)}'", "$month_end": f"DATE '{P.last_day(period)}'"}
+    for k, v in bounds.items():
+        text = text.replace(k, v)
+    return text
 
-        def sql(text: str) -> str:
-            for k, v in bounds.items():
-                text = text.replace(k, v)
-            return text
 
-        con.execute(sql(PEOPLE_SQL))
-        con.execute(PEOPLE_MULTI_SQL)
-        severity = " ".join(f"WHEN '{c}' THEN '{v}'" for c, v in SEVERITY.items())
-        con.execute(f"""
-            CREATE OR REPLACE TABLE findings AS
-            WITH raw AS ({sql(FINDINGS_SQL)})
-            SELECT code, CASE code {severity} END AS severity,
-                   coalesce(raw.region_code, u.region_code, raw.fallback_region) AS region_code,
-                   coalesce(raw.unit_code, raw.f_unit_code) AS unit_code, id_number, quota_type, level, source, raw_value,
-                   CAST(details AS VARCHAR) AS details
-            FROM raw LEFT JOIN units u ON u.unit_code = coalesce(raw.unit_code, raw.f_unit_code)
-        """)
-        _roster(con, period, as_of or str(P.last_day(period)))
-        for name, query in (("links", "SELECT * FROM links"), ("quarantine", "SELECT * FROM quarantine"),
-                            ("findings", f"SELECT {', '.join(FINDING_COLUMNS)} FROM findings ORDER BY ALL"),
-                            ("roster", f"SELECT {', '.join(ROSTER_COLUMNS)} FROM roster ORDER BY id_number"),
-                            ("unit_stats", UNIT_STATS_SQL)):
-            con.execute(f"COPY ({query}) TO {_q(f'{out}/{name}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
-        counts = dict(con.execute("SELECT code, count(*) FROM findings GROUP BY code").fetchall())
-        roster_n = con.execute("SELECT count(*) FROM roster").fetchone()[0]
-        quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
-        classes = dict(con.execute("SELECT personnel_class, count(*) FROM roster GROUP BY ALL").fetchall())
-    finally:
-        con.close()
+def _person_stage(con, period: str, as_of: str) -> None:
+    """Everything that needs only the persons at hand: their facts, their codes, their roster
+    rows, and the per-unit partial counts (all of a person's records are always together)."""
+    con.execute(_sql(PEOPLE_SQL, period))
+    con.execute(PEOPLE_MULTI_SQL)
+    con.execute(_sql(PERSON_FINDINGS_SQL, period))
+    for name, query in UNIT_PARTIALS_SQL.items():
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS {query}")
+    _roster(con, period, as_of)
+
+
+def _unit_stage(con) -> None:
+    """The unit-level codes from the (summed) partial counts, INVALID_ID from the links, and
+    the final findings: the office's region and the unit of every finding."""
+    severity = " ".join(f"WHEN '{c}' THEN '{v}'" for c, v in SEVERITY.items())
+    con.execute(f"""
+        CREATE OR REPLACE TABLE findings AS
+        WITH raw AS (SELECT code, id_number, f_unit_code, region_code, details FROM person_findings
+                     UNION ALL BY NAME
+                     SELECT * FROM ({UNIT_FINDINGS_SQL}))
+        SELECT code, CASE code {severity} END AS severity,
+               coalesce(raw.region_code, u.region_code, raw.fallback_region) AS region_code,
+               coalesce(raw.unit_code, raw.f_unit_code) AS unit_code, id_number, quota_type, level, source, raw_value,
+               CAST(details AS VARCHAR) AS details
+        FROM raw LEFT JOIN units u ON u.unit_code = coalesce(raw.unit_code, raw.f_unit_code)
+    """)
+
+
+def _copy(con, out: str, queries: dict) -> None:
+    for name, query in queries.items():
+        con.execute(f"COPY ({query}) TO {_q(f'{out}/{name}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
+
+
+OUTPUT_QUERIES = {
+    "findings": f"SELECT {', '.join(FINDING_COLUMNS)} FROM findings ORDER BY ALL",
+    "roster": f"SELECT {', '.join(ROSTER_COLUMNS)} FROM roster ORDER BY id_number",
+    "unit_stats": UNIT_STATS_SQL,
+}
+
+
+def _summarise(con, fs, out: str, period: str, t0: float, extra: dict | None = None) -> dict:
+    counts = dict(con.execute("SELECT code, count(*) FROM findings GROUP BY code").fetchall())
+    roster_n = con.execute("SELECT count(*) FROM roster").fetchone()[0]
+    quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    classes = dict(con.execute("SELECT personnel_class, count(*) FROM roster GROUP BY ALL").fetchall())
     seconds = time.perf_counter() - t0
     summary = {"period": period, "dir": out, "findings": {c: int(counts.get(c, 0)) for c in SEVERITY},
                "roster": int(roster_n), "roster_by_class": {k: int(v) for k, v in classes.items()},
-               "quarantined": int(quarantined), "seconds": round(seconds, 2)}
+               "quarantined": int(quarantined), "seconds": round(seconds, 2), **(extra or {})}
     with fs.open(f"{out}/_reconcile.json", "w") as fh:
         json.dump(summary, fh, ensure_ascii=False, indent=1)
     log.info("reconciled %s in %.1fs: roster %s persons, %s findings, %s records quarantined",
@@ -416,13 +453,156 @@ def reconcile(std: str, out: str | None = None, as_of: str | None = None, thread
     return summary
 
 
+def _period(fs, std: str) -> str:
+    with fs.open(f"{std}/_summary.json") as fh:
+        return json.load(fh)["period"]
+
+
+def reconcile(std: str, out: str | None = None, as_of: str | None = None, threads: int | None = None,
+              memory_limit: str | None = None) -> dict:
+    """Resolve, reconcile and build the roster from a ``std/`` directory in one go. Returns a summary."""
+    fs, _ = fsspec.core.url_to_fs(std)
+    period = _period(fs, std)
+    out = out or std.rsplit("/std", 1)[0]
+    t0 = time.perf_counter()
+    con = connect(threads, memory_limit)
+    try:
+        resolve(con, std)
+        _person_stage(con, period, as_of or str(P.last_day(period)))
+        _unit_stage(con)
+        _copy(con, out, {"links": "SELECT * FROM links", "quarantine": "SELECT * FROM quarantine", **OUTPUT_QUERIES})
+        return _summarise(con, fs, out, period, t0)
+    finally:
+        con.close()
+
+
+# --- the same, split by region (dynamic task mapping across Celery workers) -----------------
+#
+# plan_parts (one task, over compact data): links every invalid ID (candidates may be in
+# any region), gives each person a home region (the region of their own unit, by the rule
+# at the top of this module, cut to ``level``) and writes each partition's records, all of
+# a person's records together. reconcile_part (one task per partition): people, person
+# codes, roster rows, and per-unit partial counts. combine_parts (one task): sums the
+# partials (a person is in one partition only, so distinct counts add up), finds the unit
+# codes and INVALID_ID, and writes the same files as reconcile(), row for row.
+
+LEVELS = {"province": 2, "city": 4, "county": 6}
+NO_REGION = "none"
+
+
+def part_key_sql(level: str, region: str = "region") -> str:
+    if level not in LEVELS:
+        raise ValueError(f"region level {level!r}: use one of {', '.join(LEVELS)}")
+    n = LEVELS[level]
+    return (f"CASE WHEN {region} IS NULL THEN '{NO_REGION}' "
+            f"ELSE rpad(substr({region}, 1, {n}), 6, '0') END")
+
+
+def plan_parts(std: str, out: str | None = None, level: str = "city", threads: int | None = None,
+               memory_limit: str | None = None) -> dict:
+    """Write ``parts/records/part=<region>/`` and the global links; returns the partitions and their sizes."""
+    fs, _ = fsspec.core.url_to_fs(std)
+    period = _period(fs, std)
+    out = out or std.rsplit("/std", 1)[0]
+    t0 = time.perf_counter()
+    con = connect(threads, memory_limit)
+    try:
+        resolve(con, std)
+        con.execute(f"""
+            CREATE OR REPLACE TABLE home AS
+            WITH sh AS (SELECT person_id, arg_min(unit_code, record_id) AS unit_code FROM s GROUP BY person_id),
+                 fh AS (SELECT person_id, min(dwbm) AS dwbm FROM f GROUP BY person_id),
+                 oh AS (SELECT person_id, min(unit_code) AS unit_code FROM o GROUP BY person_id),
+                 persons AS (SELECT DISTINCT person_id FROM r)
+            SELECT p.person_id, {part_key_sql(level, "coalesce(us.region_code, b.qhdm, uo.region_code)")} AS part
+            FROM persons p LEFT JOIN sh USING (person_id) LEFT JOIN fh USING (person_id) LEFT JOIN oh USING (person_id)
+            LEFT JOIN units us ON us.unit_code = sh.unit_code
+            LEFT JOIN budget_units b ON b.dwbm = fh.dwbm
+            LEFT JOIN units uo ON uo.unit_code = oh.unit_code
+        """)
+        if fs.exists(f"{out}/parts"):
+            fs.rm(f"{out}/parts", recursive=True)
+        fs.makedirs(f"{out}/parts", exist_ok=True)
+        con.execute(f"""COPY (SELECT r.*, h.part FROM r JOIN home h USING (person_id))
+                        TO {_q(f'{out}/parts/records')} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (part))""")
+        _copy(con, out, {"links": "SELECT * FROM links", "quarantine": "SELECT * FROM quarantine"})
+        sizes = dict(con.execute("SELECT part, count(*) FROM home GROUP BY ALL ORDER BY ALL").fetchall())
+    finally:
+        con.close()
+    seconds = round(time.perf_counter() - t0, 2)
+    log.info("planned %s by %s: %d partitions (%s persons) in %.1fs", period, level, len(sizes),
+             ", ".join(f"{k} {v:,}" for k, v in sizes.items()), seconds)
+    return {"period": period, "std": std, "dir": out, "level": level, "parts": list(sizes),
+            "persons": {k: int(v) for k, v in sizes.items()}, "seconds": seconds}
+
+
+def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, threads: int | None = None,
+                   memory_limit: str | None = None) -> dict:
+    """Reconcile the persons of one partition; writes ``parts/<part>/``."""
+    fs, _ = fsspec.core.url_to_fs(std)
+    period = _period(fs, std)
+    t0 = time.perf_counter()
+    target = f"{out}/parts/{part}"
+    fs.makedirs(target, exist_ok=True)
+    con = connect(threads, memory_limit)
+    try:
+        _reference(con, std)
+        con.execute(f"CREATE OR REPLACE TABLE links AS SELECT * FROM read_parquet({_q(f'{out}/links.parquet')})")
+        con.execute(f"""CREATE OR REPLACE VIEW r AS SELECT * EXCLUDE (part)
+                        FROM read_parquet({_q(f'{out}/parts/records/part={part}/*.parquet')}, hive_partitioning = true)""")
+        _source_views(con)
+        _person_stage(con, period, as_of or str(P.last_day(period)))
+        _copy(con, target, {"person_findings": "SELECT * FROM person_findings",
+                            "roster": f"SELECT {', '.join(ROSTER_COLUMNS)} FROM roster",
+                            **{name: f"SELECT * FROM {name}" for name in UNIT_PARTIALS_SQL}})
+        persons, roster_n = con.execute("SELECT (SELECT count(*) FROM people), (SELECT count(*) FROM roster)").fetchone()
+    finally:
+        con.close()
+    seconds = round(time.perf_counter() - t0, 2)
+    log.info("reconciled partition %s of %s: %s persons, roster %s, in %.1fs", part, period, f"{persons:,}",
+             f"{roster_n:,}", seconds)
+    return {"part": part, "dir": target, "persons": int(persons), "roster": int(roster_n), "seconds": seconds}
+
+
+def combine_parts(std: str, out: str, parts: list[str], threads: int | None = None,
+                  memory_limit: str | None = None) -> dict:
+    """The checks that cross regions, on the partitions' compact partials; writes what reconcile() writes."""
+    fs, _ = fsspec.core.url_to_fs(std)
+    period = _period(fs, std)
+    t0 = time.perf_counter()
+    missing = [p for p in parts if not fs.exists(f"{out}/parts/{p}/roster.parquet")]
+    if missing:
+        raise RuntimeError(f"partitions not reconciled: {', '.join(missing)}")
+    con = connect(threads, memory_limit)
+
+    def each(name: str) -> str:
+        files = ", ".join(_q(f"{out}/parts/{p}/{name}.parquet") for p in parts)
+        return f"read_parquet([{files}], union_by_name = true)"
+    try:
+        _reference(con, std)
+        con.execute(f"CREATE OR REPLACE TABLE links AS SELECT * FROM read_parquet({_q(f'{out}/links.parquet')})")
+        con.execute(f"CREATE OR REPLACE VIEW quarantine AS SELECT * FROM read_parquet({_q(f'{out}/quarantine.parquet')})")
+        con.execute(f"CREATE OR REPLACE VIEW person_findings AS SELECT * FROM {each('person_findings')}")
+        con.execute(f"CREATE OR REPLACE VIEW roster AS SELECT * FROM {each('roster')}")
+        for name, query in UNIT_PARTIALS_SUM.items():
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS WITH parts AS (SELECT * FROM {each(name)}) {query}")
+        _unit_stage(con)
+        _copy(con, out, OUTPUT_QUERIES)
+        return _summarise(con, fs, out, period, t0, {"parts": len(parts)})
+    finally:
+        con.close()
+
+
 def _roster(con, period: str, as_of: str) -> None:
     """The roster from the per-person facts: paid from the budget, or active in a full/partial funded unit."""
     con.execute(f"""
         CREATE OR REPLACE TABLE roster AS
-        WITH codes AS (
-            SELECT id_number AS person_id, string_agg(DISTINCT code, ';' ORDER BY code) AS alert_codes
-            FROM findings WHERE id_number IS NOT NULL GROUP BY ALL
+        WITH codes AS (   -- the person's codes, and INVALID_ID where an invalid ID was linked to them
+            SELECT person_id, string_agg(DISTINCT code, ';' ORDER BY code) AS alert_codes FROM (
+                SELECT id_number AS person_id, code FROM person_findings
+                UNION ALL
+                SELECT min(person_id), 'INVALID_ID' FROM links GROUP BY source, raw_trim)
+            WHERE person_id IS NOT NULL GROUP BY ALL
         ), base AS (
             SELECT p.*, string_split(p.s_post, chr(31)) AS post
             FROM people p WHERE p.f_budget OR p.s_funded
@@ -450,3 +630,21 @@ def _roster(con, period: str, as_of: str) -> None:
         LEFT JOIN units u ON u.unit_code = coalesce(p.s_unit, p.f_unit)
         LEFT JOIN budget_units b ON b.dwbm = p.f_dwbm_min
     """)
+
+
+def region_level() -> str:
+    """The partition level of the region split: ``ROSTER_SYNC_REGION_LEVEL`` (province, city, county; default city)."""
+    import os
+
+    level = os.environ.get("ROSTER_SYNC_REGION_LEVEL", "city").strip().lower()
+    if level not in LEVELS:
+        raise ValueError(f"ROSTER_SYNC_REGION_LEVEL={level!r}: use one of {', '.join(LEVELS)}")
+    return level
+
+
+def reconcile_by_region(std: str, out: str | None = None, as_of: str | None = None, level: str | None = None) -> dict:
+    """plan_parts, every reconcile_part, combine_parts, one after the other (what the DAG maps over workers)."""
+    plan = plan_parts(std, out, level or region_level())
+    for part in plan["parts"]:
+        reconcile_part(std, plan["dir"], part, as_of)
+    return combine_parts(std, plan["dir"], plan["parts"])

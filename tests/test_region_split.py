@@ -1,0 +1,134 @@
+"""Splitting reconcile by region (issue 7): the same roster and findings as one piece.
+
+A province of seven jurisdictions is extracted and standardised once; reconcile then runs
+whole and split by province, city and county, and both are published. A few persons are
+made to cross regions on purpose (two establishments in two cities, paid by two cities'
+budget units, placed in one city and paid in another) so the checks that cross regions
+are exercised, not just present.
+"""
+
+import shutil
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from include.pipeline.extract.finance import extract_finance
+from include.pipeline.extract.hr import extract_hr
+from include.pipeline.extract.org import extract_org
+from include.pipeline.extract.staffing import extract_staffing
+from include.pipeline.local import source_conns
+from include.pipeline.publish import publish
+from include.pipeline.reconcile import combine_parts, plan_parts, reconcile, reconcile_by_region, reconcile_part
+from include.pipeline.standardise import standardise
+from include.simulators.cluster import Simulators
+
+D1, P1 = "2026-10-31", "2026-10"
+
+
+def _cross_regions(std):
+    """Make persons cross regions: X gets a second staffing placement and a second payroll row
+    in another city; Y's only payroll row moves to a budget unit of another city."""
+    rec = pd.read_parquet(std / "records.parquet")
+    units = pd.read_parquet(std / "units.parquet")
+    budget = pd.read_parquet(std / "budget_units.parquet")
+    city = units.set_index("unit_code").region_code.str[:4]
+    s = rec[(rec.source == "staffing") & rec.id_valid & (rec.personnel_class == "establishment")]
+    s = s[s.unit_code.map(city) == "1501"]
+    paid_once = rec[rec.source == "finance"].groupby("id_clean").size()
+    s = s[s.id_clean.map(paid_once).eq(1) & ~s.id_clean.duplicated(keep=False)]
+    x, y = s.iloc[0], s.iloc[1]
+    other_unit = units[(units.region_code.str[:4] == "1502") & (units.status == "active")].iloc[0]
+    other_budget = budget[budget.qhdm.str[:4] == "1502"].iloc[0]
+    next_no = rec.groupby("source").rec_no.max()
+    extra_s = x.copy()
+    extra_s["rec_no"] = next_no["staffing"] + 1
+    extra_s["record_id"] = "SPZZZZZZZZZ"          # sorts after every real record: X stays at home
+    extra_s["unit_code"] = other_unit.unit_code
+    fx = rec[(rec.source == "finance") & (rec.id_clean == x.id_clean)].iloc[0].copy()
+    fx["rec_no"] = next_no["finance"] + 1
+    fx["dwbm"], fx["unit_code"] = other_budget.dwbm, other_budget.credit
+    rec = pd.concat([rec, pd.DataFrame([extra_s, fx])], ignore_index=True)
+    fy = (rec.source == "finance") & (rec.id_clean == y.id_clean)
+    rec.loc[fy, "dwbm"], rec.loc[fy, "unit_code"] = other_budget.dwbm, other_budget.credit
+    rec.to_parquet(std / "records.parquet", index=False)
+    return x.id_clean, y.id_clean
+
+
+@pytest.fixture(scope="module")
+def std(province_world, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("split")
+    root = str(tmp / "lake")
+    with Simulators(province_world, ports={"staffing": 0, "org": 0, "hr": 0},
+                    finance_url=f"sqlite:///{tmp / 'finance.db'}") as sims:
+        c = source_conns(sims.connections())
+        extract_staffing(c["staffing"], root, D1)
+        extract_org(c["org"], root, D1)
+        extract_finance("finance_db", sims.finance_url, root, D1)
+        extract_hr(c["hr"], root, D1)
+    base = tmp / "std"
+    shutil.copytree(standardise(root, D1, P1)["dir"], base)
+    crossing = _cross_regions(base)
+    return {"tmp": tmp, "std": base, "crossing": crossing}
+
+
+def _run(std, tmp, name, level=None):
+    work = tmp / name
+    shutil.copytree(std, work / "std")
+    if level is None:
+        reconcile(str(work / "std"), as_of=D1)
+    else:
+        reconcile_by_region(str(work / "std"), as_of=D1, level=level)
+    url = f"sqlite:///{tmp / (name + '.db')}"
+    publish(str(work), url, P1, D1)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        tables = {t: pd.read_sql(sa.text(f"SELECT * FROM {t} ORDER BY {key}"), conn)
+                  for t, key in (("roster", "id_number"), ("reconciliation_finding", "alert_key"),
+                                 ("reconciliation_alert", "alert_key"), ("quarantine", "source, rec_no"))}
+    engine.dispose()
+    tables["unit_stats"] = pd.read_parquet(work / "unit_stats.parquet")
+    return tables
+
+
+@pytest.fixture(scope="module")
+def whole(std):
+    return _run(std["std"], std["tmp"], "whole")
+
+
+def test_the_crossing_persons_raise_their_cross_region_codes(whole, std):
+    x, y = std["crossing"]
+    f = whole["reconciliation_finding"]
+    assert {"MULTIPLE_ESTABLISHMENT", "DUPLICATE_PAY"} <= set(f[f.id_number == x].code)
+    assert "UNIT_MISMATCH" in set(f[f.id_number == y].code)
+
+
+@pytest.mark.parametrize("level", ["province", "city", "county"])
+def test_a_split_run_publishes_exactly_what_a_whole_run_does(whole, std, level):
+    split = _run(std["std"], std["tmp"], f"split-{level}", level)
+    for table in ("roster", "reconciliation_finding", "unit_stats", "quarantine"):
+        a, b = whole[table], split[table]
+        if "as_of" in a:
+            a, b = a.drop(columns=[c for c in ("as_of",) if c in a]), b.drop(columns=[c for c in ("as_of",) if c in b])
+        pd.testing.assert_frame_equal(a, b, obj=f"{table} split by {level}")
+    cols = [c for c in whole["reconciliation_alert"].columns if c != "updated_at"]
+    pd.testing.assert_frame_equal(whole["reconciliation_alert"][cols], split["reconciliation_alert"][cols])
+
+
+def test_partitions_keep_each_person_whole_and_the_plan_is_rerunnable(std):
+    work = std["tmp"] / "plan"
+    shutil.copytree(std["std"], work / "std")
+    first = plan_parts(str(work / "std"), level="city")
+    assert set(first["parts"]) >= {"150000", "150100", "150200"}
+    records = pd.read_parquet(work / "parts" / "records", columns=["person_id", "part"])
+    assert records.groupby("person_id").part.nunique().max() == 1, "a person's records in two partitions"
+    assert sum(first["persons"].values()) == records.person_id.nunique()
+    again = plan_parts(str(work / "std"), level="city")     # a retry replaces, never adds
+    assert again["persons"] == first["persons"]
+    assert len(pd.read_parquet(work / "parts" / "records")) == len(records)
+    for p in again["parts"]:
+        reconcile_part(str(work / "std"), str(work), p, as_of=D1)
+    with pytest.raises(RuntimeError, match="partitions not reconciled: 159900"):
+        combine_parts(str(work / "std"), str(work), [*again["parts"], "159900"])
+    with pytest.raises(ValueError, match="region level"):
+        plan_parts(str(work / "std"), level="township")
