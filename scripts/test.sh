@@ -3,4 +3,11 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$ROOT"
+# tests/test_compose.py validates docker-compose.yml with `docker-compose config`, which
+# needs no Docker engine: Debian's docker-compose package. Installed here when missing.
+if ! command -v docker-compose >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing docker-compose (to validate docker-compose.yml; no engine needed)"
+  { apt-get install -y -qq docker-compose || { apt-get update -qq && apt-get install -y -qq docker-compose; }; } >/dev/null 2>&1 \
+    || echo "could not install docker-compose: tests/test_compose.py will fail"
+fi
 exec python -m pytest "$@"

@@ -40,7 +40,8 @@ def _state_path(data: str) -> Path:
 
 def serve(args) -> int:
     ports = {"staffing": args.staffing_port, "org": args.org_port, "hr": args.hr_port}
-    sims = Simulators(args.data, args.period, _faults(args), ports=ports, finance_url=args.finance_url).start()
+    sims = Simulators(args.data, args.period, _faults(args), host=args.host, ports=ports,
+                      finance_url=args.finance_url).start()
     state = {"pid": os.getpid(), "period": sims.period, "finance_url": sims.finance_url,
              "urls": {n: sims.url(n) for n in sims.apps}, "connections": sims.connections()}
     _state_path(args.data).write_text(json.dumps(state, indent=1))
@@ -62,7 +63,8 @@ def serve(args) -> int:
 
 def start(args) -> int:
     argv = [sys.executable, "-m", "include.simulators.cli", "serve", "--data", args.data,
-            "--staffing-port", str(args.staffing_port), "--org-port", str(args.org_port), "--hr-port", str(args.hr_port)]
+            "--staffing-port", str(args.staffing_port), "--org-port", str(args.org_port), "--hr-port", str(args.hr_port),
+            "--host", args.host]
     for flag, value in (("--period", args.period), ("--faults", args.faults), ("--finance-url", args.finance_url),
                         ("--fault-rate", args.fault_rate), ("--token-ttl", args.token_ttl)):
         if value is not None:
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--staffing-port", type=int, default=DEFAULT_PORTS["staffing"])
             p.add_argument("--org-port", type=int, default=DEFAULT_PORTS["org"])
             p.add_argument("--hr-port", type=int, default=DEFAULT_PORTS["hr"])
+            p.add_argument("--host", default="127.0.0.1",
+                           help="address to listen on (0.0.0.0 inside a container; default loopback)")
     args = ap.parse_args(argv)
     try:
         return args.fn(args)
