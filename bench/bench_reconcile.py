@@ -85,11 +85,7 @@ def std_1m() -> Path:
     data = ROOT / "var" / "bench" / "p1000000"
     if not (data / "manifest.json").exists():
         raise SystemExit("run bench/bench_extract.py first: it generates var/bench/p1000000")
-    from include.pipeline.extract.finance import extract_finance
-    from include.pipeline.local import source_conns
-    from include.pipeline.extract.hr import extract_hr
-    from include.pipeline.extract.org import extract_org
-    from include.pipeline.extract.staffing import extract_staffing
+    from include.pipeline.local import extract_all
     from include.pipeline.standardise import standardise
     from include.simulators.cluster import Simulators
 
@@ -97,11 +93,7 @@ def std_1m() -> Path:
     shutil.rmtree(lake, ignore_errors=True)
     t0 = time.perf_counter()
     with Simulators(data, ports={"staffing": 0, "org": 0, "hr": 0}, finance_url=f"sqlite:///{lake}-finance.db") as sims:
-        c = source_conns(sims.connections())
-        extract_staffing(c["staffing"], str(lake), "2026-10-31")
-        extract_org(c["org"], str(lake), "2026-10-31")
-        extract_finance("finance_db", sims.finance_url, str(lake), "2026-10-31")
-        extract_hr(c["hr"], str(lake), "2026-10-31")
+        extract_all(sims.connections(), sims.finance_url, str(lake), "2026-10-31")
     t1 = time.perf_counter()
     standardise(str(lake), "2026-10-31", "2026-10", out_dir=str(cache))
     print(f"1M: extracted in {t1 - t0:.0f}s, standardised in {time.perf_counter() - t1:.0f}s -> {cache}")

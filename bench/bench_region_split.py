@@ -66,11 +66,7 @@ def ensure_std(persons: int, cities: int) -> Path:
         generate(WorldParams(persons=persons, periods=1, findings_per_code=3, cities=cities), data,
                  progress=lambda m: print("   ", m, flush=True))
         print(f"generated {persons:,} persons in {time.perf_counter() - t0:.0f}s", flush=True)
-    from include.pipeline.extract.finance import extract_finance
-    from include.pipeline.extract.hr import extract_hr
-    from include.pipeline.extract.org import extract_org
-    from include.pipeline.extract.staffing import extract_staffing
-    from include.pipeline.local import source_conns
+    from include.pipeline.local import extract_all
     from include.pipeline.standardise import standardise
     from include.simulators.cluster import Simulators
 
@@ -78,11 +74,7 @@ def ensure_std(persons: int, cities: int) -> Path:
     shutil.rmtree(lake, ignore_errors=True)
     t0 = time.perf_counter()
     with Simulators(data, ports={"staffing": 0, "org": 0, "hr": 0}, finance_url=f"sqlite:///{lake}-finance.db") as sims:
-        c = source_conns(sims.connections())
-        extract_staffing(c["staffing"], str(lake), "2026-10-31")
-        extract_org(c["org"], str(lake), "2026-10-31")
-        extract_finance("finance_db", sims.finance_url, str(lake), "2026-10-31")
-        extract_hr(c["hr"], str(lake), "2026-10-31")
+        extract_all(sims.connections(), sims.finance_url, str(lake), "2026-10-31")
     t1 = time.perf_counter()
     standardise(str(lake), "2026-10-31", "2026-10", out_dir=str(std))
     print(f"extracted in {t1 - t0:.0f}s, standardised in {time.perf_counter() - t1:.0f}s -> {std}", flush=True)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from include.alerts import digest, mail, ops, routing
 from include.pipeline.local import run_local
 from include.simulators.cluster import Simulators
+from tests.db import table
 from tests.id_scan import full_ids_in, known_ids
 from tests.smtp import SmtpServer
 
@@ -38,14 +39,6 @@ EXPECTED_OFFICE = {"150000": "150000", "150100": "150100", "150102": "150102", "
                    "150200": "150000", "150202": "150202", "150203": "150000", None: "150000"}
 RECIPIENTS = {"150000": ["prov@bb.example.gov.cn"], "150100": ["hhht-smz@bb.example.gov.cn", "hhht@bb.example.gov.cn"],
               "150102": ["c102@bb.example.gov.cn"], "150202": ["c202@bb.example.gov.cn"]}
-
-
-def table(url, sql, **params):
-    engine = sa.create_engine(url)
-    with engine.connect() as c:
-        out = pd.read_sql(sa.text(sql), c, params=params)
-    engine.dispose()
-    return out
 
 
 def office_of(region):

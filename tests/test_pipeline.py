@@ -12,18 +12,11 @@ from include.pipeline.local import run_local
 from include.pipeline.publish import alert_keys
 from include.simulators.base import Faults
 from include.simulators.cluster import Simulators
+from tests.db import table
 
 FREE = {"staffing": 0, "org": 0, "hr": 0}
 P1, P2 = "2026-10", "2026-11"
 D1, D2 = "2026-10-31", "2026-11-30"
-
-
-def table(url, sql, **params):
-    engine = sa.create_engine(url)
-    with engine.connect() as c:
-        out = pd.read_sql(sa.text(sql), c, params=params)
-    engine.dispose()
-    return out
 
 
 def assert_perfect(url, world, period):

@@ -13,11 +13,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include.pipeline.extract.finance import extract_finance
-from include.pipeline.extract.hr import extract_hr
-from include.pipeline.extract.org import extract_org
-from include.pipeline.extract.staffing import extract_staffing
-from include.pipeline.local import source_conns
+from include.pipeline.local import extract_all
 from include.pipeline.publish import publish
 from include.pipeline.reconcile import combine_parts, plan_parts, reconcile, reconcile_by_region, reconcile_part
 from include.pipeline.standardise import standardise
@@ -61,11 +57,7 @@ def std(province_world, tmp_path_factory):
     root = str(tmp / "lake")
     with Simulators(province_world, ports={"staffing": 0, "org": 0, "hr": 0},
                     finance_url=f"sqlite:///{tmp / 'finance.db'}") as sims:
-        c = source_conns(sims.connections())
-        extract_staffing(c["staffing"], root, D1)
-        extract_org(c["org"], root, D1)
-        extract_finance("finance_db", sims.finance_url, root, D1)
-        extract_hr(c["hr"], root, D1)
+        extract_all(sims.connections(), sims.finance_url, root, D1)
     base = tmp / "std"
     shutil.copytree(standardise(root, D1, P1)["dir"], base)
     crossing = _cross_regions(base)

@@ -34,15 +34,20 @@ def source_conns(connections: dict) -> dict:
     return {"staffing": conn("staffing_api"), "org": conn("org_api"), "hr": conn("hr_exports")}
 
 
-def run_local(connections: dict, finance_url, roster_url, root: str, ds: str, period: str | None = None,
-              full_resync_days: int = 7, routes=None, outbox=None) -> dict:
-    """``routes``: the recipients (default :func:`include.alerts.routing.load`); ``outbox``: where
-    digests go (default ``alerts_smtp`` if configured, else ``<root>/outbox/digests/<period>``)."""
+def extract_all(connections: dict, finance_url, root: str, ds: str, full_resync_days: int = 7) -> None:
+    """The four extracts of the DAG, one after the other."""
     c = source_conns(connections)
     extract_staffing(c["staffing"], root, ds, full_resync_days=full_resync_days)
     extract_org(c["org"], root, ds)
     extract_finance("finance_db", finance_url, root, ds)
     extract_hr(c["hr"], root, ds)
+
+
+def run_local(connections: dict, finance_url, roster_url, root: str, ds: str, period: str | None = None,
+              full_resync_days: int = 7, routes=None, outbox=None) -> dict:
+    """``routes``: the recipients (default :func:`include.alerts.routing.load`); ``outbox``: where
+    digests go (default ``alerts_smtp`` if configured, else ``<root>/outbox/digests/<period>``)."""
+    extract_all(connections, finance_url, root, ds, full_resync_days)
     period = resolve_period(finance_url, dt.date.fromisoformat(ds), period)
     std = standardise(root, ds, period)
     rec = reconcile_by_region(std["dir"], as_of=ds)   # the DAG's region split, run in order

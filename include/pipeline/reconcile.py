@@ -458,14 +458,16 @@ def _period(fs, std: str) -> str:
         return json.load(fh)["period"]
 
 
+def _start(std: str, out: str | None, threads, memory_limit):
+    """The filesystem, the period, the output directory (default beside ``std/``), a clock, a connection."""
+    fs, _ = fsspec.core.url_to_fs(std)
+    return fs, _period(fs, std), out or std.rsplit("/std", 1)[0], time.perf_counter(), connect(threads, memory_limit)
+
+
 def reconcile(std: str, out: str | None = None, as_of: str | None = None, threads: int | None = None,
               memory_limit: str | None = None) -> dict:
     """Resolve, reconcile and build the roster from a ``std/`` directory in one go. Returns a summary."""
-    fs, _ = fsspec.core.url_to_fs(std)
-    period = _period(fs, std)
-    out = out or std.rsplit("/std", 1)[0]
-    t0 = time.perf_counter()
-    con = connect(threads, memory_limit)
+    fs, period, out, t0, con = _start(std, out, threads, memory_limit)
     try:
         resolve(con, std)
         _person_stage(con, period, as_of or str(P.last_day(period)))
@@ -501,11 +503,7 @@ def part_key_sql(level: str, region: str = "region") -> str:
 def plan_parts(std: str, out: str | None = None, level: str = "city", threads: int | None = None,
                memory_limit: str | None = None) -> dict:
     """Write ``parts/records/part=<region>/`` and the global links; returns the partitions and their sizes."""
-    fs, _ = fsspec.core.url_to_fs(std)
-    period = _period(fs, std)
-    out = out or std.rsplit("/std", 1)[0]
-    t0 = time.perf_counter()
-    con = connect(threads, memory_limit)
+    fs, period, out, t0, con = _start(std, out, threads, memory_limit)
     try:
         resolve(con, std)
         con.execute(f"""
@@ -536,6 +534,12 @@ def plan_parts(std: str, out: str | None = None, level: str = "city", threads: i
             "persons": {k: int(v) for k, v in sizes.items()}, "seconds": seconds}
 
 
+def _planned(con, std: str, out: str) -> None:
+    """Reference tables and the links plan_parts wrote, for a partition or the combine step."""
+    _reference(con, std)
+    con.execute(f"CREATE OR REPLACE TABLE links AS SELECT * FROM read_parquet({_q(f'{out}/links.parquet')})")
+
+
 def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, threads: int | None = None,
                    memory_limit: str | None = None) -> dict:
     """Reconcile the persons of one partition; writes ``parts/<part>/``."""
@@ -546,8 +550,7 @@ def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, thre
     fs.makedirs(target, exist_ok=True)
     con = connect(threads, memory_limit)
     try:
-        _reference(con, std)
-        con.execute(f"CREATE OR REPLACE TABLE links AS SELECT * FROM read_parquet({_q(f'{out}/links.parquet')})")
+        _planned(con, std, out)
         con.execute(f"""CREATE OR REPLACE VIEW r AS SELECT * EXCLUDE (part)
                         FROM read_parquet({_q(f'{out}/parts/records/part={part}/*.parquet')}, hive_partitioning = true)""")
         _source_views(con)
@@ -579,8 +582,7 @@ def combine_parts(std: str, out: str, parts: list[str], threads: int | None = No
         files = ", ".join(_q(f"{out}/parts/{p}/{name}.parquet") for p in parts)
         return f"read_parquet([{files}], union_by_name = true)"
     try:
-        _reference(con, std)
-        con.execute(f"CREATE OR REPLACE TABLE links AS SELECT * FROM read_parquet({_q(f'{out}/links.parquet')})")
+        _planned(con, std, out)
         con.execute(f"CREATE OR REPLACE VIEW quarantine AS SELECT * FROM read_parquet({_q(f'{out}/quarantine.parquet')})")
         con.execute(f"CREATE OR REPLACE VIEW person_findings AS SELECT * FROM {each('person_findings')}")
         con.execute(f"CREATE OR REPLACE VIEW roster AS SELECT * FROM {each('roster')}")
