@@ -40,7 +40,7 @@ def test_a_good_period_passes_and_data_docs_are_built(run):
 
 def test_a_critical_failure_stops_before_publish_and_keeps_the_previous_roster(run, small_world, monkeypatch):
     before = pd.read_sql("SELECT * FROM roster ORDER BY id_number", sa.create_engine(run["url"]))
-    real = local.reconcile
+    real = local.reconcile_by_region
 
     def duplicating(std, **kw):    # the staged roster gets a person twice
         out = real(std, **kw)
@@ -49,7 +49,7 @@ def test_a_critical_failure_stops_before_publish_and_keeps_the_previous_roster(r
         pd.concat([df, df.head(3)]).to_parquet(path)
         return out
 
-    monkeypatch.setattr(local, "reconcile", duplicating)
+    monkeypatch.setattr(local, "reconcile_by_region", duplicating)
     with Simulators(small_world, ports=FREE, finance_url=f"sqlite:///{run['tmp'] / 'f2.db'}") as sims:
         with pytest.raises(QualityGateFailed) as exc:
             # its own data root: the staged (bad) period must not replace the fixture's work directory

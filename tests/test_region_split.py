@@ -112,14 +112,19 @@ def test_partitions_keep_each_person_whole_and_the_plan_is_rerunnable(std):
     shutil.copytree(std["std"], work / "std")
     first = plan_parts(str(work / "std"), level="city")
     assert set(first["parts"]) >= {"150000", "150100", "150200"}
-    records = pd.read_parquet(work / "parts" / "records", columns=["person_id", "part"])
-    assert records.groupby("person_id").part.nunique().max() == 1, "a person's records in two partitions"
-    assert sum(first["persons"].values()) == records.person_id.nunique()
+    home = pd.read_parquet(work / "parts" / "home.parquet")
+    assert not home.person_id.duplicated().any(), "a person in two partitions"
+    assert sum(first["persons"].values()) == len(home)
     again = plan_parts(str(work / "std"), level="city")     # a retry replaces, never adds
     assert again["persons"] == first["persons"]
-    assert len(pd.read_parquet(work / "parts" / "records")) == len(records)
+    assert len(pd.read_parquet(work / "parts" / "home.parquet")) == len(home)
+    rosters = []
     for p in again["parts"]:
-        reconcile_part(str(work / "std"), str(work), p, as_of=D1)
+        r = reconcile_part(str(work / "std"), str(work), p, as_of=D1)
+        rosters.append(pd.read_parquet(f"{r['dir']}/roster.parquet").assign(part=p))
+    rosters = pd.concat(rosters)
+    assert not rosters.id_number.duplicated().any()
+    assert (rosters.id_number.map(home.set_index("person_id").part) == rosters.part).all()
     with pytest.raises(RuntimeError, match="partitions not reconciled: 159900"):
         combine_parts(str(work / "std"), str(work), [*again["parts"], "159900"])
     with pytest.raises(ValueError, match="region level"):
