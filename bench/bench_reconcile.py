@@ -85,19 +85,23 @@ def std_1m() -> Path:
     data = ROOT / "var" / "bench" / "p1000000"
     if not (data / "manifest.json").exists():
         raise SystemExit("run bench/bench_extract.py first: it generates var/bench/p1000000")
+    return stage(data, ROOT / "var" / "bench" / "lake-1M", cache, "1M")
+
+
+def stage(data: Path, lake: Path, std: Path, label: str) -> Path:
+    """Serve ``data`` from the simulators, extract it into ``lake`` and standardise it into ``std``."""
     from include.pipeline.local import extract_all
     from include.pipeline.standardise import standardise
     from include.simulators.cluster import Simulators
 
-    lake = ROOT / "var" / "bench" / "lake-1M"
     shutil.rmtree(lake, ignore_errors=True)
     t0 = time.perf_counter()
     with Simulators(data, ports={"staffing": 0, "org": 0, "hr": 0}, finance_url=f"sqlite:///{lake}-finance.db") as sims:
         extract_all(sims.connections(), sims.finance_url, str(lake), "2026-10-31")
     t1 = time.perf_counter()
-    standardise(str(lake), "2026-10-31", "2026-10", out_dir=str(cache))
-    print(f"1M: extracted in {t1 - t0:.0f}s, standardised in {time.perf_counter() - t1:.0f}s -> {cache}")
-    return cache
+    standardise(str(lake), "2026-10-31", "2026-10", out_dir=str(std))
+    print(f"{label}: extracted in {t1 - t0:.0f}s, standardised in {time.perf_counter() - t1:.0f}s -> {std}", flush=True)
+    return std
 
 
 def replicate(src: Path, copies: int) -> Path:

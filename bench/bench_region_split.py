@@ -66,19 +66,9 @@ def ensure_std(persons: int, cities: int) -> Path:
         generate(WorldParams(persons=persons, periods=1, findings_per_code=3, cities=cities), data,
                  progress=lambda m: print("   ", m, flush=True))
         print(f"generated {persons:,} persons in {time.perf_counter() - t0:.0f}s", flush=True)
-    from include.pipeline.local import extract_all
-    from include.pipeline.standardise import standardise
-    from include.simulators.cluster import Simulators
+    from bench.bench_reconcile import stage
 
-    lake = ROOT / "var" / "bench" / f"lake-{tag}"
-    shutil.rmtree(lake, ignore_errors=True)
-    t0 = time.perf_counter()
-    with Simulators(data, ports={"staffing": 0, "org": 0, "hr": 0}, finance_url=f"sqlite:///{lake}-finance.db") as sims:
-        extract_all(sims.connections(), sims.finance_url, str(lake), "2026-10-31")
-    t1 = time.perf_counter()
-    standardise(str(lake), "2026-10-31", "2026-10", out_dir=str(std))
-    print(f"extracted in {t1 - t0:.0f}s, standardised in {time.perf_counter() - t1:.0f}s -> {std}", flush=True)
-    return std
+    return stage(data, ROOT / "var" / "bench" / f"lake-{tag}", std, tag)
 
 
 def digest(path: Path) -> str:
@@ -137,7 +127,7 @@ def main() -> None:
     per_million = (plan["seconds"] + part_sum + comb["seconds"]) / (args.persons / 1e6)
     provinces = 31
     print(f"\nNational estimate ({args.national / 1e6:.0f}M persons = {scale:.0f} x this province), assumptions:")
-    print("  * work grows linearly with persons (measured here: reconcile 1M 7.4 s, 5M 43.4 s in bench_reconcile);")
+    print("  * work grows linearly with persons (bench_reconcile.py compares 1M with 5M);")
     print(f"  * {provinces} provinces run as independent DAG runs, each split by city like this one; a province's")
     print("    plan and combine are its serial part, its regions its parallel part;")
     print("  * a worker is this machine (2 cores, 24 GB) running one region at a time;")
