@@ -548,13 +548,10 @@ def _planned(con, std: str, out: str) -> None:
 def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, threads: int | None = None,
                    memory_limit: str | None = None) -> dict:
     """Reconcile the persons of one partition; writes ``parts/<part>/``."""
-    fs, _ = fsspec.core.url_to_fs(std)
-    period = _period(fs, std)
-    t0 = time.perf_counter()
+    fs, period, out, t0, con = _start(std, out, threads, memory_limit)
     target = f"{out}/parts/{part}"
-    fs.makedirs(target, exist_ok=True)
-    con = connect(threads, memory_limit)
     try:
+        fs.makedirs(target, exist_ok=True)
         _planned(con, std, out)
         con.execute(f"""CREATE OR REPLACE TABLE mine AS SELECT person_id FROM read_parquet({_q(f'{out}/parts/home.parquet')})
                         WHERE part = {_q(part)}""")
@@ -578,18 +575,15 @@ def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, thre
 def combine_parts(std: str, out: str, parts: list[str], threads: int | None = None,
                   memory_limit: str | None = None) -> dict:
     """The checks that cross regions, on the partitions' compact partials; writes what reconcile() writes."""
-    fs, _ = fsspec.core.url_to_fs(std)
-    period = _period(fs, std)
-    t0 = time.perf_counter()
-    missing = [p for p in parts if not fs.exists(f"{out}/parts/{p}/roster.parquet")]
-    if missing:
-        raise RuntimeError(f"partitions not reconciled: {', '.join(missing)}")
-    con = connect(threads, memory_limit)
+    fs, period, out, t0, con = _start(std, out, threads, memory_limit)
 
     def each(name: str) -> str:
         files = ", ".join(_q(f"{out}/parts/{p}/{name}.parquet") for p in parts)
         return f"read_parquet([{files}], union_by_name = true)"
     try:
+        missing = [p for p in parts if not fs.exists(f"{out}/parts/{p}/roster.parquet")]
+        if missing:
+            raise RuntimeError(f"partitions not reconciled: {', '.join(missing)}")
         _planned(con, std, out)
         con.execute(f"CREATE OR REPLACE VIEW quarantine AS SELECT * FROM read_parquet({_q(f'{out}/quarantine.parquet')})")
         con.execute(f"CREATE OR REPLACE VIEW person_findings AS SELECT * FROM {each('person_findings')}")
