@@ -54,12 +54,21 @@ ROSTER = Asset("roster-sync://roster", group="roster-sync")   # the published ro
         "period": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
                         description="YYYY-MM to reconcile; default: the latest payroll month not after the logical date"),
         "full_resync": Param(False, type="boolean", description="read the staffing office in full instead of incrementally"),
+        "fresh_extract": Param(False, type="boolean",
+                               description="fetch the sources again even if this logical date's raw layer landed complete "
+                                           "(default: a rerun reuses it, so a backfill publishes what its date saw)"),
+        "accept_publish_gate": Param(None, type=["null", "object"],
+                                     description='accept a jump the publish gate stopped, after checking it: '
+                                                 '{"by": "<who>", "reason": "<why>"}; recorded in publish_acceptance'),
     },
     doc_md=__doc__,
 )
 def roster_sync():
     def ds() -> str:
         return f"{get_current_context()['logical_date']:%Y-%m-%d}"
+
+    def fresh() -> bool:
+        return bool(get_current_context()["params"].get("fresh_extract"))
 
     @task(outlets=[RAW["staffing"]])
     def extract_staffing() -> dict:
@@ -68,7 +77,7 @@ def roster_sync():
         from include.pipeline.extract.staffing import extract_staffing as run
 
         full = bool(get_current_context()["params"].get("full_resync"))
-        return g.not_retryable(run, g.source_conn("staffing_api"), g.data_root(), ds(), force_full=full)
+        return g.not_retryable(run, g.source_conn("staffing_api"), g.data_root(), ds(), force_full=full, fresh=fresh())
 
     @task(outlets=[RAW["org"]])
     def extract_org() -> dict:
@@ -76,7 +85,7 @@ def roster_sync():
         from include.pipeline import airflow_glue as g
         from include.pipeline.extract.org import extract_org as run
 
-        return g.not_retryable(run, g.source_conn("org_api"), g.data_root(), ds())
+        return g.not_retryable(run, g.source_conn("org_api"), g.data_root(), ds(), fresh=fresh())
 
     @task(outlets=[RAW["finance"]])
     def extract_finance() -> dict:
@@ -84,7 +93,7 @@ def roster_sync():
         from include.pipeline import airflow_glue as g
         from include.pipeline.extract.finance import extract_finance as run
 
-        return g.not_retryable(run, "finance_db", g.sql_url("finance_db"), g.data_root(), ds())
+        return g.not_retryable(run, "finance_db", g.sql_url("finance_db"), g.data_root(), ds(), fresh=fresh())
 
     @task(outlets=[RAW["hr"]])
     def extract_hr() -> dict:
@@ -92,16 +101,18 @@ def roster_sync():
         from include.pipeline import airflow_glue as g
         from include.pipeline.extract.hr import extract_hr as run
 
-        return g.not_retryable(run, g.source_conn("hr_exports"), g.data_root(), ds())
+        return g.not_retryable(run, g.source_conn("hr_exports"), g.data_root(), ds(), fresh=fresh())
 
     @task
     def resolve_period() -> str:
         """The period M: the latest payroll month not after the logical date, or the `period` parameter."""
         from include.pipeline import airflow_glue as g
+        from include.pipeline.period import landed_months
         from include.pipeline.period import resolve_period as resolve
 
         ctx = get_current_context()
-        period = resolve(g.sql_url("finance_db"), ctx["logical_date"].date(), ctx["params"].get("period"))
+        period = g.not_retryable(resolve, g.sql_url("finance_db"), ctx["logical_date"].date(), ctx["params"].get("period"),
+                                 months=landed_months(g.data_root(), ds()))
         print(f"roster_sync reconciles period {period} (logical date {ctx['logical_date']:%Y-%m-%d})")
         return period
 
@@ -151,12 +162,16 @@ def roster_sync():
 
     @task(outlets=[ROSTER])
     def publish(work_dir: str, period: str) -> dict:
-        """Roster and alerts to roster_db in one transaction; Parquet, CSV and XLSX exports."""
+        """Roster and alerts to roster_db in one transaction, one publish at a time; the gate on what
+        would be published (a jump from the last period stops here); Parquet, CSV and XLSX exports."""
         from include.pipeline import airflow_glue as g
         from include.pipeline.publish import publish as run
 
         ctx = get_current_context()
-        summary = run(work_dir, g.sql_url("roster_db"), period, ds(), export_root=g.data_root(), run_id=ctx["run_id"])
+        summary = g.not_retryable(run, work_dir, g.sql_url("roster_db"), period, ds(), export_root=g.data_root(),
+                                  run_id=ctx["run_id"], accept=ctx["params"].get("accept_publish_gate"))
+        print(f"roster_sync publish gate: {summary['gate']['summary']}"
+              + (f" (accepted by {summary['gate']['accepted']['by']})" if summary["gate"]["accepted"] else ""))
         ctx["outlet_events"][ROSTER].extra = {"period": period, "rows": summary["roster_rows"]}
         print(f"roster_sync published {period}: {summary['roster_rows']:,} persons on the roster, "
               f"{summary['findings']} findings, alerts {summary['events'] or 'unchanged'}")

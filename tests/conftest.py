@@ -32,3 +32,13 @@ def province_world(tmp_path_factory):
     out = tmp_path_factory.mktemp("province-world") / "data"
     generate(PROVINCE, out, progress=lambda m: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """One throwaway PostgreSQL cluster on loopback for the whole session (tests/pg.py)."""
+    from pg import Cluster
+
+    cluster = Cluster().start()
+    yield cluster
+    cluster.stop()

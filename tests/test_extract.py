@@ -116,19 +116,72 @@ def test_incremental_sync_applies_tombstones_and_matches_the_next_period(faulty,
     assert again["months_read"] == ["202610", "202611"]
 
 
-def test_rerunning_a_logical_date_gives_the_same_raw_content_and_keeps_the_earlier_attempt(faulty, tmp_path):
+def test_rerunning_a_logical_date_reuses_its_raw_layer_and_a_fresh_extract_keeps_the_earlier_attempt(faulty, tmp_path):
     root = str(tmp_path / "lake")
     c = conns(faulty)
-    extract_staffing(c["staffing"], root, D1, page_size=300)
+    first = extract_staffing(c["staffing"], root, D1, page_size=300)
     before = pd.read_parquet(Path(root, "raw", "staffing", D1, "persons__state.parquet"))
-    extract_staffing(c["staffing"], root, D1, page_size=300)
+    again = extract_staffing(c["staffing"], root, D1, page_size=300)          # a rerun: what the date saw
+    assert (first["reused"], again["reused"]) == (False, True) and again["manifest"] == first["manifest"]
+    assert not Path(root, "raw", "staffing", "_superseded").exists()
+    fresh = extract_staffing(c["staffing"], root, D1, page_size=300, fresh=True)
+    assert fresh["reused"] is False
     after = pd.read_parquet(Path(root, "raw", "staffing", D1, "persons__state.parquet"))
     pd.testing.assert_frame_equal(before, after)
     superseded = list(Path(root, "raw", "staffing", "_superseded", D1).iterdir())
     assert len(superseded) == 1 and (superseded[0] / "_manifest.json").exists()
     h1 = extract_hr(c["hr"], root, D1)
-    h2 = extract_hr(c["hr"], root, D1)
+    h2 = extract_hr(c["hr"], root, D1, fresh=True)
     assert h1["fetched"] == h2["fetched"] and h1["fetched"]
+    assert extract_hr(c["hr"], root, D1)["reused"] is True
+
+
+def test_two_extracts_of_the_same_date_at_once_never_mix_their_files(faulty, tmp_path):
+    """A second deployment or a `tasks test` beside the scheduler: the second waits for the
+    first's lock, then reuses what it landed."""
+    import threading
+    root = str(tmp_path / "lake")
+    c = conns(faulty)
+    results, start = [], threading.Barrier(2)
+
+    def go():
+        start.wait()
+        results.append(extract_staffing(c["staffing"], root, D1, page_size=100))
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r["reused"] for r in results) == [False, True]
+    assert not Path(root, "raw", "staffing", "_superseded").exists()
+    state = pd.read_parquet(Path(root, "raw", "staffing", D1, "persons__state.parquet"))
+    assert not state.record_id.duplicated().any()
+
+
+def test_a_lock_held_too_long_fails_naming_the_holder(tmp_path):
+    import fcntl
+    from include.pipeline.store import LockTimeout, run_lock
+    held = tmp_path / "locks" / "raw-staffing-2026-10-31.lock"
+    held.parent.mkdir()
+    with open(held, "w") as fh:
+        fh.write("pid 4242 on host-a since 2026-11-30T22:00:00Z")
+        fh.flush()
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        import multiprocessing
+        # flock is per open file: a forked child tries to take it
+        q = multiprocessing.get_context("fork").Queue()
+
+        def child():
+            try:
+                with run_lock(str(tmp_path), "raw-staffing-2026-10-31", wait=0.5):
+                    q.put("taken")
+            except LockTimeout as exc:
+                q.put(str(exc))
+        p = multiprocessing.get_context("fork").Process(target=child)
+        p.start()
+        p.join(30)
+        msg = q.get(timeout=5)
+    assert msg.startswith("raw-staffing-2026-10-31: still held after 0.5 s by pid 4242 on host-a"), msg
 
 
 def test_a_broken_download_never_lands(small_world, tmp_path):

@@ -135,7 +135,7 @@ def test_a_publish_that_fails_halfway_leaves_the_previous_roster(published, monk
     def boom(*a, **k):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(pub, "_alerts", boom)         # after the roster rows are written, before the commit
+    monkeypatch.setattr(pub, "_apply_alerts", boom)   # after the roster rows are written, before the commit
     with pytest.raises(RuntimeError, match="went away"):
         pub.publish(work, published["url"], P2, D2, export_root=published["root"])
     pd.testing.assert_frame_equal(before, table(published["url"], "SELECT * FROM roster ORDER BY period, id_number"))

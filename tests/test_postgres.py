@@ -12,16 +12,9 @@ from include.pipeline.extract.http import SourceAuthError
 from include.pipeline.local import run_local
 from include.simulators.cluster import Simulators
 
-from pg import Cluster, PASSWORD
+from pg import PASSWORD
 
 FREE = {"staffing": 0, "org": 0, "hr": 0}
-
-
-@pytest.fixture(scope="module")
-def pg():
-    cluster = Cluster().start()
-    yield cluster
-    cluster.stop()
 
 
 def test_finance_and_roster_on_postgres(pg, small_world, tmp_path):

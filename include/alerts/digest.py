@@ -18,9 +18,10 @@ Who is told what:
 An office with nothing new and nothing resolved gets no mail: a digest that says nothing
 new every day is a digest nobody reads.
 
-Delivery is at least once: the digest is sent, then recorded in one transaction. A crash
-between the two resends it on the retry, with the same Message-ID (a function of the
-digest's content), which mail systems show once.
+Delivery is at least once: the digests are sent, then recorded, in one transaction that
+holds the writers' lock of ``roster_db`` (two digest runs never both send). A crash
+between sending and the commit resends them on the retry, with the same Message-ID (a
+function of the digest's content), which mail systems show once.
 
 Person IDs appear masked (first 6 and last 4 characters); the mail builder redacts any
 ID-shaped number left in the text as a second line of defence.
@@ -112,27 +113,30 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
     ``work_dir`` (the reconciled period's directory) supplies unit names; ``report_links``
     maps an office's region to its monthly report, linked from the digest.
     """
+    from include.pipeline import database
+
     t0 = time.perf_counter()
-    engine = sa.create_engine(roster_url)
+    engine = database.engine(roster_url)
     metadata.create_all(engine, tables=[digest_log, digest_item])
     sent = {}
     try:
-        with engine.connect() as conn:
+        # One writer at a time (the publish lock): a second digest run, from a retry or a
+        # second deployment, waits, then finds everything told and sends nothing.
+        with database.writer(engine) as conn:
             todo = plan(conn, routing)
             wanted = {i for parts in todo.values() for k in ("new", "resolved") for i in parts[k].id_number.dropna()}
             names = _person_names(conn, period, wanted)
-        units = _unit_names(work_dir) if any(len(p["new"]) + len(p["resolved"]) for p in todo.values()) else {}
-        for office_code, parts in todo.items():
-            if parts["new"].empty and parts["resolved"].empty:
-                continue
-            office = routing.offices[office_code]
-            items = pd.concat([parts["new"][["alert_key", "event", "event_period"]],
-                               parts["resolved"][["alert_key", "event", "event_period"]]], ignore_index=True)
-            did = digest_id(office_code, items)
-            msg = compose(office, period, parts, units, names, did, (report_links or {}).get(office_code))
-            where = outbox.send(msg, f"digest_{period}_{office_code}_{did}")
-            counts = {"new": len(parts["new"]), "still_open": len(parts["open"]), "resolved": len(parts["resolved"])}
-            with engine.begin() as conn:
+            units = _unit_names(work_dir) if any(len(p["new"]) + len(p["resolved"]) for p in todo.values()) else {}
+            for office_code, parts in todo.items():
+                if parts["new"].empty and parts["resolved"].empty:
+                    continue
+                office = routing.offices[office_code]
+                items = pd.concat([parts["new"][["alert_key", "event", "event_period"]],
+                                   parts["resolved"][["alert_key", "event", "event_period"]]], ignore_index=True)
+                did = digest_id(office_code, items)
+                msg = compose(office, period, parts, units, names, did, (report_links or {}).get(office_code))
+                where = outbox.send(msg, f"digest_{period}_{office_code}_{did}")
+                counts = {"new": len(parts["new"]), "still_open": len(parts["open"]), "resolved": len(parts["resolved"])}
                 conn.execute(digest_log.insert(), [{
                     "digest_id": did, "office_code": office_code, "period": period, "run_id": run_id,
                     "sent_at": dt.datetime.now(dt.timezone.utc), "channel": outbox.channel, "location": where,
@@ -140,9 +144,9 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
                 conn.execute(digest_item.insert(), [
                     {"office_code": office_code, "alert_key": k, "event": e, "event_period": p, "digest_id": did}
                     for k, e, p in zip(items.alert_key, items.event, items.event_period)])
-            sent[office_code] = {**counts, "channel": outbox.channel, "location": where, "digest_id": did}
-            log.info("digest %s to %s (%s): %d new, %d still open, %d resolved", did, office_code, office.name,
-                     counts["new"], counts["still_open"], counts["resolved"])
+                sent[office_code] = {**counts, "channel": outbox.channel, "location": where, "digest_id": did}
+                log.info("digest %s to %s (%s): %d new, %d still open, %d resolved", did, office_code, office.name,
+                         counts["new"], counts["still_open"], counts["resolved"])
     finally:
         outbox.close()
         engine.dispose()

@@ -120,7 +120,7 @@ def check_published(roster_url, day: dt.date, deadline: str | None = None, spool
 
     from include.pipeline.publish import metadata, publish_log
 
-    engine = sa.create_engine(roster_url)
+    engine = sa.create_engine(roster_url, hide_parameters=True)
     try:
         metadata.create_all(engine, tables=[publish_log])
         with engine.connect() as conn:

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     ap.add_argument("--roster-db", required=True, help="SQLAlchemy URL of roster_db")
     args = ap.parse_args(argv)
     truth = oracle.load(args.data, args.period)
-    engine = sa.create_engine(args.roster_db)
+    engine = sa.create_engine(args.roster_db, hide_parameters=True)
     with engine.connect() as c:
         found = pd.read_sql(sa.text("SELECT * FROM reconciliation_finding WHERE period = :p"), c, params={"p": args.period})
         roster = pd.read_sql(sa.text("SELECT id_number FROM roster WHERE period = :p"), c, params={"p": args.period})

@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 
 from include.pipeline import store
-from include.pipeline.extract.http import SourceAuthError, SourceConn
+from include.pipeline.errors import NotRetryable
+from include.pipeline.extract.http import SourceConn
 
 log = logging.getLogger("roster_sync")
 
@@ -39,16 +40,15 @@ def data_root() -> str:
 
 
 def not_retryable(fn, *args, **kwargs):
-    """Run a step; wrong credentials and failed quality gates fail the task at once instead of
-    being retried: neither gets better by trying again."""
+    """Run a step; what retrying cannot help (:class:`include.pipeline.errors.NotRetryable`:
+    wrong credentials, a source off its contract, a failed quality gate, no payroll for the
+    period) fails the task at once with its one line instead of being retried for minutes."""
     from airflow.sdk.exceptions import AirflowFailException
-
-    from include.quality.gates import QualityGateFailed
 
     try:
         return fn(*args, **kwargs)
-    except (SourceAuthError, QualityGateFailed) as exc:
-        raise AirflowFailException(str(exc)) from None
+    except NotRetryable as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
 
 
 def routing():

@@ -11,8 +11,10 @@ from collections.abc import Mapping
 
 import sqlalchemy as sa
 
+from include.pipeline.errors import NotRetryable
 
-class ConnectionConfigError(ValueError):
+
+class ConnectionConfigError(ValueError, NotRetryable):
     """A connection that cannot be used as configured. Never carries a secret."""
 
 

@@ -16,7 +16,7 @@ from include.pipeline.extract.hr import extract_hr
 from include.pipeline.extract.http import SourceConn
 from include.pipeline.extract.org import extract_org
 from include.pipeline.extract.staffing import extract_staffing
-from include.pipeline.period import resolve_period
+from include.pipeline.period import landed_months, resolve_period
 from include.pipeline.publish import publish
 from include.pipeline.reconcile import reconcile_by_region
 from include.pipeline.standardise import standardise
@@ -34,25 +34,28 @@ def source_conns(connections: dict) -> dict:
     return {"staffing": conn("staffing_api"), "org": conn("org_api"), "hr": conn("hr_exports")}
 
 
-def extract_all(connections: dict, finance_url, root: str, ds: str, full_resync_days: int = 7) -> None:
-    """The four extracts of the DAG, one after the other."""
+def extract_all(connections: dict, finance_url, root: str, ds: str, full_resync_days: int = 7, fresh: bool = False) -> None:
+    """The four extracts of the DAG, one after the other (each reuses a raw layer that landed
+    complete for ``ds`` unless ``fresh``)."""
     c = source_conns(connections)
-    extract_staffing(c["staffing"], root, ds, full_resync_days=full_resync_days)
-    extract_org(c["org"], root, ds)
-    extract_finance("finance_db", finance_url, root, ds)
-    extract_hr(c["hr"], root, ds)
+    extract_staffing(c["staffing"], root, ds, full_resync_days=full_resync_days, fresh=fresh)
+    extract_org(c["org"], root, ds, fresh=fresh)
+    extract_finance("finance_db", finance_url, root, ds, fresh=fresh)
+    extract_hr(c["hr"], root, ds, fresh=fresh)
 
 
 def run_local(connections: dict, finance_url, roster_url, root: str, ds: str, period: str | None = None,
-              full_resync_days: int = 7, routes=None, outbox=None) -> dict:
+              full_resync_days: int = 7, routes=None, outbox=None, fresh: bool = False, accept: dict | None = None) -> dict:
     """``routes``: the recipients (default :func:`include.alerts.routing.load`); ``outbox``: where
-    digests go (default ``alerts_smtp`` if configured, else ``<root>/outbox/digests/<period>``)."""
-    extract_all(connections, finance_url, root, ds, full_resync_days)
-    period = resolve_period(finance_url, dt.date.fromisoformat(ds), period)
+    digests go (default ``alerts_smtp`` if configured, else ``<root>/outbox/digests/<period>``);
+    ``fresh``: fetch again even if ``ds``'s raw layer landed; ``accept``: ``{"by", "reason"}``
+    accepting a jump the publish gate stopped."""
+    extract_all(connections, finance_url, root, ds, full_resync_days, fresh=fresh)
+    period = resolve_period(finance_url, dt.date.fromisoformat(ds), period, months=landed_months(root, ds))
     std = standardise(root, ds, period)
     rec = reconcile_by_region(std["dir"], as_of=ds)   # the DAG's region split, run in order
     audit = audit_period(rec["dir"], gx_root(root))       # write-audit-publish: nothing is published unless it passes
-    pub = publish(rec["dir"], roster_url, period, ds, export_root=root, run_id=f"local__{ds}")
+    pub = publish(rec["dir"], roster_url, period, ds, export_root=root, run_id=f"local__{ds}", accept=accept)
     routes = routes or routing.load()
     reports = build_reports(rec["dir"], roster_url, period, root, routes)
     digests = send_digests(roster_url, period, routes, outbox or open_outbox(f"{root}/outbox/digests/{period}"),

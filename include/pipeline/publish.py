@@ -33,6 +33,7 @@ import fsspec
 import pandas as pd
 import sqlalchemy as sa
 
+from include.identifiers import redact
 from include.pipeline.reconcile import ROSTER_COLUMNS
 from include.pipeline.xlsx import write_xlsx
 
@@ -118,8 +119,35 @@ def _chunks(rows: list, n: int = 20_000):
         yield rows[i:i + n]
 
 
-def publish(work: str, url, period: str, as_of: str, export_root: str | None = None, run_id: str | None = None) -> dict:
-    """Publish ``work/roster.parquet`` and ``work/findings.parquet`` for ``period``. Returns a summary."""
+publish_acceptance = sa.Table(
+    "publish_acceptance", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("run_id", sa.String(250)), sa.Column("accepted_by", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False), sa.Column("summary", sa.Text), sa.Column("at", sa.DateTime(timezone=True)),
+)
+
+# Characters a spreadsheet reads as the start of a formula (CSV injection): such a text cell
+# is written with a leading apostrophe, which Excel and LibreOffice show as text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class PublishError(RuntimeError):
+    """roster_db refused the period; names the table, never a row."""
+
+
+def publish(work: str, url, period: str, as_of: str, export_root: str | None = None, run_id: str | None = None,
+            accept: dict | None = None) -> dict:
+    """Publish ``work/roster.parquet`` and ``work/findings.parquet`` for ``period``. Returns a summary.
+
+    Holds the writers' lock of ``roster_db`` (:func:`include.pipeline.database.writer`) from
+    before it reads the alerts until it commits, so two publishes never interleave. Before
+    writing, the period is compared with the last published one
+    (:mod:`include.quality.publish_gate`); a jump beyond the bands stops here unless
+    ``accept`` (``{"by", "reason"}``) says an operator checked it.
+    """
+    from include.pipeline import database
+    from include.quality import publish_gate
+
     t0 = time.perf_counter()
     fs, _ = fsspec.core.url_to_fs(work)
     roster = pd.read_parquet(f"{work}/roster.parquet")
@@ -135,35 +163,52 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
     roster_out = roster[ROSTER_COLUMNS].copy()
     roster_out["as_of"] = pd.to_datetime(roster_out.as_of).dt.date
     roster_out["birth_date"] = pd.to_datetime(roster_out.birth_date).dt.date
+    q = _quarantine(work, fs)
 
+    engine = database.engine(url)
     staging = None
-    if export_root:
-        staging = f"{export_root.rstrip('/')}/published/.staging-{period}-{uuid.uuid4().hex[:8]}"
-        _write_exports(roster_out, period, staging)
-
-    engine = sa.create_engine(url)
     try:
         metadata.create_all(engine)
-        with engine.begin() as conn:
-            conn.execute(roster_table.delete().where(roster_table.c.period == period))
-            for part in _chunks(_records(roster_out)):
-                conn.execute(roster_table.insert(), part)
-            conn.execute(finding_table.delete().where(finding_table.c.period == period))
-            rows = _records(findings[ALERT_COLUMNS].assign(period=period))
-            for part in _chunks(rows):
-                conn.execute(finding_table.insert(), part)
-            events = _alerts(conn, findings, period, now)
-            conn.execute(quarantine_table.delete().where(quarantine_table.c.period == period))
-            q = _quarantine(work, fs)
-            for part in _chunks(_records(q.assign(period=period, as_of=dt.date.fromisoformat(as_of)))):
-                conn.execute(quarantine_table.insert(), part)
-            sha = hashlib.sha256(pd.util.hash_pandas_object(roster_out.sort_values("id_number"), index=False).values.tobytes()).hexdigest()
-            conn.execute(publish_log.insert(), [{"period": period, "as_of": dt.date.fromisoformat(as_of), "run_id": run_id,
-                                                "published_at": now, "roster_rows": len(roster_out),
-                                                "findings": len(findings), "roster_sha256": sha}])
+        with database.writer(engine) as conn:
+            plan = _plan_alerts(conn, findings, period, now)
+            gate = publish_gate.check(conn, period, len(roster_out), findings, plan["counts"], accept)
+            if export_root:   # under the lock: any staging directory left now is a killed publish's
+                _remove_stale_staging(export_root)
+                staging = f"{export_root.rstrip('/')}/published/.staging-{period}-{uuid.uuid4().hex[:8]}"
+                _write_exports(roster_out, period, staging)
+            table = roster_table.name
+            try:
+                conn.execute(roster_table.delete().where(roster_table.c.period == period))
+                for part in _chunks(_records(roster_out)):
+                    conn.execute(roster_table.insert(), part)
+                table = finding_table.name
+                conn.execute(finding_table.delete().where(finding_table.c.period == period))
+                rows = _records(findings[ALERT_COLUMNS].assign(period=period))
+                for part in _chunks(rows):
+                    conn.execute(finding_table.insert(), part)
+                table = alert_table.name
+                events = _apply_alerts(conn, plan, period, now)
+                table = quarantine_table.name
+                conn.execute(quarantine_table.delete().where(quarantine_table.c.period == period))
+                for part in _chunks(_records(q.assign(period=period, as_of=dt.date.fromisoformat(as_of)))):
+                    conn.execute(quarantine_table.insert(), part)
+                table = publish_log.name
+                sha = hashlib.sha256(pd.util.hash_pandas_object(roster_out.sort_values("id_number"), index=False).values.tobytes()).hexdigest()
+                conn.execute(publish_log.insert(), [{"period": period, "as_of": dt.date.fromisoformat(as_of), "run_id": run_id,
+                                                    "published_at": now, "roster_rows": len(roster_out),
+                                                    "findings": len(findings), "roster_sha256": sha}])
+                if gate.get("accepted"):
+                    table = publish_acceptance.name
+                    conn.execute(publish_acceptance.insert(), [{"period": period, "run_id": run_id, "at": now,
+                                                                "accepted_by": gate["accepted"]["by"],
+                                                                "reason": gate["accepted"]["reason"], "summary": gate["summary"]}])
+            except sa.exc.DBAPIError as exc:
+                first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+                raise PublishError(f"roster_db refused {period} in table {table}: {type(exc.orig).__name__}: {redact(first)[:200]}; "
+                                   "nothing of the period was published") from None
     except Exception:
         if staging:
-            fs.rm(staging, recursive=True)
+            fsspec.core.url_to_fs(staging)[0].rm(staging, recursive=True)
         raise
     finally:
         engine.dispose()
@@ -180,7 +225,7 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
             exports[target.rsplit(".", 1)[-1]] = target
         efs.rm(staging, recursive=True)
     summary = {"period": period, "roster_rows": len(roster_out), "findings": len(findings), "events": events,
-               "quarantined": len(q),
+               "quarantined": len(q), "gate": gate,
                "exports": exports, "seconds": round(time.perf_counter() - t0, 2)}
     log.info("published %s: %s roster rows, %s findings (%s), exports in %s", period, f"{len(roster_out):,}",
              len(findings), ", ".join(f"{k} {v}" for k, v in events.items()) or "no alert changes",
@@ -188,24 +233,48 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
     return summary
 
 
-def _alerts(conn, findings: pd.DataFrame, period: str, now: dt.datetime) -> dict:
-    """Upsert the alert rows of this period's findings; resolve those a later period no longer finds."""
+def _remove_stale_staging(export_root: str) -> None:
+    """Staging directories of publishes that were killed before they could clean up."""
+    fs, base = fsspec.core.url_to_fs(f"{export_root.rstrip('/')}/published")
+    for path in fs.glob(f"{base}/.staging-*"):
+        log.warning("removing %s, left by a publish that was killed", path)
+        fs.rm(path, recursive=True)
+
+
+def published_periods(conn) -> list[str]:
+    return sorted(r[0] for r in conn.execute(sa.select(publish_log.c.period).distinct()))
+
+
+def _plan_alerts(conn, findings: pd.DataFrame, period: str, now: dt.datetime) -> dict:
+    """What publishing this period's findings does to the alerts: rows to insert, rows to
+    update, events; nothing is written. Read under the writers' lock, so the plan is made on
+    the state it will change.
+
+    A period earlier than the latest published one (a backfill) speaks for its own history
+    only: a finding the later periods never had is recorded as resolved in the next
+    published period, with no event, so no office is told of it; nothing a later period
+    settled is reopened or resolved (OUTPUTS.md "The period").
+    """
     existing = pd.read_sql(sa.select(alert_table), conn)
     existing = existing.set_index("alert_key") if len(existing) else pd.DataFrame(columns=alert_table.c.keys()).set_index("alert_key")
     found = findings.set_index("alert_key")
-    counts = {"opened": 0, "reopened": 0, "resolved": 0}
+    later = [p for p in published_periods(conn) if p > period]
     inserts, updates, events = [], [], []
     for key, f in found.iterrows():
         if key not in existing.index:
-            inserts.append({"alert_key": key, **{c: (None if pd.isna(f[c]) else f[c]) for c in ALERT_COLUMNS[1:]},
-                            "first_seen": period, "last_seen": period, "status": "open", "resolved_in": None, "updated_at": now})
-            events.append((key, "opened", f["region_code"]))
+            row = {"alert_key": key, **{c: (None if pd.isna(f[c]) else f[c]) for c in ALERT_COLUMNS[1:]},
+                   "first_seen": period, "last_seen": period, "status": "open", "resolved_in": None, "updated_at": now}
+            if later:     # a backfill: the later periods did not find it
+                row.update(status="resolved", resolved_in=later[0])
+            else:
+                events.append((key, "opened", f["region_code"]))
+            inserts.append(row)
             continue
         row = existing.loc[key]
         # This run speaks for the alert's current state only if no later period has spoken:
         # neither found it later (last_seen) nor resolved it (resolved_in).
         resolved_in = None if pd.isna(row.resolved_in) else row.resolved_in
-        current = period >= row.last_seen and (resolved_in is None or period >= resolved_in)
+        current = period >= row.last_seen and (resolved_in is None or period >= resolved_in) and not later
         change = {"alert_key": key, "first_seen": min(row.first_seen, period), "last_seen": max(row.last_seen, period),
                   "status": row.status, "resolved_in": row.resolved_in, "updated_at": now,
                   "severity": row.severity, "region_code": row.region_code, "details": row.details}
@@ -215,31 +284,38 @@ def _alerts(conn, findings: pd.DataFrame, period: str, now: dt.datetime) -> dict
                 change.update(status="open", resolved_in=None)
                 events.append((key, "reopened", f["region_code"]))
         updates.append(change)
-    gone = existing[(existing.status == "open") & (existing.last_seen < period) & ~existing.index.isin(found.index)]
-    for key, row in gone.iterrows():
-        updates.append({"alert_key": key, "first_seen": row.first_seen, "last_seen": row.last_seen, "status": "resolved",
-                        "resolved_in": period, "updated_at": now, "severity": row.severity, "region_code": row.region_code,
-                        "details": row.details})
-        events.append((key, "resolved", row.region_code))
-    if inserts:
-        for part in _chunks(inserts):
-            conn.execute(alert_table.insert(), part)
+    if not later:
+        gone = existing[(existing.status == "open") & (existing.last_seen < period) & ~existing.index.isin(found.index)]
+        for key, row in gone.iterrows():
+            updates.append({"alert_key": key, "first_seen": row.first_seen, "last_seen": row.last_seen, "status": "resolved",
+                            "resolved_in": period, "updated_at": now, "severity": row.severity, "region_code": row.region_code,
+                            "details": row.details})
+            events.append((key, "resolved", row.region_code))
+    done = {(r.alert_key, r.event) for r in conn.execute(
+        sa.select(event_table.c.alert_key, event_table.c.event).where(event_table.c.period == period))}
+    new_events = [(k, e, reg) for k, e, reg in events if (k, e) not in done]
+    counts = {"opened": 0, "reopened": 0, "resolved": 0}
+    for _, e, _ in new_events:
+        counts[e] += 1
+    # A missing value read back by pandas is NaN; written to PostgreSQL it would become the text 'NaN'.
+    updates = [{k: (None if not isinstance(v, str) and pd.isna(v) else v) for k, v in u.items()} for u in updates]
+    return {"inserts": inserts, "updates": updates, "events": new_events, "counts": counts}
+
+
+def _apply_alerts(conn, plan: dict, period: str, now: dt.datetime) -> dict:
+    """Write a plan of :func:`_plan_alerts`; returns the events' counts."""
+    for part in _chunks(plan["inserts"]):
+        conn.execute(alert_table.insert(), part)
+    updates = plan["updates"]
     if updates:   # one executemany: every update sets the same columns
         stmt = alert_table.update().where(alert_table.c.alert_key == sa.bindparam("k")).values(
             {c: sa.bindparam(c) for c in updates[0] if c != "alert_key"})
         for part in _chunks([{**{k: v for k, v in u.items() if k != "alert_key"}, "k": u["alert_key"]} for u in updates]):
             conn.execute(stmt, part)
-    if events:
-        done = {(r.alert_key, r.event) for r in conn.execute(
-            sa.select(event_table.c.alert_key, event_table.c.event).where(event_table.c.period == period))}
-        new = [{"alert_key": k, "period": period, "event": e, "region_code": reg, "at": now}
-               for k, e, reg in events if (k, e) not in done]
-        for part in _chunks(new):
-            conn.execute(event_table.insert(), part)
-        for k, e, _ in events:
-            if (k, e) not in done:
-                counts[e] += 1
-    return {k: v for k, v in counts.items() if v}
+    rows = [{"alert_key": k, "period": period, "event": e, "region_code": reg, "at": now} for k, e, reg in plan["events"]]
+    for part in _chunks(rows):
+        conn.execute(event_table.insert(), part)
+    return {k: v for k, v in plan["counts"].items() if v}
 
 
 def _quarantine(work: str, fs) -> pd.DataFrame:
@@ -257,6 +333,20 @@ def _quarantine(work: str, fs) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["source", "rec_no", "reason", "record"])
 
 
+def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell that a spreadsheet would read as a formula
+    (``=``, ``+``, ``-``, ``@``, tab, carriage return first) prefixed by an apostrophe."""
+    out = df.copy()
+    for col in out.columns:
+        values = out[col]
+        if pd.api.types.infer_dtype(values, skipna=True) != "string":
+            continue            # numbers, dates, booleans: never a formula
+        risky = values.str.startswith(FORMULA_START).fillna(False).astype(bool)
+        if risky.any():
+            out.loc[risky, col] = "'" + values[risky]
+    return out
+
+
 def _write_exports(roster: pd.DataFrame, period: str, staging: str) -> None:
     fs, _ = fsspec.core.url_to_fs(staging)
     fs.makedirs(staging, exist_ok=True)
@@ -264,6 +354,6 @@ def _write_exports(roster: pd.DataFrame, period: str, staging: str) -> None:
     with fs.open(f"{base}.parquet", "wb") as fh:
         roster.to_parquet(fh, index=False)
     with fs.open(f"{base}.csv", "wb") as fh:
-        fh.write(roster.to_csv(index=False).encode("utf-8-sig"))
+        fh.write(csv_safe(roster).to_csv(index=False).encode("utf-8-sig"))
     with fs.open(f"{base}.xlsx", "wb") as fh:
         write_xlsx(roster, fh)

@@ -39,6 +39,7 @@ import duckdb
 import fsspec
 
 from include import periods as P
+from include.pipeline.store import holds_lock
 
 log = logging.getLogger("roster_sync.reconcile")
 
@@ -467,6 +468,7 @@ def _start(std: str, out: str | None, threads, memory_limit):
     return fs, _period(fs, std), out or std.rsplit("/std", 1)[0], time.perf_counter(), connect(threads, memory_limit)
 
 
+@holds_lock(lambda a: f"{_work_dir(a)}/outputs")
 def reconcile(std: str, out: str | None = None, as_of: str | None = None, threads: int | None = None,
               memory_limit: str | None = None) -> dict:
     """Resolve, reconcile and build the roster from a ``std/`` directory in one go. Returns a summary."""
@@ -505,6 +507,11 @@ def part_key_sql(level: str, region: str = "region") -> str:
             f"ELSE rpad(substr({region}, 1, {n}), 6, '0') END")
 
 
+def _work_dir(args) -> str:
+    return args["out"] or args["std"].rsplit("/std", 1)[0]
+
+
+@holds_lock(lambda a: f"{_work_dir(a)}/parts")
 def plan_parts(std: str, out: str | None = None, level: str = "city", threads: int | None = None,
                memory_limit: str | None = None) -> dict:
     """Write ``parts/home.parquet`` (each person's region) and the global links; returns the partitions and their sizes."""
@@ -545,6 +552,7 @@ def _planned(con, std: str, out: str) -> None:
     con.execute(f"CREATE OR REPLACE TABLE links AS SELECT * FROM read_parquet({_q(f'{out}/links.parquet')})")
 
 
+@holds_lock(lambda a: f"{_work_dir(a)}/parts/{a['part']}")
 def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, threads: int | None = None,
                    memory_limit: str | None = None) -> dict:
     """Reconcile the persons of one partition; writes ``parts/<part>/``."""
@@ -572,6 +580,7 @@ def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, thre
     return {"part": part, "dir": target, "persons": int(persons), "roster": int(roster_n), "seconds": seconds}
 
 
+@holds_lock(lambda a: f"{_work_dir(a)}/outputs")
 def combine_parts(std: str, out: str, parts: list[str], threads: int | None = None,
                   memory_limit: str | None = None) -> dict:
     """The checks that cross regions, on the partitions' compact partials; writes what reconcile() writes."""

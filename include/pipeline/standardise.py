@@ -35,7 +35,8 @@ import pandas as pd
 
 from include import identifiers as ids
 from include import periods as P
-from include.pipeline.store import latest_manifest
+from include.pipeline.errors import NotRetryable
+from include.pipeline.store import latest_manifest, path_lock
 from include.quality.gates import QualityGateFailed
 
 log = logging.getLogger("roster_sync.standardise")
@@ -56,7 +57,7 @@ HR_PERSON_COLUMNS = {"公民身份号码": "raw_id", "姓名": "name", "单位�
                      "人员状态": "hr_status", "退休日期": "retired_on"}
 
 
-class MissingExtractError(RuntimeError):
+class MissingExtractError(RuntimeError, NotRetryable):
     """A source's extract for the run is missing or does not cover the period."""
 
 
@@ -72,6 +73,7 @@ class Inputs:
     hr_employers_file: str | None
     hr_period: str | None
     staffing_snapshot: str | None = None
+    staffing_stats: dict | None = None
 
 
 def locate(root: str, ds: str, period: str) -> Inputs:
@@ -104,6 +106,7 @@ def locate(root: str, ds: str, period: str) -> Inputs:
         gz_ff_file=f"{base}/raw/finance/{read_in}/gz_ff_{month}.parquet",
         hr_persons_file=hr_p, hr_employers_file=hr_e, hr_period=hr_period,
         staffing_snapshot=manifests["staffing"].get("state", {}).get("watermarks", {}).get("persons"),
+        staffing_stats=manifests["staffing"].get("stats"),
     )
 
 
@@ -130,9 +133,11 @@ def _identify(df: pd.DataFrame, period: str) -> pd.DataFrame:
     return df
 
 
-# Row-level rules: a row that breaks one is set aside with the reason, and the run goes on.
+# Row-level rules: a row that breaks one is set aside with the reason, and the run goes on,
+# unless so many rows of a source are set aside that the source itself is broken
+# (:func:`quarantine_gates`).
 ENUMS = {
-    "staffing": {"personnel_class": {"establishment", "non_establishment"}, "status": {"active"}},
+    "staffing": {"personnel_class": {"establishment", "non_establishment"}, "status": {"active"}, "sex": {"M", "F"}},
     "org": {"sfld": {"0", "1"}},
     "finance": {"rylb": {"在编", "编外", "离退休"}, "jfly": {"财政拨款", "单位自筹"}},
     "hr": {"insured_status": {"参保缴费", "暂停缴费", "终止参保"}, "hr_status": {"在职", "退休"}},
@@ -140,37 +145,195 @@ ENUMS = {
 REQUIRED = {"staffing": ["record_id", "unit_code"], "org": [], "finance": ["dwbm"], "hr": ["emp_no"]}
 ROW_BAND = float(os.environ.get("ROSTER_SYNC_ROW_BAND", "0.3"))   # a source shrinking by more than this fails
 
+# The fields of SOURCES.md per source, as received (raw names), and those that may be null
+# or blank: every other one must carry a value. A JSON item that lacks a key is quarantined
+# ("missing field(s)"); a file or table that lacks a column stops the run.
+CONTRACT = {
+    "staffing": (["record_id", "id_number", "name", "sex", "birth_date", "unit_code", "personnel_class", "quota_type",
+                  "non_establishment_category", "post_category", "position", "entered_on", "slip_no", "status", "left_on",
+                  "updated_at"], {"quota_type", "non_establishment_category", "slip_no", "left_on"}),
+    "org": (["sfzh", "xm", "xb", "csrq", "dwdm", "dwmc", "zwmc", "zwcc", "sfld", "ldlb", "rzsj"], {"ldlb"}),
+    "finance": (["ffyf", "dwbm", "sfzh", "xm", "rylb", "yfgz", "jfly"], set()),
+    "hr": (["公民身份号码", "姓名", "单位编号", "参保状态", "人员状态", "退休日期", "缴费基数"], {"退休日期", "缴费基数"}),
+    "units": (["unit_code", "name", "parent_code", "region_code", "kind", "rank", "funding", "status", "updated_at"],
+              {"parent_code"}),
+    "quotas": (["unit_code", "quota_type", "approved", "updated_at"], set()),
+    "leader_posts": (["unit_code", "level", "approved", "updated_at"], set()),
+    "ys_dw": (["dwbm", "tyshxydm", "dwmc", "qhdm"], {"tyshxydm"}),
+}
+TABLE_ENUMS = {
+    "units": {"kind": {"party", "government", "congress", "cppcc", "judicial", "mass_org", "institution", "dev_zone", "township"},
+              "rank": {"department", "bureau", "deputy_bureau", "section", "deputy_section", "unit_level"},
+              "funding": {"full", "partial", "self"}, "status": {"active", "revoked"}},
+    "quotas": {"quota_type": {"admin", "political_legal", "logistics", "institution", "school", "turnover",
+                              "non_establishment_cap"}},
+    "leader_posts": {"level": {"principal", "deputy"}},
+}
+
+
+def _storable_lengths() -> dict:
+    """The longest value each received field may have: the width of the ``roster_db`` column
+    it ends up in (:mod:`include.pipeline.publish` owns the schema). A longer value is held
+    back here, so that publish never fails on a value (PostgreSQL refuses what SQLite takes)."""
+    from include.pipeline.publish import alert_table, roster_table
+
+    r, a = roster_table.c, alert_table.c
+    name, raw_id, position = r.name.type.length, a.raw_value.type.length, r.position.type.length
+    return {
+        "staffing": {"id_number": raw_id, "name": name, "position": position, "quota_type": r.quota_type.type.length,
+                     "non_establishment_category": r.non_establishment_category.type.length,
+                     "post_category": r.post_category.type.length},
+        "org": {"sfzh": raw_id, "xm": name, "zwcc": r.cadre_rank.type.length},
+        "finance": {"sfzh": raw_id, "xm": name},
+        "hr": {"公民身份号码": raw_id, "姓名": name},
+        "units": {"name": r.unit_name.type.length, "region_code": r.region_code.type.length},
+        "ys_dw": {"dwmc": r.unit_name.type.length, "qhdm": r.region_code.type.length},
+    }
+
+
+CONTROL = r"[\x00-\x1f\x7f]"     # NUL and the other control characters: no text column stores them safely
+
+
+def _text(col: pd.Series):
+    """A column as an Arrow string array (values that are not text: as their text)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(col, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array(col.astype("string"), type=pa.string(), from_pandas=True)
+
+
+class _Reasons:
+    """The first reason each row breaks, if any (vectorised: one pass per rule)."""
+
+    def __init__(self, n: int):
+        self.reasons = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype="string")
+
+    def flag(self, mask, reason) -> None:
+        mask = np.asarray(pd.Series(mask).fillna(False), dtype=bool)
+        self.reasons = self.reasons.where(~mask | self.reasons.notna().to_numpy(), reason)
+
+    def contract(self, source: str, raw: pd.DataFrame) -> None:
+        """Missing keys, nulls where the contract wants a value, control characters, values too long to store."""
+        import pyarrow.compute as pc
+
+        fields, nullable = CONTRACT[source]
+        if "_missing" in raw.columns:   # a JSON item that lacked contract fields
+            missing = raw["_missing"].astype("string")
+            self.flag(missing.notna().to_numpy(), ("missing field(s): " + missing).to_numpy())
+        for f in fields:
+            if f not in raw.columns:
+                continue
+            text = _text(raw[f])
+            blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
+            if f not in nullable:
+                self.flag(blank.to_numpy(zero_copy_only=False), f"no {f}")
+            bad = pc.fill_null(pc.match_substring_regex(text, CONTROL), False).to_numpy(zero_copy_only=False)
+            self.flag(bad, f"{f} contains a control character")
+            limit = _storable_lengths().get(source, {}).get(f)
+            if limit:
+                long = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), limit), False)
+                self.flag(long.to_numpy(zero_copy_only=False), f"{f} longer than {limit} characters")
+
+    def quarantined(self, part: str, raw: pd.DataFrame, rec_no) -> tuple[np.ndarray, pd.DataFrame]:
+        """``part``: the source, or a table of one (``units``, ``quotas``, ``leader_posts`` of staffing,
+        ``ys_dw`` of finance); a table's reasons name it."""
+        bad = self.reasons.notna().to_numpy()
+        rec_no = np.asarray(rec_no)
+        system = TABLE_OF.get(part)
+        reasons = self.reasons[bad].to_numpy()
+        quarantined = pd.DataFrame({
+            "source": system or part, "part": part, "rec_no": rec_no[bad],
+            "reason": (f"{part} item: " + pd.Series(reasons, dtype="string")).to_numpy() if system else reasons,
+            "record": _as_json(raw.loc[bad]) if bad.any() else np.array([], dtype=object),
+        })
+        return bad, quarantined
+
+
+TABLE_OF = {"units": "staffing", "quotas": "staffing", "leader_posts": "staffing", "ys_dw": "finance"}
+
+
+def _as_json(rows: pd.DataFrame) -> np.ndarray:
+    """Quarantined rows as received, one JSON object each (control characters escaped by JSON)."""
+    rows = rows.drop(columns=[c for c in rows.columns if c.startswith("_")]).astype("string")
+    return rows.apply(lambda r: json.dumps({k: (None if pd.isna(v) else v) for k, v in r.items()}, ensure_ascii=False),
+                      axis=1).to_numpy()
+
 
 def screen(source: str, df: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a source's rows into (kept, quarantined); ``raw`` holds the rows as received, for the record."""
-    reasons = pd.Series(pd.NA, index=df.index, dtype="string")
-
-    def flag(mask, reason):
-        nonlocal reasons
-        mask = np.asarray(pd.Series(mask).fillna(False), dtype=bool)
-        reasons = reasons.where(~mask | reasons.notna().to_numpy(), reason)
-
-    if "_missing" in raw.columns:   # a JSON item that lacked contract fields
-        missing = raw["_missing"].astype("string")
-        flag(missing.notna().to_numpy(), ("missing field(s): " + missing).to_numpy())
+    r = _Reasons(len(df))
+    r.contract(source, raw)
     for col in REQUIRED[source]:
-        flag(df[col].isna().to_numpy(), f"no {col}")
+        r.flag(df[col].isna().to_numpy(), f"no {col}")
     if source == "staffing":
-        flag(df["unit_code"].notna().to_numpy() & ~ids.valid_credit_mask(df["unit_code"]),
-             "unit_code fails the GB 32100 check")
+        r.flag(df["unit_code"].notna().to_numpy() & ~ids.valid_credit_mask(df["unit_code"]),
+               "unit_code fails the GB 32100 check")
     for col, allowed in ENUMS[source].items():
-        flag((~df[col].isin(allowed)).to_numpy(), f"{col} is not one of {', '.join(sorted(allowed))}")
+        r.flag((~df[col].isin(allowed)).to_numpy(), f"{col} is not one of {', '.join(sorted(allowed))}")
     if source in ("finance", "hr"):
         cols = [c for c in raw.columns if not c.startswith("_")]
-        flag(raw.duplicated(cols, keep="first").to_numpy(), "duplicate of an earlier row of the same source")
-    bad = reasons.notna().to_numpy()
-    quarantined = pd.DataFrame({
-        "source": source, "rec_no": df.loc[bad, "rec_no"].to_numpy(), "reason": reasons[bad].to_numpy(),
-        "record": raw.loc[bad].drop(columns=[c for c in raw.columns if c.startswith("_")]).astype("string")
-                 .apply(lambda r: json.dumps({k: (None if pd.isna(v) else v) for k, v in r.items()}, ensure_ascii=False), axis=1)
-                 .to_numpy() if bad.any() else np.array([], dtype=object),
-    })
+        r.flag(raw.duplicated(cols, keep="first").to_numpy(), "duplicate of an earlier row of the same source")
+    bad, quarantined = r.quarantined(source, raw, df["rec_no"])
     return df[~bad], quarantined
+
+
+def screen_table(source: str, raw: pd.DataFrame, key: str | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+    """The rows of a staffing collection or of ``ys_dw`` that cannot be used: (kept mask, quarantined)."""
+    raw = raw.reset_index(drop=True)
+    r = _Reasons(len(raw))
+    if source in CONTRACT:
+        r.contract(source, raw)
+    if key == "unit_code":
+        code = _code(raw["unit_code"])
+        r.flag(code.isna().to_numpy(), "no unit_code")
+        r.flag(code.notna().to_numpy() & ~ids.valid_credit_mask(code), "unit_code fails the GB 32100 check")
+    for col, allowed in TABLE_ENUMS.get(source, {}).items():
+        r.flag((~raw[col].isin(allowed)).to_numpy(), f"{col} is not one of {', '.join(sorted(allowed))}")
+    if source == "units":
+        r.flag(~raw["region_code"].astype("string").str.fullmatch(r"\d{6}").fillna(False).to_numpy(dtype=bool),
+               "region_code is not 6 digits")
+    bad, quarantined = r.quarantined(source, raw, np.arange(len(raw)))
+    return ~bad, quarantined
+
+
+def received_gates(staffing_stats: dict) -> list[str]:
+    """Batch-level failures on what the staffing office sent this run: a contract field that
+    more than the limit of the items received lacked. An incremental sync receives only the
+    items that changed, so a field dropped from every item shows here first, while the
+    merged state still holds last month's complete items."""
+    from include.settings import quarantine_limit
+
+    limit = quarantine_limit("staffing")
+    failures = []
+    for collection, stats in (staffing_stats or {}).items():
+        received = stats.get("rows") or 0
+        for field, n in (stats.get("missing") or {}).items():
+            if received and n / received > limit:
+                failures.append(f"staffing: {n:,} of {received:,} {collection} items received lack {field} "
+                                f"({n / received:.0%}, limit {limit:.0%}; SOURCES.md §1)")
+    return failures
+
+
+def quarantine_gates(accounting: dict, quarantined: pd.DataFrame) -> list[str]:
+    """Batch-level failures: a source of which more than its limit
+    (:func:`include.settings.quarantine_limit`) was quarantined, for any one reason or in all.
+
+    Quarantine is for a few bad rows; a field missing from every item, or renamed, is a
+    broken source, and publishing what is left of it would flood the offices."""
+    from include.settings import quarantine_limit
+
+    failures = []
+    for source, acc in accounting.items():
+        n, q = acc["rows_in"], acc["rows_quarantined"]
+        limit = quarantine_limit(source)
+        if not n or q / n <= limit:
+            continue
+        mine = quarantined[quarantined.part == source].reason.value_counts()
+        reasons = ", ".join(f"{reason} ({count:,})" for reason, count in mine.head(4).items())
+        failures.append(f"{source}: {q:,} of {n:,} rows quarantined ({q / n:.0%}, limit {limit:.0%}): {reasons}")
+    return failures
 
 
 def _previous_counts(base: str, fs, ds: str) -> dict:
@@ -229,26 +392,46 @@ def batch_gates(accounting: dict, previous: dict, band: float = ROW_BAND) -> lis
 
 
 def standardise(root: str, ds: str, period: str, out_dir: str | None = None, validate_inputs: bool = True) -> dict:
-    """Write the standardised model of ``period`` from run ``ds``'s extracts. Returns a summary."""
+    """Write the standardised model of ``period`` from run ``ds``'s extracts. Returns a summary.
+
+    Holds the lock of its output directory: a second run of the same date waits."""
     P.parse_period(period)
-    inputs = locate(root, ds, period)
     fs, base = fsspec.core.url_to_fs(root)
     out = out_dir or f"{base.rstrip('/')}/work/{ds}/{period}/std"
+    with path_lock(out):
+        return _standardise(root, ds, period, out, validate_inputs, fs, base)
+
+
+def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: bool, fs, base: str) -> dict:
+    inputs = locate(root, ds, period)
     fs.makedirs(out, exist_ok=True)
 
-    units = _read(f"{inputs.staffing_dir}/units__state.parquet")
+    parts, quarantine, accounting = [], [], {}
+
+    def keep_table(source, raw, key=None):
+        """A staffing collection or ys_dw: the rows that can be used; the others quarantined."""
+        kept, bad = screen_table(source, raw, key)
+        quarantine.append(bad)
+        accounting[source] = {"rows_in": len(raw), "rows_used": int(kept.sum()), "rows_quarantined": len(bad)}
+        return raw.reset_index(drop=True)[kept].reset_index(drop=True)
+
+    units = keep_table("units", _read(f"{inputs.staffing_dir}/units__state.parquet"), key="unit_code")
     units = units.assign(unit_code=_code(units.unit_code))[["unit_code", "name", "parent_code", "region_code", "kind", "rank", "funding", "status"]]
-    quotas = _read(f"{inputs.staffing_dir}/quotas__state.parquet", ["unit_code", "quota_type", "approved"])
-    leader_posts = _read(f"{inputs.staffing_dir}/leader_posts__state.parquet", ["unit_code", "level", "approved"])
+    quotas = keep_table("quotas", _read(f"{inputs.staffing_dir}/quotas__state.parquet"))
+    quotas = quotas[["unit_code", "quota_type", "approved"]]
+    leader_posts = keep_table("leader_posts", _read(f"{inputs.staffing_dir}/leader_posts__state.parquet"))
+    leader_posts = leader_posts[["unit_code", "level", "approved"]]
     ys = _read(inputs.ys_dw_file)
+    missing = [c for c in CONTRACT["ys_dw"][0] if c not in ys.columns]
+    if missing:
+        raise QualityGateFailed(f"not published: finance's ys_dw lacks column(s) {', '.join(missing)} (SOURCES.md §3)")
+    ys = keep_table("ys_dw", ys)
     credit = _code(ys.tyshxydm)
     broken = {"budget_units": int((credit.notna().to_numpy() & ~ids.valid_credit_mask(credit)).sum())}
     # A credit code that fails its check links to nothing: the crosswalk is empty for that budget unit.
     credit = credit.where(ids.valid_credit_mask(credit) | credit.isna().to_numpy(), pd.NA)
     budget_units = pd.DataFrame({"dwbm": ys.dwbm.astype("string").str.strip(), "credit": credit,
                                  "dwmc": ys.dwmc, "qhdm": _code(ys.qhdm)})
-
-    parts, quarantine, accounting = [], [], {}
 
     def take(source, frame, raw):
         frame = frame.assign(rec_no=np.arange(len(frame)))
@@ -282,7 +465,7 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
     }), pay)
     if inputs.hr_persons_file:
         hr = _read(inputs.hr_persons_file)
-        missing = [c for c in HR_PERSON_COLUMNS if c not in hr.columns]
+        missing = [c for c in CONTRACT["hr"][0] if c not in hr.columns]
         if missing:
             raise QualityGateFailed(f"not published: the HR persons export of {inputs.hr_period} lacks column(s) "
                                     f"{', '.join(missing)} (it has {', '.join(map(str, hr.columns))})")
@@ -306,14 +489,16 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
     raw_frames = {"raw_staffing_persons": sp, "raw_org": org, "raw_finance_payroll": pay, "raw_finance_budget_units": ys}
     if inputs.hr_persons_file:
         raw_frames["raw_hr_persons"] = hr
+    quarantined = pd.concat(quarantine, ignore_index=True)
     failures = batch_gates(accounting, _previous_counts(base.rstrip("/"), fs, ds))
+    failures += received_gates(inputs.staffing_stats)
+    failures += quarantine_gates(accounting, quarantined)
     failures += freshness_gates(ds, period, inputs.staffing_snapshot, inputs.hr_period)
     if failures:
         raise QualityGateFailed("not published: " + "; ".join(failures))
     for source, acc in accounting.items():
         assert acc["rows_in"] == acc["rows_used"] + acc["rows_quarantined"], source
     records = pd.concat(parts, ignore_index=True).drop(columns=["status"], errors="ignore")
-    quarantined = pd.concat(quarantine, ignore_index=True)
     records = _identify(records, period)
     records = records.reindex(columns=RECORD_COLUMNS)
     for col in RECORD_COLUMNS:

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
+import functools
 import hashlib
+import inspect
 import json
 import logging
 import os
+import socket
 import time
 
 import fsspec
@@ -147,6 +151,114 @@ def latest_manifest(root: str, source: str, before: str | None = None, at: str |
             manifest["dir"] = f"{src}/{d}"
             return manifest
     return None
+
+
+class LockTimeout(RuntimeError):
+    """Another run held a lock for longer than ``ROSTER_SYNC_LOCK_WAIT_SECONDS``."""
+
+
+@contextlib.contextmanager
+def run_lock(root: str, name: str, wait: float | None = None):
+    """Hold the lock ``name`` of the data root (``<root>/locks/<name>.lock``) while writing.
+
+    Two runs of the same logical date (a second deployment, ``dags test`` beside the
+    scheduler, ``tasks test``) must never write the same raw or work directory at once: the
+    second waits for the first, up to ``ROSTER_SYNC_LOCK_WAIT_SECONDS``, then fails naming
+    the holder. The lock is an ``flock`` on a local (or NFS) file: the kernel drops it when
+    its holder dies, even by ``kill -9``. On an object store (``s3://``...) there is no file
+    lock; one deployment per data root is then the operator's rule (docs/OPERATIONS.md).
+    """
+    fs, base = fsspec.core.url_to_fs(root)
+    with _flock(fs, os.path.join(base, "locks", f"{name}.lock"), name, wait):
+        yield
+
+
+@contextlib.contextmanager
+def path_lock(path: str, wait: float | None = None):
+    """The same lock for one work directory: ``<path>.lock`` beside it."""
+    fs, local = fsspec.core.url_to_fs(path)
+    with _flock(fs, local.rstrip("/") + ".lock", local.rstrip("/"), wait):
+        yield
+
+
+def holds_lock(path_of):
+    """Decorate a step that writes a work directory: it holds :func:`path_lock` of
+    ``path_of(arguments)`` while it runs (arguments by name, defaults applied)."""
+    def wrap(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            with path_lock(path_of(bound.arguments)):
+                return fn(*args, **kwargs)
+        return run
+    return wrap
+
+
+@contextlib.contextmanager
+def _flock(fs, path: str, label: str, wait: float | None):
+    from include.settings import lock_wait_seconds
+
+    if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        log.debug("no file lock for %s (%s): one deployment per data root", label, fs.protocol)
+        yield
+        return
+    wait = lock_wait_seconds() if wait is None else wait
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fh = open(path, "a+")
+    try:
+        start = time.monotonic()
+        told = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                if time.monotonic() - start >= wait:
+                    raise LockTimeout(f"{label}: still held after {wait:g} s by {holder}; "
+                                      "is another run of the same logical date still going?") from None
+                if not told:
+                    log.info("%s: held by %s; waiting (up to %g s)", label, holder, wait)
+                    told = True
+                time.sleep(0.2)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
+        fh.flush()
+        yield
+    finally:
+        fh.close()   # closing the file releases the flock
+
+
+def lands(source: str):
+    """Decorate a source's extract: it holds the lock of ``raw/<source>/<ds>`` while it runs,
+    and a logical date whose raw layer landed complete is reused, not fetched again.
+
+    A rerun (a retry, a cleared task, a backfill of a past date) thus sees what that date
+    saw (OUTPUTS.md "The period"), not today's sources. ``fresh=True`` fetches again; the
+    earlier attempt is moved aside, never deleted (:meth:`RunStore.begin`).
+    """
+    def wrap(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args, fresh: bool = False, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            root, ds = bound.arguments["root"], bound.arguments["ds"]
+            with run_lock(root, f"raw-{source}-{ds}"):
+                landed = None if fresh else latest_manifest(root, source, at=ds)
+                if landed is not None:
+                    log.info("%s: the raw layer of %s landed complete at %s; reusing it (fresh extract: the run "
+                             "parameter fresh_extract)", source, ds, landed.get("written_at"))
+                    return {"source": source, "manifest": f"{landed['dir']}/{MANIFEST}", "reused": True,
+                            "stats": landed.get("stats", {}), "mode": landed.get("mode"), "fetched": [], "months_read": []}
+                return {"reused": False, **fn(*args, **kwargs)}
+        return run
+    return wrap
 
 
 class Progress:

@@ -99,7 +99,7 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
     if only:
         juris = [j for j in juris if j in set(only)]
 
-    engine = sa.create_engine(roster_url)
+    engine = sa.create_engine(roster_url, hide_parameters=True)
     try:
         metadata.create_all(engine, tables=[report_table, finding_table])
         with engine.connect() as conn:

@@ -28,8 +28,10 @@ class Faults:
     token_ttl: float = 600.0       # staffing token lifetime, seconds
     page_drift: float = 0.0        # org: chance a row moves to another page before a page is served
     truncate: float = 0.0          # HR: chance a download breaks off early
-    drop_field: str | None = None  # staffing: "<collection>.<field>" left out of some items (bad input)
+    drop_field: str | None = None  # "<collection>.<field>" left out of some items (bad input): staffing's
+                                   # collections, or "gbxx.<field>" for the organisation department's rows
     drop_rate: float = 0.0         # chance per item that drop_field is left out
+    html: float = 0.0              # chance a request is answered 200 with an HTML page (a proxy's login page)
     seed: int = 7
 
     @classmethod
@@ -123,6 +125,10 @@ class SimApp:
         raise HttpError(404, {"error": "not_found"})
 
 
+HTML_PAGE = ("<!DOCTYPE html><html><head><title>统一身份认证</title></head>"
+             "<body><form action=/login>请登录</form></body></html>").encode()
+
+
 class SimHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive: clients reuse connections
     server: SimServer
@@ -142,6 +148,10 @@ class SimHandler(BaseHTTPRequestHandler):
                 self.send_json(status, payload)
                 return
             app.count("requests")
+            if app.chance(app.faults.html):
+                app.count("html")
+                self.send_bytes(200, HTML_PAGE, "text/html; charset=utf-8")
+                return
             result = app.route(self, method, parts.path, query, body)
             if result is not None:
                 status, payload = result

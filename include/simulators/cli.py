@@ -38,13 +38,25 @@ def _state_path(data: str) -> Path:
     return Path(data) / "sim.json"
 
 
+def _write_state(data: str, state: dict) -> None:
+    """``sim.json`` holds every source secret: readable and writable by its owner only (0600),
+    from the moment it exists (written beside, then renamed into place)."""
+    path = _state_path(data)
+    tmp = path.with_name(f".sim.json.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(state, indent=1))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
 def serve(args) -> int:
     ports = {"staffing": args.staffing_port, "org": args.org_port, "hr": args.hr_port}
     sims = Simulators(args.data, args.period, _faults(args), host=args.host, ports=ports,
                       finance_url=args.finance_url).start()
     state = {"pid": os.getpid(), "period": sims.period, "finance_url": sims.finance_url,
              "urls": {n: sims.url(n) for n in sims.apps}, "connections": sims.connections()}
-    _state_path(args.data).write_text(json.dumps(state, indent=1))
+    _write_state(args.data, state)
     print(f"simulators serving period {sims.period} of {args.data}", flush=True)
     for name in sims.apps:
         print(f"  {name:9s} {sims.url(name)}", flush=True)
@@ -122,7 +134,7 @@ def advance(args) -> int:
             print(f"roster-sim: {name} refused period {args.period}: {r.text}", file=sys.stderr)
             return 1
     state["period"] = args.period
-    _state_path(args.data).write_text(json.dumps(state, indent=1))
+    _write_state(args.data, state)
     print(f"simulators now serve period {args.period}")
     return 0
 

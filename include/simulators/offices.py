@@ -178,6 +178,10 @@ class OrgApp(SimApp):
             chosen = self.order[(page - 1) * size: page * size]
             rows = [self.rows[i] for i in chosen]
             total = len(self.order)
+        dropped = self.faults.drop_field
+        if dropped and dropped.startswith("gbxx.") and self.faults.drop_rate > 0:
+            field = dropped.split(".", 1)[1]
+            rows = [{k: v for k, v in r.items() if k != field} if self.chance(self.faults.drop_rate) else r for r in rows]
         return 200, {"total": total, "page": page, "rows": rows}
 
 

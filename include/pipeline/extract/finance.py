@@ -14,8 +14,8 @@ import logging
 import pyarrow as pa
 import sqlalchemy as sa
 
-from include.pipeline.extract.http import SourceAuthError, SourceError
-from include.pipeline.store import Progress, RunStore
+from include.pipeline.extract.http import SourceAuthError, SourceContractError, SourceError
+from include.pipeline.store import Progress, RunStore, lands
 
 log = logging.getLogger("roster_sync.extract.finance")
 
@@ -33,20 +33,52 @@ def _as_text(v):
     return format(v, "f") if hasattr(v, "as_tuple") else str(v)   # Decimal: no exponent
 
 
+def check_schema(conn_id: str, engine) -> None:
+    """The tables and columns of SOURCES.md §3 are there, or one line says which are not."""
+    inspector = sa.inspect(engine)
+    tables = set(inspector.get_table_names())
+    for table, cols in (("ys_dw", YS_DW), ("gz_ff", GZ_FF)):
+        if table not in tables:
+            raise SourceContractError(f"connection {conn_id!r}: the finance database has no table {table} (SOURCES.md §3); "
+                                      f"it has {', '.join(sorted(tables)) or 'no tables'}: is the connection's database right?")
+        have = {c["name"].lower() for c in inspector.get_columns(table)}
+        missing = [c for c in cols if c not in have]
+        if missing:
+            raise SourceContractError(f"connection {conn_id!r}: table {table} lacks column(s) {', '.join(missing)} "
+                                      f"(SOURCES.md §3 names {', '.join(cols)})")
+
+
+def _database_error(conn_id: str, exc: sa.exc.DBAPIError) -> SourceError:
+    """One line for a database error, never its statement's parameters."""
+    msg = str(exc.orig).lower() if exc.orig else ""
+    if "password" in msg or "authentication" in msg or "role" in msg:
+        return SourceAuthError(f"connection {conn_id!r}: the finance database refused the credentials")
+    if "locked" in msg or "busy" in msg:
+        return SourceError(f"connection {conn_id!r}: the finance database is locked by another process "
+                           f"({type(exc.orig).__name__}); the task retries later")
+    if "no such table" in msg or "does not exist" in msg or "no such column" in msg:
+        return SourceContractError(f"connection {conn_id!r}: the finance database lacks a table or column of SOURCES.md §3 "
+                                   f"({type(exc.orig).__name__}: {str(exc.orig).splitlines()[0][:120]})")
+    return SourceError(f"connection {conn_id!r}: the finance database failed ({type(exc.orig).__name__}: "
+                       f"{str(exc.orig).splitlines()[0][:120] if exc.orig else ''})")
+
+
+@lands("finance")
 def extract_finance(conn_id: str, url, root: str, ds: str, chunk: int = 50_000) -> dict:
     store = RunStore(root, "finance", ds)
     prev = store.previous_manifest()
     months_state = dict((prev or {}).get("state", {}).get("months", {}))
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(url, hide_parameters=True)
     try:
         with engine.connect() as c:
             c.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as exc:
-        msg = str(exc.orig).lower() if exc.orig else ""
+        check_schema(conn_id, engine)
+    except sa.exc.DBAPIError as exc:
         engine.dispose()
-        if "password" in msg or "authentication" in msg or "role" in msg:
-            raise SourceAuthError(f"connection {conn_id!r}: the finance database refused the credentials") from None
-        raise SourceError(f"connection {conn_id!r}: cannot reach the finance database ({type(exc.orig).__name__})") from None
+        raise _database_error(conn_id, exc) from None
+    except SourceError:
+        engine.dispose()
+        raise
     store.begin()
     stats = {}
     try:
@@ -69,6 +101,8 @@ def extract_finance(conn_id: str, url, root: str, ds: str, chunk: int = 50_000) 
                 stats[name] = progress.done()
                 if table == "gz_ff":
                     months_state[params["m"]] = ds
+    except sa.exc.DBAPIError as exc:
+        raise _database_error(conn_id, exc) from None
     finally:
         engine.dispose()
     path = store.commit({"state": {"months": months_state, "available": available}, "stats": stats})

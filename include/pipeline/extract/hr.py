@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import requests
 
-from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceError, check, make_session
-from include.pipeline.store import Progress, RunStore
+from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceContractError, SourceError, check, json_body, make_session
+from include.pipeline.store import Progress, RunStore, lands
 
 log = logging.getLogger("roster_sync.extract.hr")
 
@@ -90,7 +90,7 @@ def decode(store: RunStore, entry: dict, chunk_rows: int = 200_000) -> list[str]
                 writer.write_table(table)
                 rows += len(part)
     except UnicodeDecodeError as exc:
-        raise SourceError(f"hr: {entry['name']} is not GB18030 text (byte {exc.start})") from None
+        raise SourceContractError(f"hr: {entry['name']} is not GB18030 text (byte {exc.start})") from None
     except pd.errors.EmptyDataError:
         header = []
     if writer is None:  # a header-only or empty file
@@ -103,6 +103,7 @@ def decode(store: RunStore, entry: dict, chunk_rows: int = 200_000) -> list[str]
     return header
 
 
+@lands("hr")
 def extract_hr(conn: SourceConn, root: str, ds: str, attempts: int = 8, wait: float = 0.05) -> dict:
     """Fetch every export not fetched before. A file that never arrives whole after ``attempts``
     downloads (waiting ``wait`` x 2^n seconds between them) fails the extract."""
@@ -110,9 +111,9 @@ def extract_hr(conn: SourceConn, root: str, ds: str, attempts: int = 8, wait: fl
     prev = store.previous_manifest()
     fetched = dict((prev or {}).get("state", {}).get("files", {}))
     session = make_session()
-    index = _get(session, conn, f"{conn.base_url}/exports/index.json", "index.json").json()
+    index = json_body(_get(session, conn, f"{conn.base_url}/exports/index.json", "index.json"), conn, "/exports/index.json")
     if not isinstance(index, list) or not all(isinstance(e, dict) and {"name", "kind", "period", "rows", "bytes", "sha256"} <= set(e) for e in index):
-        raise SourceError(f"{conn.conn_id}: index.json is not the list of SOURCES.md §4")
+        raise SourceContractError(f"{conn.conn_id}: index.json is not the list of SOURCES.md §4")
     store.begin()
     store.write_bytes("index.json", _canonical(index), rows=len(index))
     todo = [e for e in index if fetched.get(e["name"], {}).get("sha256") != e["sha256"]]

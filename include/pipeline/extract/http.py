@@ -16,6 +16,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from include.identifiers import redact
+from include.pipeline.errors import NotRetryable
 
 log = logging.getLogger("roster_sync.extract")
 
@@ -26,8 +27,13 @@ class SourceError(RuntimeError):
     """A source did not give us what the contract promises (after retries)."""
 
 
-class SourceAuthError(SourceError):
+class SourceAuthError(SourceError, NotRetryable):
     """Wrong credentials: not retryable; fix the connection."""
+
+
+class SourceContractError(SourceError, NotRetryable):
+    """The source answered, but not in the shape its contract (SOURCES.md) promises: an HTML
+    page with status 200, a missing table or column. Asking again gives the same answer."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +70,18 @@ def make_session(retries: int = 10, backoff: float = 0.2, backoff_max: float = 3
     session.mount("https://", adapter)
     session.headers["User-Agent"] = "roster-sync"
     return session
+
+
+def json_body(resp: requests.Response, conn: SourceConn, what: str):
+    """The JSON body of a good response, or a :class:`SourceContractError` that says what came instead."""
+    try:
+        return resp.json()
+    except ValueError:
+        kind = resp.headers.get("Content-Type", "no content type").split(";")[0]
+        start = redact(resp.text[:80]).replace("\n", " ").strip()
+        raise SourceContractError(f"{conn.conn_id}: {what} answered {resp.status_code} with {kind}, not the JSON of "
+                                  f"SOURCES.md (it starts {start!r}); check the connection's host: is something else "
+                                  f"answering there?") from None
 
 
 def check(resp: requests.Response, conn: SourceConn, what: str) -> requests.Response:

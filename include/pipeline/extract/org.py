@@ -15,8 +15,8 @@ import logging
 
 import pyarrow as pa
 
-from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceError, check, make_session
-from include.pipeline.store import Progress, RunStore, bounded_duckdb
+from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceContractError, SourceError, check, json_body, make_session
+from include.pipeline.store import Progress, RunStore, bounded_duckdb, lands
 
 log = logging.getLogger("roster_sync.extract.org")
 
@@ -29,6 +29,7 @@ def _digest(row: dict) -> bytes:
     return hashlib.blake2b("\x1f".join("" if row.get(f) is None else str(row[f]) for f in FIELDS).encode(), digest_size=16).digest()
 
 
+@lands("org")
 def extract_org(conn: SourceConn, root: str, ds: str, size: int = 500, max_passes: int = 8) -> dict:
     if not 1 <= size <= 500:
         raise ValueError("size is 1-500 (SOURCES.md)")
@@ -50,9 +51,9 @@ def extract_org(conn: SourceConn, root: str, ds: str, size: int = 500, max_passe
                 if resp.status_code == 401:
                     raise SourceAuthError(f"connection {conn.conn_id!r}: the organisation department refused the "
                                           "credentials (HTTP 401); check its login and password")
-                body = check(resp, conn, "/gbxx/list").json()
-                if not isinstance(body.get("rows"), list) or not isinstance(body.get("total"), int):
-                    raise SourceError(f"{conn.conn_id}: a /gbxx/list page lacks rows or total (SOURCES.md §2)")
+                body = json_body(check(resp, conn, "/gbxx/list"), conn, "/gbxx/list")
+                if not isinstance(body, dict) or not isinstance(body.get("rows"), list) or not isinstance(body.get("total"), int):
+                    raise SourceContractError(f"{conn.conn_id}: a /gbxx/list page lacks rows or total (SOURCES.md §2)")
                 total = body["total"]
                 progress.total = total
                 rows = []

@@ -16,8 +16,8 @@ import logging
 
 import pyarrow as pa
 
-from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceError, check, make_session
-from include.pipeline.store import Progress, RunStore, bounded_duckdb
+from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceContractError, SourceError, check, json_body, make_session
+from include.pipeline.store import Progress, RunStore, bounded_duckdb, lands
 
 log = logging.getLogger("roster_sync.extract.staffing")
 
@@ -94,7 +94,10 @@ class StaffingClient:
             raise SourceAuthError(f"connection {self.conn.conn_id!r}: the staffing office refused the credentials "
                                   f"(HTTP {resp.status_code}); check its login (client_id) and password (client_secret)")
         check(resp, self.conn, "token endpoint")
-        self.token = resp.json()["access_token"]
+        body = json_body(resp, self.conn, "the token endpoint")
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+            raise SourceContractError(f"{self.conn.conn_id}: the token endpoint answered without an access_token (SOURCES.md §1)")
+        self.token = body["access_token"]
         self.token_refreshes += 1
 
     def get(self, path: str, params: dict) -> dict:
@@ -108,7 +111,11 @@ class StaffingClient:
                 self.token = None
                 continue
             check(resp, self.conn, path)
-            return resp.json()
+            body = json_body(resp, self.conn, path)
+            if not isinstance(body, dict):
+                raise SourceContractError(f"{self.conn.conn_id}: {path} answered a JSON {type(body).__name__}, "
+                                          "not the page object of SOURCES.md §1")
+            return body
         raise SourceError(f"{self.conn.conn_id}: {path} kept answering 401 with fresh tokens")
 
     def pages(self, collection: str, updated_since: str | None):
@@ -119,9 +126,11 @@ class StaffingClient:
         page, seen_cursors = 0, set()
         while True:
             body = self.get(f"/api/v1/{collection}", params)
+            if not isinstance(body.get("items", []), list):
+                raise SourceContractError(f"{self.conn.conn_id}: a {collection} page's items is not a list (SOURCES.md §1)")
             for key in ("items", "next_cursor", "snapshot_at"):
                 if key not in body:
-                    raise SourceError(f"{self.conn.conn_id}: a {collection} page has no {key!r} (SOURCES.md §1)")
+                    raise SourceContractError(f"{self.conn.conn_id}: a {collection} page has no {key!r} (SOURCES.md §1)")
             page += 1
             yield page, body
             cursor = body["next_cursor"]
@@ -133,6 +142,7 @@ class StaffingClient:
             params = {"cursor": cursor}
 
 
+@lands("staffing")
 def extract_staffing(conn: SourceConn, root: str, ds: str, full_resync_days: int = 7, force_full: bool = False,
                      page_size: int = 1000) -> dict:
     """Pull the four collections into the raw layer. Returns the manifest."""
@@ -154,12 +164,22 @@ def extract_staffing(conn: SourceConn, root: str, ds: str, full_resync_days: int
                     watermarks[collection] = body["snapshot_at"]
                 out.write_table(_page_table(body["items"], collection, page))
                 progress.add(len(body["items"]))
-        stats[collection] = progress.done()
+        stats[collection] = {**progress.done(), "missing": _missing_fields(store, collection)}
         _merge_state(store, collection, None if full else prev, full)
     state = {"watermarks": watermarks, "last_full_ds": ds if full else last_full}
     mode = "full" if full else "incremental"
     path = store.commit({"mode": mode, "state": state, "stats": stats, "token_requests": client.token_refreshes})
     return {"source": "staffing", "manifest": path, "mode": mode, "stats": stats}
+
+
+def _missing_fields(store: RunStore, collection: str) -> dict[str, int]:
+    """How many of the items received this run lacked each contract field (standardise's gate
+    judges a schema break on what was received, not on the merged state)."""
+    received = store.path(f"{collection}.parquet")
+    with bounded_duckdb(store) as con:
+        rows = con.execute(f"SELECT f, count(*) FROM (SELECT unnest(string_split(_missing, ',')) AS f "
+                           f"FROM read_parquet('{received}') WHERE _missing IS NOT NULL) GROUP BY f ORDER BY f").fetchall()
+    return {f: int(n) for f, n in rows}
 
 
 def _merge_state(store: RunStore, collection: str, prev: dict | None, full: bool) -> None:

@@ -1,0 +1,90 @@
+"""The pipeline's settings: read here, from the environment, at call time (never at import).
+
+Each setting is a ``ROSTER_SYNC_*`` environment variable with a default; the operator's
+guide (docs/OPERATIONS.md §Settings) lists them and a test keeps the list true. Reading
+them at call time lets a test or a worker change one without re-importing anything.
+
+Older settings still read where they are used (standardise's freshness limits, the data
+root, the region level); new ones belong here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+
+class SettingError(ValueError):
+    """A setting that cannot be read; names the variable, never a secret."""
+
+
+def _float(name: str, default: float, lo: float = 0.0, hi: float = float("inf")) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r} is not a number") from None
+    if not lo <= value <= hi:
+        raise SettingError(f"{name}={raw!r} must be between {lo:g} and {hi:g}")
+    return value
+
+
+def _int(name: str, default: int, lo: int = 0) -> int:
+    value = _float(name, default, lo)
+    if value != int(value):
+        raise SettingError(f"{name}={os.environ.get(name)!r} must be a whole number")
+    return int(value)
+
+
+def quarantine_limit(source: str) -> float:
+    """The largest share of a source's rows that may be quarantined before the run stops
+    (standardise's batch gate), per source and per reason.
+
+    ``ROSTER_SYNC_MAX_QUARANTINE_SHARE`` (default 0.05), or per source
+    ``ROSTER_SYNC_MAX_QUARANTINE_SHARE_<SOURCE>`` (``STAFFING``, ``ORG``, ``FINANCE``, ``HR``, and the
+    tables ``UNITS``, ``QUOTAS``, ``LEADER_POSTS`` of staffing and ``YS_DW`` of finance). A few bad rows are set aside and the run goes on; a missing or renamed field
+    quarantines every row, which is a broken source, not a few bad rows.
+    """
+    default = _float("ROSTER_SYNC_MAX_QUARANTINE_SHARE", 0.05, 0.0, 1.0)
+    return _float(f"ROSTER_SYNC_MAX_QUARANTINE_SHARE_{source.upper()}", default, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class PublishBands:
+    """How far a period may move from the last published one before publish stops
+    (:mod:`include.quality.publish_gate`). Shares are of the last published roster's size.
+
+    Measured on the generator's evolving periods (hires, leavers, transfers, a third of
+    last month's problems fixed and as many new ones): a normal month moves the roster by
+    under 2% and opens or resolves alerts for under 1% of it (docs/OPERATIONS.md §4 has
+    the figures); a flood is on the scale of the roster itself.
+    """
+
+    roster_change: float = 0.10     # |persons now - persons before| / persons before
+    opened: float = 0.05            # alerts that would open or reopen, / persons before
+    resolved: float = 0.05          # alerts that would resolve, / persons before
+    code_growth: float = 0.03       # growth of one code's findings, / persons before
+    floor: int = 25                 # changes of fewer findings than this never trip a band (small counties)
+
+
+def publish_bands() -> PublishBands:
+    """``ROSTER_SYNC_PUBLISH_BANDS``: JSON overriding any of :class:`PublishBands`' fields,
+    e.g. ``{"roster_change": 0.2}``."""
+    raw = os.environ.get("ROSTER_SYNC_PUBLISH_BANDS")
+    if not raw or not raw.strip():
+        return PublishBands()
+    try:
+        given = json.loads(raw)
+        return PublishBands(**given)
+    except (ValueError, TypeError) as exc:
+        raise SettingError(f"ROSTER_SYNC_PUBLISH_BANDS is not a JSON object of {list(PublishBands.__annotations__)}: "
+                           f"{exc}") from None
+
+
+def lock_wait_seconds() -> int:
+    """How long a run waits for another run's lock (publish, a logical date's raw or work
+    directory) before it fails clearly: ``ROSTER_SYNC_LOCK_WAIT_SECONDS`` (default 600)."""
+    return _int("ROSTER_SYNC_LOCK_WAIT_SECONDS", 600)
