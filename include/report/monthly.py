@@ -99,7 +99,9 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
     if only:
         juris = [j for j in juris if j in set(only)]
 
-    engine = sa.create_engine(roster_url, hide_parameters=True)
+    from include.pipeline import database
+
+    engine = database.engine(roster_url)
     try:
         metadata.create_all(engine, tables=[report_table, finding_table])
         with engine.connect() as conn:
@@ -131,7 +133,7 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
             rows.extend(_rows(j, period, tables))
             out[j] = {"name": name, "html": str(html_path), "xlsx": str(target / f"{stem}.xlsx"), "charts": pngs}
         now = dt.datetime.now(dt.timezone.utc)
-        with engine.begin() as conn:
+        with database.writer(engine) as conn:     # one writer at a time: a second report run waits, then replaces
             if only:
                 conn.execute(report_table.delete().where(report_table.c.period == period, report_table.c.region_code.in_(juris)))
             else:
