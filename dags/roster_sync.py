@@ -53,7 +53,8 @@ ROSTER = Asset("roster-sync://roster", group="roster-sync")   # the published ro
     params={
         "period": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
                         description="YYYY-MM to reconcile; default: the latest payroll month not after the logical date"),
-        "full_resync": Param(False, type="boolean", description="read the staffing office in full instead of incrementally"),
+        "full_resync": Param(False, type="boolean",
+                             description="read the staffing office in full instead of incrementally (implies a fresh extract of it)"),
         "fresh_extract": Param(False, type="boolean",
                                description="fetch the sources again even if this logical date's raw layer landed complete "
                                            "(default: a rerun reuses it, so a backfill publishes what its date saw)"),
@@ -76,8 +77,9 @@ def roster_sync():
         from include.pipeline import airflow_glue as g
         from include.pipeline.extract.staffing import extract_staffing as run
 
-        full = bool(get_current_context()["params"].get("full_resync"))
-        return g.not_retryable(run, g.source_conn("staffing_api"), g.data_root(), ds(), force_full=full, fresh=fresh())
+        full = bool(get_current_context()["params"].get("full_resync"))   # asking for a full read means reading again
+        return g.not_retryable(run, g.source_conn("staffing_api"), g.data_root(), ds(), force_full=full,
+                               fresh=fresh() or full)
 
     @task(outlets=[RAW["org"]])
     def extract_org() -> dict:
