@@ -41,8 +41,8 @@ def resolve_period(finance_url, logical_date: dt.date, requested: str | None = N
             with engine.connect() as conn:
                 months = [r[0] for r in conn.execute(sa.text("SELECT DISTINCT ffyf FROM gz_ff"))]
         except sa.exc.DBAPIError as exc:
-            from include.pipeline.extract.finance import _database_error
-            raise _database_error("finance_db", exc) from None
+            from include.pipeline.extract.finance import database_error
+            raise database_error("finance_db", exc) from None
         finally:
             engine.dispose()
     months = sorted(m.strip() for m in months if m and len(m.strip()) == 6 and m.strip().isdigit())

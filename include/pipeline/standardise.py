@@ -36,6 +36,10 @@ import pandas as pd
 from include import identifiers as ids
 from include import periods as P
 from include.pipeline.errors import NotRetryable
+from include.pipeline.extract.finance import GZ_FF, YS_DW
+from include.pipeline.extract.hr import COLUMNS as HR_COLUMNS
+from include.pipeline.extract.org import FIELDS as ORG_FIELDS
+from include.pipeline.extract.staffing import COLLECTIONS as STAFFING_COLLECTIONS
 from include.pipeline.store import latest_manifest, path_lock
 from include.quality.gates import QualityGateFailed
 
@@ -145,21 +149,18 @@ ENUMS = {
 REQUIRED = {"staffing": ["record_id", "unit_code"], "org": [], "finance": ["dwbm"], "hr": ["emp_no"]}
 ROW_BAND = float(os.environ.get("ROSTER_SYNC_ROW_BAND", "0.3"))   # a source shrinking by more than this fails
 
-# The fields of SOURCES.md per source, as received (raw names), and those that may be null
-# or blank: every other one must carry a value. A JSON item that lacks a key is quarantined
-# ("missing field(s)"); a file or table that lacks a column stops the run.
+# The fields of SOURCES.md per source, as received (raw names; the extracts declare them),
+# and those that may be null or blank: every other one must carry a value. A JSON item that
+# lacks a key is quarantined ("missing field(s)"); a file or table that lacks a column stops the run.
 CONTRACT = {
-    "staffing": (["record_id", "id_number", "name", "sex", "birth_date", "unit_code", "personnel_class", "quota_type",
-                  "non_establishment_category", "post_category", "position", "entered_on", "slip_no", "status", "left_on",
-                  "updated_at"], {"quota_type", "non_establishment_category", "slip_no", "left_on"}),
-    "org": (["sfzh", "xm", "xb", "csrq", "dwdm", "dwmc", "zwmc", "zwcc", "sfld", "ldlb", "rzsj"], {"ldlb"}),
-    "finance": (["ffyf", "dwbm", "sfzh", "xm", "rylb", "yfgz", "jfly"], set()),
-    "hr": (["公民身份号码", "姓名", "单位编号", "参保状态", "人员状态", "退休日期", "缴费基数"], {"退休日期", "缴费基数"}),
-    "units": (["unit_code", "name", "parent_code", "region_code", "kind", "rank", "funding", "status", "updated_at"],
-              {"parent_code"}),
-    "quotas": (["unit_code", "quota_type", "approved", "updated_at"], set()),
-    "leader_posts": (["unit_code", "level", "approved", "updated_at"], set()),
-    "ys_dw": (["dwbm", "tyshxydm", "dwmc", "qhdm"], {"tyshxydm"}),
+    "staffing": (STAFFING_COLLECTIONS["persons"][0], {"quota_type", "non_establishment_category", "slip_no", "left_on"}),
+    "org": (ORG_FIELDS, {"ldlb"}),
+    "finance": (GZ_FF, set()),
+    "hr": (HR_COLUMNS["persons"], {"退休日期", "缴费基数"}),
+    "units": (STAFFING_COLLECTIONS["units"][0], {"parent_code"}),
+    "quotas": (STAFFING_COLLECTIONS["quotas"][0], set()),
+    "leader_posts": (STAFFING_COLLECTIONS["leader_posts"][0], set()),
+    "ys_dw": (YS_DW, {"tyshxydm"}),
 }
 TABLE_ENUMS = {
     "units": {"kind": {"party", "government", "congress", "cppcc", "judicial", "mass_org", "institution", "dev_zone", "township"},
@@ -219,6 +220,7 @@ class _Reasons:
         import pyarrow.compute as pc
 
         fields, nullable = CONTRACT[source]
+        limits = _storable_lengths().get(source, {})
         if "_missing" in raw.columns:   # a JSON item that lacked contract fields
             missing = raw["_missing"].astype("string")
             self.flag(missing.notna().to_numpy(), ("missing field(s): " + missing).to_numpy())
@@ -231,7 +233,7 @@ class _Reasons:
                 self.flag(blank.to_numpy(zero_copy_only=False), f"no {f}")
             bad = pc.fill_null(pc.match_substring_regex(text, CONTROL), False).to_numpy(zero_copy_only=False)
             self.flag(bad, f"{f} contains a control character")
-            limit = _storable_lengths().get(source, {}).get(f)
+            limit = limits.get(f)
             if limit:
                 long = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), limit), False)
                 self.flag(long.to_numpy(zero_copy_only=False), f"{f} longer than {limit} characters")

@@ -48,7 +48,7 @@ def check_schema(conn_id: str, engine) -> None:
                                       f"(SOURCES.md §3 names {', '.join(cols)})")
 
 
-def _database_error(conn_id: str, exc: sa.exc.DBAPIError) -> SourceError:
+def database_error(conn_id: str, exc: sa.exc.DBAPIError) -> SourceError:
     """One line for a database error, never its statement's parameters."""
     msg = str(exc.orig).lower() if exc.orig else ""
     if "password" in msg or "authentication" in msg or "role" in msg:
@@ -75,7 +75,7 @@ def extract_finance(conn_id: str, url, root: str, ds: str, chunk: int = 50_000) 
         check_schema(conn_id, engine)
     except sa.exc.DBAPIError as exc:
         engine.dispose()
-        raise _database_error(conn_id, exc) from None
+        raise database_error(conn_id, exc) from None
     except SourceError:
         engine.dispose()
         raise
@@ -102,7 +102,7 @@ def extract_finance(conn_id: str, url, root: str, ds: str, chunk: int = 50_000) 
                 if table == "gz_ff":
                     months_state[params["m"]] = ds
     except sa.exc.DBAPIError as exc:
-        raise _database_error(conn_id, exc) from None
+        raise database_error(conn_id, exc) from None
     finally:
         engine.dispose()
     path = store.commit({"state": {"months": months_state, "available": available}, "stats": stats})
