@@ -15,14 +15,13 @@ import sys
 
 import pandas as pd
 
-from include.pipeline.publish import CODE_KEYS, PERSON_KEY
-from include.pipeline.reconcile import SEVERITY
+from include.findings import CODES, key_columns
 
 
 def finding_keys(findings: pd.DataFrame) -> set[tuple]:
     keys = set()
     for row in findings.to_dict("records"):
-        cols = CODE_KEYS.get(row["code"], PERSON_KEY)
+        cols = key_columns(row["code"])
         keys.add((row["code"],) + tuple(None if pd.isna(row.get(c)) else str(row.get(c)) for c in cols))
     return keys
 
@@ -30,7 +29,7 @@ def finding_keys(findings: pd.DataFrame) -> set[tuple]:
 def compare(found: pd.DataFrame, expected: pd.DataFrame, roster_found, roster_expected) -> pd.DataFrame:
     f, e = finding_keys(found), finding_keys(expected)
     rows = []
-    codes = sorted({k[0] for k in e | f} | set(SEVERITY))
+    codes = sorted({k[0] for k in e | f} | set(CODES))
     for code in codes:
         ec, fc = {k for k in e if k[0] == code}, {k for k in f if k[0] == code}
         hit = len(ec & fc)

@@ -33,18 +33,15 @@ import fsspec
 import pandas as pd
 import sqlalchemy as sa
 
+from include.findings import KEYS
 from include.identifiers import redact
 from include.pipeline.reconcile import ROSTER_COLUMNS
 from include.pipeline.xlsx import write_xlsx
 
 log = logging.getLogger("roster_sync.publish")
 
-# The key columns of each code (OUTPUTS.md "The codes"); person-level codes key on the person.
-CODE_KEYS = {
-    "OVER_QUOTA": ["unit_code", "quota_type"], "NON_ESTABLISHMENT_OVER_CAP": ["unit_code"],
-    "LEADER_OVER_LIMIT": ["unit_code", "level"], "HIGH_VACANCY": ["unit_code"], "REVOKED_UNIT_STAFFED": ["unit_code"],
-    "INVALID_ID": ["source", "raw_value"],
-}
+# The key columns of each code: the catalogue's (person-level codes key on the person).
+CODE_KEYS = {code: cols for code, cols in KEYS.items() if cols != ["id_number"]}
 PERSON_KEY = ["id_number"]
 ALERT_COLUMNS = ["alert_key", "code", "severity", "region_code", "unit_code", "id_number", "quota_type", "level",
                  "source", "raw_value", "details"]

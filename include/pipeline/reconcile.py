@@ -1,4 +1,4 @@
-"""Resolve identities, reconcile the seventeen codes, build the roster (OUTPUTS.md).
+"""Resolve identities, reconcile the codes of the catalogue (:mod:`include.findings`), build the roster (OUTPUTS.md).
 
 All join-heavy work is DuckDB SQL over the standardised Parquet files of
 :mod:`include.pipeline.standardise`; nothing here loops over rows in Python.
@@ -26,7 +26,21 @@ Choices where OUTPUTS.md leaves room (each written here and in the issue notes):
   active record with the lowest ``record_id`` among those of that class;
 * the HR status is ``参保缴费`` if any row says so, else ``暂停缴费``, else ``终止参保``; ``退休``
   if any row says so (with that row's date), else ``在职``;
-* "at least 30% of T" is evaluated in whole numbers (10 x vacancies >= 3 x T).
+* "at least 30% of T" is evaluated in whole numbers (10 x vacancies >= 3 x T);
+* ``IDENTITY_CONFLICT`` compares a value only where the source states one (not null, not
+  blank after trimming): staffing's ``birth_date`` must be the ID's date written
+  ``YYYY-MM-DD`` and its ``sex`` ``M``/``F`` as digit 17 says; organisation's ``csrq`` the
+  ID's ``YYYYMMDD`` and ``xb`` ``1``/``2``; any other stated value (``9``, ``1980/01/01``)
+  differs. Names are compared normalised, over records whose own ID is valid (a record
+  linked from an invalid ID proves nothing about the person's details);
+* ``OVER_RETIREMENT_AGE``: "not 退休 in the HR export" means no row of that export says 退休,
+  whatever its date;
+* ``LEADER_RANK_MISMATCH``: a ``zwcc`` outside the seven ranks (after trimming) or an
+  ``ldlb`` other than 正职/副职 cannot be compared and raises nothing; like every person
+  code, the finding's unit and region are the person's own (rule above), and ``details``
+  lists the rows with their units;
+* ``DUPLICATE_IDENTITY``: a person's names are those of all their used records, linked
+  ones included; the others' IDs are in ``details`` (the digests mask them).
 """
 
 from __future__ import annotations
@@ -38,18 +52,13 @@ import time
 import duckdb
 import fsspec
 
+from include import findings as F
 from include import periods as P
+from include.findings import SEVERITY  # noqa: F401  (re-exported: one home, the catalogue)
 from include.pipeline.store import holds_lock
 
 log = logging.getLogger("roster_sync.reconcile")
 
-SEVERITY = {
-    "OVER_QUOTA": "high", "NON_ESTABLISHMENT_OVER_CAP": "medium", "LEADER_OVER_LIMIT": "medium", "HIGH_VACANCY": "info",
-    "REVOKED_UNIT_STAFFED": "high", "PAID_WITHOUT_ESTABLISHMENT": "high", "ESTABLISHED_NOT_PAID": "medium",
-    "DUPLICATE_PAY": "high", "MULTIPLE_ESTABLISHMENT": "high", "RETIRED_STILL_ACTIVE": "high", "UNIT_MISMATCH": "medium",
-    "CLASS_MISMATCH": "medium", "RESTRICTED_POST": "high", "CADRE_WITHOUT_ESTABLISHMENT": "high", "MISSING_SLIP": "medium",
-    "NOT_INSURED": "medium", "INVALID_ID": "medium",
-}
 FINDING_COLUMNS = ["code", "severity", "region_code", "unit_code", "id_number", "quota_type", "level", "source",
                    "raw_value", "details"]
 ROSTER_COLUMNS = [
@@ -67,6 +76,9 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute(F.retirement_macro_sql())
+    for statement in F.rank_tables_sql():
+        con.execute(statement)
     return con
 
 
@@ -74,9 +86,9 @@ def _q(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
-RECORD_COLUMNS = ("source, rec_no, unit_code, name, record_id, personnel_class, quota_type, non_establishment_category, "
-                  "post_category, position, entered_on, slip_no, sfld, ldlb, zwcc, dwbm, rylb, yfgz, jfly, "
-                  "insured_status, hr_status, retired_on")
+RECORD_COLUMNS = ("source, rec_no, id_valid, unit_code, name, name_norm, record_id, sex, birth_date, personnel_class, "
+                  "quota_type, non_establishment_category, post_category, position, entered_on, slip_no, "
+                  "sfld, ldlb, zwcc, xb, csrq, dwbm, rylb, yfgz, jfly, insured_status, hr_status, retired_on")
 
 
 def _reference(con, std: str) -> None:
@@ -140,7 +152,18 @@ def resolve(con, std: str) -> None:
 # almost everyone; the rare persons where they differ get exact answers in ``people_multi``.
 # (Measured at 1M persons: per-source grouping and a join beat one scan with FILTERed
 # aggregates, 4.4 s against 6.5 s.)
-PEOPLE_SQL = """
+# The ID's own birth date (YYYY-MM-DD) and sex (M / F), for IDENTITY_CONFLICT.
+_ID_BIRTH = "substr(person_id, 7, 4) || '-' || substr(person_id, 11, 2) || '-' || substr(person_id, 13, 2)"
+_ID_MALE = "CAST(substr(person_id, 17, 1) AS INTEGER) % 2 = 1"
+_NAMED = "id_valid AND coalesce(name_norm, '') <> ''"   # IDENTITY_CONFLICT's names: records whose own ID is valid
+
+
+def _stated(column: str) -> str:
+    """A source's own value of a field, when it states one (not null, not blank)."""
+    return f"coalesce(trim({column}), '') <> ''"
+
+
+PEOPLE_SQL = f"""
 CREATE OR REPLACE TABLE people AS
 WITH
 sp AS (
@@ -150,14 +173,17 @@ sp AS (
            arg_min(name, record_id) AS s_name,
            bool_or(personnel_class = 'establishment') AS s_est,
            bool_or(personnel_class = 'non_establishment') AS s_non_est,
-           bool_or(personnel_class = 'establishment' AND funding IN ('full', 'partial') AND entered_on < $month_start) AS s_est_funded_before,
-           bool_or(funding IN ('full', 'partial')) AS s_funded,
-           bool_or(personnel_class = 'non_establishment' AND post_category IN ('personnel', 'finance', 'classified')) AS s_restricted,
+           bool_or(personnel_class = 'establishment' AND funding IN {F._in(F.BUDGET_FUNDED)} AND entered_on < $month_start) AS s_est_funded_before,
+           bool_or(funding IN {F._in(F.BUDGET_FUNDED)}) AS s_funded,
+           bool_or(personnel_class = 'non_establishment' AND post_category IN {F._in(F.RESTRICTED_POSTS)}) AS s_restricted,
            bool_or(personnel_class = 'establishment' AND (slip_no IS NULL OR trim(slip_no) = '')) AS s_missing_slip,
            -- quota type, categories and position, packed: from the lowest establishment record, else the lowest record
            arg_min(coalesce(quota_type, '') || chr(31) || coalesce(non_establishment_category, '') || chr(31)
                    || coalesce(post_category, '') || chr(31) || coalesce(position, ''),
-                   CASE WHEN personnel_class = 'establishment' THEN '0' ELSE '1' END || record_id) AS s_post
+                   CASE WHEN personnel_class = 'establishment' THEN '0' ELSE '1' END || record_id) AS s_post,
+           bool_or(id_valid AND (({_stated('birth_date')} AND trim(birth_date) <> {_ID_BIRTH})
+                                 OR ({_stated('sex')} AND trim(sex) <> CASE WHEN {_ID_MALE} THEN 'M' ELSE 'F' END))) AS s_conflict,
+           min(name_norm) FILTER (WHERE {_NAMED}) AS s_name_lo, max(name_norm) FILTER (WHERE {_NAMED}) AS s_name_hi
     FROM s LEFT JOIN (SELECT unit_code AS funded_unit, funding FROM units) u ON u.funded_unit = s.unit_code
     GROUP BY person_id
 ),
@@ -166,9 +192,12 @@ fp AS (
            count(*) AS f_rows, min(dwbm) AS f_dwbm_min, max(dwbm) AS f_dwbm_max,
            bool_or(rylb = '在编') AS f_est, bool_or(rylb = '编外') AS f_non_est, bool_or(rylb = '离退休') AS f_retired,
            bool_or(jfly = '财政拨款') AS f_budget,
+           bool_or(rylb IN ('在编', '编外') AND jfly = '财政拨款' AND u.funding = 'self') AS f_self_funded,
            count(unit_code) AS f_credit_rows, min(unit_code) AS f_credit_min, max(unit_code) AS f_credit_max,
-           arg_min(unit_code, dwbm) AS f_unit, arg_min(name, dwbm) AS f_name, sum(yfgz) AS f_pay
-    FROM f GROUP BY person_id
+           arg_min(unit_code, dwbm) AS f_unit, arg_min(name, dwbm) AS f_name, sum(yfgz) AS f_pay,
+           min(name_norm) FILTER (WHERE {_NAMED}) AS f_name_lo, max(name_norm) FILTER (WHERE {_NAMED}) AS f_name_hi
+    FROM f LEFT JOIN (SELECT unit_code AS paying_unit, funding FROM units) u ON u.paying_unit = f.unit_code
+    GROUP BY person_id
 ),
 op AS (
     SELECT person_id,
@@ -176,8 +205,15 @@ op AS (
            count(unit_code) AS o_unit_rows, min(unit_code) AS o_unit, max(unit_code) AS o_unit_max,
            CASE WHEN bool_or(sfld = '1' AND ldlb = '正职') THEN 'principal'
                 WHEN bool_or(sfld = '1' AND ldlb = '副职') THEN 'deputy' END AS leader_level,
-           arg_min(zwcc, CASE WHEN sfld = '1' THEN '0' ELSE '1' END || coalesce(unit_code, '')) AS cadre_rank
-    FROM o GROUP BY person_id
+           arg_min(zwcc, CASE WHEN sfld = '1' THEN '0' ELSE '1' END || coalesce(unit_code, '')) AS cadre_rank,
+           coalesce(bool_or(sfld = '1' AND held.ord > lim.max_ord), false) AS o_rank_over,
+           bool_or(id_valid AND (({_stated('csrq')} AND trim(csrq) <> replace({_ID_BIRTH}, '-', ''))
+                                 OR ({_stated('xb')} AND trim(xb) <> CASE WHEN {_ID_MALE} THEN '1' ELSE '2' END))) AS o_conflict,
+           min(name_norm) FILTER (WHERE {_NAMED}) AS o_name_lo, max(name_norm) FILTER (WHERE {_NAMED}) AS o_name_hi
+    FROM o LEFT JOIN (SELECT unit_code AS post_unit, rank FROM units) u ON u.post_unit = o.unit_code
+    LEFT JOIN rank_limits lim ON lim.unit_rank = u.rank AND lim.post_ldlb = o.ldlb
+    LEFT JOIN rank_order held ON held.rank_name = trim(o.zwcc)
+    GROUP BY person_id
 ),
 hp AS (
     SELECT person_id,
@@ -188,7 +224,8 @@ hp AS (
                 WHEN bool_or(insured_status = '暂停缴费') THEN '暂停缴费'
                 WHEN bool_or(insured_status = '终止参保') THEN '终止参保' END AS insured_status,
            CASE WHEN bool_or(hr_status = '退休') THEN '退休' WHEN bool_or(hr_status = '在职') THEN '在职' END AS hr_status,
-           arg_min(name, rec_no) AS h_name
+           arg_min(name, rec_no) AS h_name,
+           min(name_norm) FILTER (WHERE {_NAMED}) AS h_name_lo, max(name_norm) FILTER (WHERE {_NAMED}) AS h_name_hi
     FROM h GROUP BY person_id
 )
 SELECT coalesce(sp.person_id, fp.person_id, op.person_id, hp.person_id) AS person_id,
@@ -198,11 +235,16 @@ SELECT coalesce(sp.person_id, fp.person_id, op.person_id, hp.person_id) AS perso
        coalesce(s_restricted, false) AS s_restricted, coalesce(s_missing_slip, false) AS s_missing_slip, s_post,
        coalesce(f_rows, 0) AS f_rows, f_dwbm_min, f_dwbm_max, coalesce(f_est, false) AS f_est,
        coalesce(f_non_est, false) AS f_non_est, coalesce(f_retired, false) AS f_retired, coalesce(f_budget, false) AS f_budget,
+       coalesce(f_self_funded, false) AS f_self_funded,
        coalesce(f_credit_rows, 0) AS f_credit_rows, f_credit_min, f_credit_max, f_unit, f_name, f_pay,
        coalesce(o_rows, 0) AS o_rows, coalesce(o_leader, false) AS o_leader, coalesce(o_unit_rows, 0) AS o_unit_rows,
-       o_unit, o_unit_max, leader_level, cadre_rank,
+       o_unit, o_unit_max, leader_level, cadre_rank, coalesce(o_rank_over, false) AS o_rank_over,
        coalesce(h_rows, 0) AS h_rows, coalesce(h_insured, false) AS h_insured,
-       coalesce(h_retired_by_end, false) AS h_retired_by_end, h_retired_on, insured_status, hr_status, h_name
+       coalesce(h_retired_by_end, false) AS h_retired_by_end, h_retired_on, insured_status, hr_status, h_name,
+       -- IDENTITY_CONFLICT: a stated birth date or sex the ID contradicts, or two different names
+       coalesce(s_conflict OR o_conflict
+                OR least(s_name_lo, f_name_lo, o_name_lo, h_name_lo) <> greatest(s_name_hi, f_name_hi, o_name_hi, h_name_hi),
+                false) AS i_conflict
 FROM sp FULL JOIN fp USING (person_id) FULL JOIN op USING (person_id) FULL JOIN hp USING (person_id)
 """
 
@@ -222,59 +264,85 @@ FROM multi m JOIN r USING (person_id)
 GROUP BY m.person_id
 """
 
-# Person-level codes: one pass over people, each code one condition (OUTPUTS.md "The codes").
-PERSON_CODES = {
-    "PAID_WITHOUT_ESTABLISHMENT": "p.f_est AND p.s_records = 0",
-    "ESTABLISHED_NOT_PAID": "p.s_est_funded_before AND p.f_rows = 0",
-    "DUPLICATE_PAY": "p.f_dwbm_min <> p.f_dwbm_max",
-    "MULTIPLE_ESTABLISHMENT": "p.s_unit_min <> p.s_unit_max",
-    "RETIRED_STILL_ACTIVE": "p.h_retired_by_end AND (p.s_records > 0 OR p.f_est OR p.f_non_est)",
-    # exactly one staffing record in unit u, and the paying units (with a credit code) or the
-    # organisation rows exist and none of them is u
-    "UNIT_MISMATCH": "p.s_records = 1 AND ("
-                     "(p.f_credit_rows > 0 AND NOT coalesce(m.f_has_s_unit, p.f_credit_min = p.s_unit)) OR "
-                     "(p.o_rows > 0 AND NOT coalesce(m.o_has_s_unit, p.o_unit_rows = p.o_rows AND p.o_unit = p.s_unit)))",
-    "CLASS_MISMATCH": "p.s_records > 0 AND ((p.f_est AND NOT p.s_est) OR (p.f_non_est AND NOT p.s_non_est))",
-    "RESTRICTED_POST": "p.s_restricted",
-    "CADRE_WITHOUT_ESTABLISHMENT": "p.o_leader AND NOT p.s_est",
-    "MISSING_SLIP": "p.s_missing_slip",
-    "NOT_INSURED": "(p.f_est OR p.f_non_est) AND NOT p.h_insured",
-}
+# Person-level codes: one pass over people, each code one condition of the catalogue.
+# The numbers behind them: every person finding carries the same facts, merged with the
+# code's own (``Finding.details``); the facts are gathered for flagged persons only.
+_DETAILS = "CASE pc.code " + " ".join(
+    f"WHEN '{f.code}' THEN json_merge_patch(pc.base, {f.details})" for f in F.PERSON_CODES.values() if f.details
+) + " ELSE pc.base END"
 
 PERSON_FINDINGS_SQL = """
 CREATE OR REPLACE TABLE person_findings AS
 WITH
-person_codes AS (
+flagged AS (
     SELECT * FROM (
-        SELECT p.*, list_filter([""" + ", ".join(f"CASE WHEN {cond} THEN '{code}' END" for code, cond in PERSON_CODES.items()) + """],
-                                lambda c: c IS NOT NULL) AS codes
-        FROM people p LEFT JOIN people_multi m USING (person_id))
+        SELECT p.*, d.others, d.names AS set_names,
+               list_filter([""" + ", ".join(f"CASE WHEN {f.sql} THEN '{f.code}' END" for f in F.PERSON_CODES.values()) + """],
+                           lambda c: c IS NOT NULL) AS codes
+        FROM people p LEFT JOIN people_multi m USING (person_id) LEFT JOIN identity_sets d USING (person_id))
     WHERE len(codes) > 0
 ),
-facts AS (   -- the numbers behind a person's findings, for those persons only
+mine AS (SELECT * FROM r WHERE person_id IN (SELECT person_id FROM flagged)),
+facts AS (
     SELECT person_id,
            list(DISTINCT unit_code ORDER BY unit_code) FILTER (WHERE source = 'staffing') AS staffing_units,
            list(DISTINCT dwbm ORDER BY dwbm) FILTER (WHERE source = 'finance') AS paid_by,
-           list(DISTINCT unit_code ORDER BY unit_code) FILTER (WHERE source = 'org' AND unit_code IS NOT NULL) AS org_units
-    FROM r WHERE person_id IN (SELECT person_id FROM person_codes) GROUP BY person_id
+           list(DISTINCT unit_code ORDER BY unit_code) FILTER (WHERE source = 'org' AND unit_code IS NOT NULL) AS org_units,
+           list(DISTINCT {'source': source, 'name': name_norm} ORDER BY {'source': source, 'name': name_norm}) FILTER (WHERE """ + _NAMED + """) AS names
+    FROM mine GROUP BY person_id
 ),
-person_findings AS (
-    SELECT unnest(pc.codes) AS code, pc.person_id AS id_number,
-           coalesce(pc.s_unit, pc.f_unit, pc.o_unit) AS f_unit_code,
-           CASE WHEN pc.s_records > 0 THEN us.region_code
-                WHEN pc.f_rows > 0 THEN b.qhdm
-                ELSE uo.region_code END AS region_code,
-           json_object('staffing_units', fa.staffing_units, 'staffing_records', pc.s_records, 'paid_by', fa.paid_by,
-                       'gross_pay', pc.f_pay, 'org_units', fa.org_units, 'retired_on', pc.h_retired_on,
-                       'insured', pc.h_insured,
-                       'paid_as', list_filter(['在编', '编外'], lambda x: (x = '在编' AND pc.f_est) OR (x = '编外' AND pc.f_non_est))) AS details
-    FROM person_codes pc
-    LEFT JOIN facts fa USING (person_id)
-    LEFT JOIN units us ON us.unit_code = pc.s_unit
-    LEFT JOIN units uo ON uo.unit_code = pc.o_unit
-    LEFT JOIN budget_units b ON b.dwbm = pc.f_dwbm_min
+conflicts AS (   -- IDENTITY_CONFLICT: each stated birth date or sex the ID contradicts
+    SELECT person_id, list(DISTINCT {'source': source, 'field': field, 'value': value}
+                                                ORDER BY {'source': source, 'field': field, 'value': value}) AS conflicts FROM (
+        SELECT person_id, source, 'birth_date' AS field, trim(birth_date) AS value FROM mine
+        WHERE source = 'staffing' AND id_valid AND """ + _stated("birth_date") + f""" AND trim(birth_date) <> {_ID_BIRTH}
+        UNION ALL
+        SELECT person_id, source, 'sex', trim(sex) FROM mine
+        WHERE source = 'staffing' AND id_valid AND """ + _stated("sex") + f""" AND trim(sex) <> CASE WHEN {_ID_MALE} THEN 'M' ELSE 'F' END
+        UNION ALL
+        SELECT person_id, source, 'csrq', trim(csrq) FROM mine
+        WHERE source = 'org' AND id_valid AND """ + _stated("csrq") + f""" AND trim(csrq) <> replace({_ID_BIRTH}, '-', '')
+        UNION ALL
+        SELECT person_id, source, 'xb', trim(xb) FROM mine
+        WHERE source = 'org' AND id_valid AND """ + _stated("xb") + f""" AND trim(xb) <> CASE WHEN {_ID_MALE} THEN '1' ELSE '2' END
+    ) GROUP BY person_id
+),
+rank_over AS (   -- LEADER_RANK_MISMATCH: each leadership row above its unit's limit
+    SELECT o.person_id, list({{'unit_code': o.unit_code, 'ldlb': o.ldlb, 'zwcc': trim(o.zwcc), 'limit': lim.max_zwcc}}
+                             ORDER BY o.unit_code, o.ldlb) AS rank_over
+    FROM mine o JOIN units u ON u.unit_code = o.unit_code
+    JOIN rank_limits lim ON lim.unit_rank = u.rank AND lim.post_ldlb = o.ldlb
+    JOIN rank_order held ON held.rank_name = trim(o.zwcc)
+    WHERE o.source = 'org' AND o.sfld = '1' AND held.ord > lim.max_ord
+    GROUP BY o.person_id
+),
+self_funded AS (   -- FUNDING_MISMATCH: each budget unit that pays from the budget for a self-funded unit
+    SELECT f.person_id, list(DISTINCT {{'dwbm': f.dwbm, 'unit_code': f.unit_code, 'rylb': f.rylb}}
+                                  ORDER BY {{'dwbm': f.dwbm, 'unit_code': f.unit_code, 'rylb': f.rylb}}) AS self_funded_payers
+    FROM mine f JOIN units u ON u.unit_code = f.unit_code
+    WHERE f.source = 'finance' AND f.rylb IN ('在编', '编外') AND f.jfly = '财政拨款' AND u.funding = 'self'
+    GROUP BY f.person_id
+),
+per_code AS (
+    SELECT unnest(fl.codes) AS code, fl.*, fa.names, c.conflicts, ro.rank_over, sf.self_funded_payers,
+           json_object('staffing_units', fa.staffing_units, 'staffing_records', fl.s_records, 'paid_by', fa.paid_by,
+                       'gross_pay', fl.f_pay, 'org_units', fa.org_units, 'retired_on', fl.h_retired_on,
+                       'insured', fl.h_insured,
+                       'paid_as', list_filter(['在编', '编外'], lambda x: (x = '在编' AND fl.f_est) OR (x = '编外' AND fl.f_non_est))) AS base
+    FROM flagged fl
+    LEFT JOIN facts fa USING (person_id) LEFT JOIN conflicts c USING (person_id)
+    LEFT JOIN rank_over ro USING (person_id) LEFT JOIN self_funded sf USING (person_id)
 )
-SELECT code, id_number, f_unit_code, region_code, details FROM person_findings
+SELECT pc.code, pc.person_id AS id_number,
+       coalesce(pc.s_unit, pc.f_unit, pc.o_unit) AS f_unit_code,
+       CASE WHEN pc.s_records > 0 THEN us.region_code
+            WHEN pc.f_rows > 0 THEN b.qhdm
+            ELSE uo.region_code END AS region_code,
+       {_DETAILS} AS details
+FROM per_code pc
+LEFT JOIN units us ON us.unit_code = pc.s_unit
+LEFT JOIN units uo ON uo.unit_code = pc.o_unit
+LEFT JOIN budget_units b ON b.dwbm = pc.f_dwbm_min
 """
 
 # Per-unit counts, each summable across partitions: every person is in exactly one
@@ -306,60 +374,9 @@ UNIT_PARTIALS_SUM = {
     "unit_revoked": "SELECT unit_code, sum(staffed)::BIGINT AS staffed, sum(paid)::BIGINT AS paid FROM parts GROUP BY ALL",
 }
 
-UNIT_FINDINGS_SQL = """
-WITH
-counts AS (SELECT * FROM unit_counts),   -- distinct persons per unit, class and quota type; and per unit and class
-est AS (SELECT unit_code, quota_type, actual FROM counts WHERE personnel_class = 'establishment' AND per_unit = 0),
-over_quota AS (
-    SELECT unit_code, quota_type, coalesce(e.actual, 0) AS actual, coalesce(q.approved, 0) AS approved
-    FROM (SELECT unit_code, quota_type FROM est UNION SELECT unit_code, quota_type FROM quotas) k
-    LEFT JOIN est e USING (unit_code, quota_type) LEFT JOIN quotas q USING (unit_code, quota_type)
-    WHERE quota_type IS DISTINCT FROM 'non_establishment_cap' AND coalesce(e.actual, 0) > coalesce(q.approved, 0)
-),
-over_cap AS (
-    SELECT n.unit_code, n.actual, coalesce(q.approved, 0) AS approved
-    FROM (SELECT unit_code, actual FROM counts WHERE personnel_class = 'non_establishment' AND per_unit = 1) n
-    LEFT JOIN quotas q ON q.unit_code = n.unit_code AND q.quota_type = 'non_establishment_cap'
-    WHERE n.actual > coalesce(q.approved, 0)
-),
-leaders AS (SELECT * FROM unit_leaders),
-over_leaders AS (
-    SELECT l.unit_code, l.level, l.actual, coalesce(p.approved, 0) AS approved FROM leaders l
-    LEFT JOIN leader_posts p USING (unit_code, level) WHERE l.actual > coalesce(p.approved, 0)
-),
-totals AS (SELECT unit_code, sum(approved) AS approved FROM quotas
-           WHERE quota_type IS DISTINCT FROM 'non_establishment_cap' GROUP BY ALL),
-vacancy AS (
-    SELECT t.unit_code, t.approved, coalesce(e.actual, 0) AS actual FROM totals t
-    LEFT JOIN (SELECT unit_code, actual FROM counts WHERE personnel_class = 'establishment' AND per_unit = 1) e USING (unit_code)
-    WHERE t.approved >= 10 AND 10 * (t.approved - coalesce(e.actual, 0)) >= 3 * t.approved
-),
-revoked AS (SELECT * FROM unit_revoked),
-invalid AS (
-    SELECT l.source, l.raw_trim AS raw_value, min(l.unit_code) AS unit_code, min(l.person_id) AS person_id,
-           min(b.qhdm) FILTER (WHERE l.source = 'finance') AS qhdm, count(*) AS records, max(l.candidates) AS candidates
-    FROM links l LEFT JOIN budget_units b ON b.dwbm = l.dwbm GROUP BY l.source, l.raw_trim
-)
-SELECT 'OVER_QUOTA' AS code, unit_code, quota_type,
-       json_object('approved', approved, 'actual', actual, 'excess', actual - approved) AS details FROM over_quota
-UNION ALL BY NAME
-SELECT 'NON_ESTABLISHMENT_OVER_CAP' AS code, unit_code,
-       json_object('cap', approved, 'actual', actual, 'excess', actual - approved) AS details FROM over_cap
-UNION ALL BY NAME
-SELECT 'LEADER_OVER_LIMIT' AS code, unit_code, level,
-       json_object('approved', approved, 'actual', actual, 'excess', actual - approved) AS details FROM over_leaders
-UNION ALL BY NAME
-SELECT 'HIGH_VACANCY' AS code, unit_code,
-       json_object('approved', approved, 'actual', actual, 'vacant', approved - actual,
-                   'vacancy_rate', round((approved - actual) / approved, 4)) AS details FROM vacancy
-UNION ALL BY NAME
-SELECT 'REVOKED_UNIT_STAFFED' AS code, unit_code,
-       json_object('staffed', staffed, 'paid', paid) AS details FROM revoked WHERE staffed > 0 OR paid > 0
-UNION ALL BY NAME
-SELECT 'INVALID_ID' AS code, unit_code, person_id AS id_number, source, raw_value, unit_code AS f_unit_code,
-       qhdm AS fallback_region,
-       json_object('records', records, 'linked', person_id IS NOT NULL, 'candidates', candidates) AS details FROM invalid
-"""
+# The unit-level codes and INVALID_ID: each the catalogue's query over the summed partials.
+UNIT_FINDINGS_SQL = "\nUNION ALL BY NAME\n".join(
+    f"SELECT '{f.code}' AS code, * FROM ({f.sql})" for f in F.UNIT_CODES.values())
 
 
 # Each unit's approved and actual numbers, for the monthly report (数据月报). Counted the
@@ -395,17 +412,65 @@ ORDER BY ALL
 """
 
 def _sql(text: str, period: str) -> str:
-    bounds = {"$month_start": f"'{P.first_day(period)}'", "$month_end": f"DATE '{P.last_day(period)}'"}
-    for k, v in bounds.items():
+    bounds = {"$month_start_date": f"DATE '{P.first_day(period)}'", "$month_start": f"'{P.first_day(period)}'",
+              "$month_end": f"DATE '{P.last_day(period)}'"}
+    for k, v in bounds.items():   # longest first: $month_start is a prefix of $month_start_date
         text = text.replace(k, v)
     return text
 
 
-def _person_stage(con, period: str, as_of: str) -> None:
+def identity_sets(con, persons: str) -> int:
+    """DUPLICATE_IDENTITY's sets (OUTPUTS.md): persons whose IDs agree in digits 1-14 and who
+    share a normalised name on a record of each, joined transitively (A~B and B~C: one set),
+    keyed on the lowest ID. Writes table ``identity_sets`` (person_id = the lowest ID, others,
+    names) and returns how many there are.
+
+    ``persons`` is a query of every person's ID. Only persons that share digits 1-14 with
+    another are looked at; the sets are then closed by propagating the lowest ID through the
+    shared names until nothing changes (one or two rounds: sets are small)."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE identity_edges AS
+        WITH twins AS (SELECT substr(person_id, 1, 14) AS born FROM ({persons}) GROUP BY ALL HAVING count(*) > 1),
+             named AS (SELECT DISTINCT person_id, name_norm FROM r
+                       WHERE substr(person_id, 1, 14) IN (SELECT born FROM twins) AND coalesce(name_norm, '') <> '')
+        SELECT substr(person_id, 1, 14) || chr(31) || name_norm AS link, name_norm, person_id FROM named
+        QUALIFY count(*) OVER (PARTITION BY substr(person_id, 1, 14), name_norm) > 1
+    """)
+    con.execute("""CREATE OR REPLACE TABLE identity_label AS
+                   SELECT person_id, min(person_id) OVER (PARTITION BY link) AS label FROM identity_edges""")
+    while True:
+        con.execute("""
+            CREATE OR REPLACE TABLE identity_next AS
+            WITH per_person AS (SELECT person_id, min(label) AS label FROM identity_label GROUP BY person_id),
+                 per_link AS (SELECT e.link, min(p.label) AS label FROM identity_edges e JOIN per_person p USING (person_id)
+                              GROUP BY e.link)
+            SELECT e.person_id, l.label FROM identity_edges e JOIN per_link l USING (link)""")
+        changed = con.execute("""
+            SELECT count(*) FROM (SELECT person_id, min(label) AS label FROM identity_label GROUP BY ALL) a
+            JOIN (SELECT person_id, min(label) AS label FROM identity_next GROUP BY ALL) b USING (person_id)
+            WHERE a.label <> b.label""").fetchone()[0]
+        con.execute("CREATE OR REPLACE TABLE identity_label AS SELECT * FROM identity_next")
+        if not changed:
+            break
+    con.execute("""
+        CREATE OR REPLACE TABLE identity_sets AS
+        WITH member AS (SELECT person_id, min(label) AS label FROM identity_label GROUP BY ALL)
+        SELECT m.label AS person_id,
+               list(DISTINCT m.person_id ORDER BY m.person_id) FILTER (WHERE m.person_id <> m.label) AS others,
+               list(DISTINCT e.name_norm ORDER BY e.name_norm) AS names
+        FROM member m JOIN identity_edges e USING (person_id) GROUP BY m.label""")
+    return con.execute("SELECT count(*) FROM identity_sets").fetchone()[0]
+
+
+def _person_stage(con, period: str, as_of: str, sets_given: bool = False) -> None:
     """Everything that needs only the persons at hand: their facts, their codes, their roster
-    rows, and the per-unit partial counts (all of a person's records are always together)."""
+    rows, and the per-unit partial counts (all of a person's records are always together).
+    The identity sets cross persons: computed here unless ``sets_given`` (a partition reads
+    the plan's)."""
     con.execute(_sql(PEOPLE_SQL, period))
     con.execute(PEOPLE_MULTI_SQL)
+    if not sets_given:
+        identity_sets(con, "SELECT person_id FROM people")
     con.execute(_sql(PERSON_FINDINGS_SQL, period))
     for name, query in UNIT_PARTIALS_SQL.items():
         con.execute(f"CREATE OR REPLACE TABLE {name} AS {query}")
@@ -536,6 +601,8 @@ def plan_parts(std: str, out: str | None = None, level: str = "city", threads: i
         con.execute(f"COPY (SELECT part, person_id FROM home ORDER BY part) TO {_q(f'{out}/parts/home.parquet')} "
                     "(FORMAT parquet, COMPRESSION zstd)")
         _copy(con, out, {"links": "SELECT * FROM links", "quarantine": "SELECT * FROM quarantine"})
+        identity_sets(con, "SELECT person_id FROM home")   # they cross partitions: found here, read by each part
+        _copy(con, f"{out}/parts", {"identity_sets": "SELECT * FROM identity_sets"})
         sizes = dict(con.execute("SELECT part, count(*) FROM home GROUP BY ALL ORDER BY ALL").fetchall())
     finally:
         con.close()
@@ -567,7 +634,8 @@ def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, thre
         con.execute(f"""CREATE OR REPLACE TABLE r AS SELECT * FROM ({_resolved_sql(records)})
                         WHERE person_id IN (SELECT person_id FROM mine)""")
         _source_views(con)
-        _person_stage(con, period, as_of or str(P.last_day(period)))
+        con.execute(f"CREATE OR REPLACE TABLE identity_sets AS SELECT * FROM read_parquet({_q(f'{out}/parts/identity_sets.parquet')})")
+        _person_stage(con, period, as_of or str(P.last_day(period)), sets_given=True)
         _copy(con, target, {"person_findings": "SELECT * FROM person_findings",
                             "roster": f"SELECT {', '.join(ROSTER_COLUMNS)} FROM roster",
                             **{name: f"SELECT * FROM {name}" for name in UNIT_PARTIALS_SQL}})

@@ -51,7 +51,7 @@ RECORD_COLUMNS = [
     "record_id", "sex", "birth_date", "personnel_class", "quota_type", "non_establishment_category", "post_category",
     "position", "entered_on", "slip_no",
     # organisation
-    "sfld", "ldlb", "zwcc",
+    "sfld", "ldlb", "zwcc", "xb", "csrq",
     # finance
     "dwbm", "rylb", "yfgz", "jfly",
     # HR
@@ -454,7 +454,7 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
     org = _read(inputs.org_file)
     take("org", pd.DataFrame({
         "source": "org", "raw_id": org.sfzh, "name": org.xm, "unit_code": _code(org.dwdm),
-        "sfld": org.sfld, "ldlb": org.ldlb, "zwcc": org.zwcc,
+        "sfld": org.sfld, "ldlb": org.ldlb, "zwcc": org.zwcc, "xb": org.xb, "csrq": org.csrq,
     }), org)
     pay = _read(inputs.gz_ff_file)
     credit = budget_units.set_index("dwbm").credit

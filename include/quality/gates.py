@@ -219,10 +219,15 @@ def audit_period(work: str, gx_root: str, severity: dict[str, str] | None = None
     """
     results = {}
     members = expected_roster_size(work)
+    from include.findings import CODES
+
     extra = {"roster": [{"type": "expect_table_row_count_to_equal", "kwargs": {"value": members},
                          "meta": {"severity": "critical",
                                   "why": "the roster is the union of the persons paid from the budget and those active "
-                                         "in a full or partial funded unit, counted independently from the records"}}]}
+                                         "in a full or partial funded unit, counted independently from the records"}}],
+             # the codes are the catalogue's: a code added there is known here the same day
+             "findings": [{"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "code", "value_set": list(CODES)},
+                           "meta": {"severity": "critical", "why": "every code is one of the catalogue (include/findings.py)"}}]}
     for name in ("roster", "findings"):
         frame = pd.read_parquet(f"{work}/{name}.parquet")
         results[name] = validate(frame, name, gx_root, out_dir=f"{work}/quality", severity=severity, extra=extra.get(name),

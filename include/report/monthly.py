@@ -35,7 +35,7 @@ from include import periods as P
 from include.alerts import codes as C
 from include.alerts.routing import Routing, lineage
 from include.pipeline.publish import finding_table, metadata
-from include.pipeline.reconcile import SEVERITY as C_SEVERITY
+from include.findings import SEVERITY as C_SEVERITY
 from include.report import charts
 
 log = logging.getLogger("roster_sync.report")
