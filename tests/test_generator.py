@@ -70,12 +70,16 @@ def test_ids_and_credit_codes_pass_their_checks(small_world):
 
 
 def test_ids_agree_with_birth_date_and_sex(small_world):
+    """Except where IDENTITY_CONFLICT is injected: those, and only those, are in the truth."""
     persons = pd.read_parquet(small_world / "periods" / "2026-10" / "staffing" / "persons.parquet")
     clean = persons.id_number.map(ids.clean_id)
     ok = clean.map(ids.is_valid_id)
-    assert (clean[ok].str[6:14] == persons.birth_date[ok].str.replace("-", "")).all()
     odd = clean[ok].str[16].astype(int) % 2 == 1
-    assert (odd == (persons.sex[ok] == "M")).all()
+    agree = (clean[ok].str[6:14] == persons.birth_date[ok].str.replace("-", "")) & (odd == (persons.sex[ok] == "M"))
+    truth = oracle.load(small_world, "2026-10")["findings"]
+    conflicts = set(truth[truth.code == "IDENTITY_CONFLICT"].id_number)
+    assert (~agree).sum() >= 1 and set(clean[ok][~agree]) <= conflicts
+    assert agree.sum() > 0.99 * len(agree)
 
 
 def test_harmless_dirt_is_present(small_world):

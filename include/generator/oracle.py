@@ -9,9 +9,11 @@ no shared helpers beyond the ID standard itself.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -27,8 +29,30 @@ SEVERITY = {
     "REVOKED_UNIT_STAFFED": "high", "PAID_WITHOUT_ESTABLISHMENT": "high", "ESTABLISHED_NOT_PAID": "medium",
     "DUPLICATE_PAY": "high", "MULTIPLE_ESTABLISHMENT": "high", "RETIRED_STILL_ACTIVE": "high", "UNIT_MISMATCH": "medium",
     "CLASS_MISMATCH": "medium", "RESTRICTED_POST": "high", "CADRE_WITHOUT_ESTABLISHMENT": "high", "MISSING_SLIP": "medium",
-    "NOT_INSURED": "medium", "INVALID_ID": "medium",
+    "NOT_INSURED": "medium", "INVALID_ID": "medium", "IDENTITY_CONFLICT": "medium", "OVER_RETIREMENT_AGE": "high",
+    "LEADER_RANK_MISMATCH": "medium", "FUNDING_MISMATCH": "medium", "DUPLICATE_IDENTITY": "high",
+    "UNREGISTERED_NON_ESTABLISHMENT": "medium",
 }
+# OUTPUTS.md "Ranks": the order, and the highest rank each unit rank allows a 正职 and a 副职.
+RANK = {"正厅": 7, "副厅": 6, "正处": 5, "副处": 4, "正科": 3, "副科": 2, "科员": 1}
+RANK_LIMIT = {
+    ("department", "正职"): "正厅", ("department", "副职"): "副厅", ("bureau", "正职"): "正处", ("bureau", "副职"): "副处",
+    ("deputy_bureau", "正职"): "副处", ("deputy_bureau", "副职"): "正科", ("section", "正职"): "正科",
+    ("section", "副职"): "副科", ("deputy_section", "正职"): "副科", ("deputy_section", "副职"): "科员",
+    ("unit_level", "正职"): "科员", ("unit_level", "副职"): "科员",
+}
+
+
+def statutory_retirement(pid: str) -> dt.date:
+    """OUTPUTS.md "The statutory retirement date", step by step."""
+    born = dt.date(int(pid[6:10]), int(pid[10:12]), int(pid[12:14]))
+    male = int(pid[16]) % 2 == 1
+    reference_year, age = (1964, 60) if male else (1969, 55)
+    m = (born.year - reference_year) * 12 + (born.month - 12)   # months after December of the reference year
+    delay = min(36, math.ceil(m / 4)) if m > 0 else 0
+    months = born.month - 1 + age * 12 + delay
+    year, month = born.year + months // 12, months % 12 + 1
+    return dt.date(year, month, min(born.day, calendar.monthrange(year, month)[1]))
 KEY_COLUMNS = ["code", "unit_code", "quota_type", "level", "id_number", "source", "raw_value"]
 FINDING_COLUMNS = KEY_COLUMNS + ["severity", "region_code"]
 
@@ -148,10 +172,12 @@ def compute(data_dir: str | Path, period: str) -> dict:
     org = defaultdict(list)
     pay = defaultdict(list)
     hr = defaultdict(list)
+    named = defaultdict(list)   # person -> (source, normalised name, whether the record's own ID is valid, row)
     for source, raw, nname, unit, row, vid in resolved:
         if vid is None:
             continue
         {"staffing": staffing, "org": org, "finance": pay, "hr": hr}[source][vid].append(row)
+        named[vid].append((source, nname, valid(raw) is not None, row))
 
     # Unit-level codes.
     est_count = defaultdict(set)      # (unit, quota_type) -> ids
@@ -221,6 +247,29 @@ def compute(data_dir: str | Path, period: str) -> dict:
         u, region = person_unit(pid)
         add(code, unit_code=u, id_number=pid, region=region)
 
+    def identity_conflict(pid) -> bool:
+        """A stated birth date or sex the ID contradicts, or two different names, among the
+        person's records whose own ID is valid."""
+        born, born8 = f"{pid[6:10]}-{pid[10:12]}-{pid[12:14]}", pid[6:14]
+        male = int(pid[16]) % 2 == 1
+        names = set()
+        for source, nname, own, row in named[pid]:
+            if not own:
+                continue
+            if nname:
+                names.add(nname)
+            if source == "staffing":
+                if not _blank(row["birth_date"]) and str(row["birth_date"]).strip() != born:
+                    return True
+                if not _blank(row["sex"]) and str(row["sex"]).strip() != ("M" if male else "F"):
+                    return True
+            if source == "org":
+                if not _blank(row["csrq"]) and str(row["csrq"]).strip() != born8:
+                    return True
+                if not _blank(row["xb"]) and str(row["xb"]).strip() != ("1" if male else "2"):
+                    return True
+        return len(names) > 1
+
     roster = set()
     for pid in everyone:
         s_rows, o_rows, p_rows, h_rows = staffing.get(pid, []), org.get(pid, []), pay.get(pid, []), hr.get(pid, [])
@@ -259,6 +308,49 @@ def compute(data_dir: str | Path, period: str) -> dict:
             person("MISSING_SLIP", pid)
         if rylb & {"在编", "编外"} and not any(r["参保状态"] == "参保缴费" for r in h_rows):
             person("NOT_INSURED", pid)
+        if identity_conflict(pid):
+            person("IDENTITY_CONFLICT", pid)
+        if ((s_rows or rylb & {"在编", "编外"}) and not any(r["人员状态"] == "退休" for r in h_rows)
+                and statutory_retirement(pid) < P.first_day(period)):
+            person("OVER_RETIREMENT_AGE", pid)
+        for r in o_rows:
+            limit = RANK_LIMIT.get((units.get(r["dwdm"], {}).get("rank"), r["ldlb"]))
+            held = RANK.get(str(r["zwcc"] or "").strip())
+            if r["sfld"] == "1" and limit and held and held > RANK[limit]:
+                person("LEADER_RANK_MISMATCH", pid)
+        if any(r["rylb"] in ("在编", "编外") and r["jfly"] == "财政拨款"
+               and units.get(budget_units.get(r["dwbm"], (None, None))[0], {}).get("funding") == "self" for r in p_rows):
+            person("FUNDING_MISMATCH", pid)
+        if "编外" in rylb and not s_rows:
+            person("UNREGISTERED_NON_ESTABLISHMENT", pid)
+
+    # DUPLICATE_IDENTITY: persons with the same digits 1-14 and a shared name, joined into
+    # sets (A~B, B~C: one set), raised on the lowest ID.
+    parent = {}
+
+    def root(x):
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    sharing = defaultdict(set)
+    for pid in everyone:
+        for source, nname, own, row in named[pid]:
+            if nname:
+                sharing[(pid[:14], nname)].add(pid)
+    for group in sharing.values():
+        if len(group) > 1:
+            first, *rest = sorted(group)
+            for other in rest:
+                a, b = root(first), root(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    sets = defaultdict(set)
+    for pid in parent:
+        sets[root(pid)].add(pid)
+    for members in sets.values():
+        if len(members) > 1:
+            person("DUPLICATE_IDENTITY", min(members))
 
     rows = [dict(zip(KEY_COLUMNS, k), severity=SEVERITY[k[0]], region_code=region) for k, region in findings.items()]
     frame = pd.DataFrame(rows, columns=FINDING_COLUMNS).sort_values(KEY_COLUMNS, na_position="first", ignore_index=True)

@@ -1,4 +1,4 @@
-"""The seventeen findings of OUTPUTS.md, injected the way they happen in life.
+"""The findings of OUTPUTS.md, injected the way they happen in life.
 
 A :class:`Problem` names its subjects (persons by ``pid``, units by credit code) and
 lives from ``start`` until ``fixed_in``. Most problems are overlays: while open they
@@ -16,19 +16,25 @@ computes the truth from what the offices serve, co-occurring findings included.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import numpy as np
 import pandas as pd
 
+from include import identifiers as ids
 from include import periods as P
+from include.generator import names as N
 from include.generator import world as W
 
 CODES = [
     "OVER_QUOTA", "NON_ESTABLISHMENT_OVER_CAP", "LEADER_OVER_LIMIT", "HIGH_VACANCY", "REVOKED_UNIT_STAFFED",
     "PAID_WITHOUT_ESTABLISHMENT", "ESTABLISHED_NOT_PAID", "DUPLICATE_PAY", "MULTIPLE_ESTABLISHMENT",
     "RETIRED_STILL_ACTIVE", "UNIT_MISMATCH", "CLASS_MISMATCH", "RESTRICTED_POST", "CADRE_WITHOUT_ESTABLISHMENT",
-    "MISSING_SLIP", "NOT_INSURED", "INVALID_ID",
+    "MISSING_SLIP", "NOT_INSURED", "INVALID_ID", "IDENTITY_CONFLICT", "OVER_RETIREMENT_AGE", "LEADER_RANK_MISMATCH",
+    "FUNDING_MISMATCH", "DUPLICATE_IDENTITY", "UNREGISTERED_NON_ESTABLISHMENT",
 ]
+RANKS = ["正厅", "副厅", "正处", "副处", "正科", "副科", "科员"]   # highest first
+IDENTITY_SLIPS = ["staffing_birth_date", "org_csrq", "finance_name", "org_xb"]
 INVALID_ID_SOURCES = ["finance", "hr", "staffing", "org"]
 
 
@@ -52,9 +58,13 @@ class NoCandidate(RuntimeError):
 # --- choosing subjects -----------------------------------------------------------------------------
 
 def _free(w, df: pd.DataFrame, pid_col: str = "pid", unit_col: str = "unit_code") -> pd.DataFrame:
+    """Rows whose person and unit are subjects of no problem yet; persons only if they stay
+    short of their statutory retirement date to the end of the world (a subject is left alone
+    by the monthly retirements, so one who came due would become OVER_RETIREMENT_AGE too)."""
     out = df
     if pid_col in df:
         out = out[~out[pid_col].isin(w.pinned_pids)]
+        out = out[w.retirement_due().reindex(out[pid_col]).to_numpy() > np.datetime64(w.last_day)]
     if unit_col in df:
         out = out[~out[unit_col].isin(w.pinned_units)]
     return out
@@ -218,15 +228,115 @@ def choose(w, code: str, serial: int) -> Problem:
         source = INVALID_ID_SOURCES[serial % len(INVALID_ID_SOURCES)]
         a = _free(w, _single_placement(w, _paid_by_budget(w, _active(w))))
         if source == "org":
-            a = a[a._cadre.astype(bool)]
+            cadres = a[a._cadre.astype(bool)]
+            a, source = (cadres, "org") if len(cadres) else (a, "finance")   # a small world may have no cadre free
         r = _pick(w, a)
         pos = int(rng.integers(0, 17))
         prob.pids, prob.params = [int(r.pid)], {"source": source, "pos": pos, "delta": int(rng.integers(1, 10))}
+    elif code == "IDENTITY_CONFLICT":  # 身份信息不一致: a birth date, sex or name mistyped in one office
+        via = IDENTITY_SLIPS[serial % len(IDENTITY_SLIPS)]
+        a = _free(w, _single_placement(w, _paid_by_budget(w, _active(w))))
+        if via.startswith("org"):
+            a = a[a._cadre.astype(bool)] if a._cadre.astype(bool).any() else a
+            via = via if a._cadre.astype(bool).any() else "staffing_birth_date"
+        r = _pick(w, a)
+        person = w.people.set_index("pid").loc[int(r.pid)]
+        born = dt.date.fromisoformat(person.birth_date)
+        slipped = born + dt.timedelta(days=10 if born.day <= 18 else -10)      # the tens digit of the day
+        value = {"staffing_birth_date": slipped.isoformat(), "org_csrq": slipped.strftime("%Y%m%d"),
+                 "finance_name": person["name"][:-1] + _other_char(w, person["name"][-1]),
+                 "org_xb": "2" if person.sex == "M" else "1"}[via]
+        prob.pids, prob.params = [int(r.pid)], {"via": via, "value": value}
+    elif code == "OVER_RETIREMENT_AGE":  # 超龄未退休: a placement held by someone long past the age
+        a = _free(w, _single_placement(w, _paid_by_budget(w, _active(w))))
+        r = _pick(w, a[a.personnel_class == "establishment"])
+        female = bool(rng.random() < 0.4)
+        # born before the cohorts with a delay: retired by the statute in 2023-2024
+        old = W.make_people(rng, 1, w.next_pid, W._birth_regions(w),
+                            dt.date(1968, 7, 1) if female else dt.date(1963, 7, 1),
+                            dt.date(1969, 12, 31) if female else dt.date(1964, 12, 31),
+                            female_share=1.0 if female else 0.0, taken=w.taken_ids(), taken_keys=w.identity_keys)
+        w.next_pid += 1
+        w.people = pd.concat([w.people, old], ignore_index=True)
+        idx = w.placements.index[w.placements.record_id == r.record_id]
+        w.placements.loc[idx, ["pid", "_changed"]] = [int(old.pid.iloc[0]), period]
+        prob.pids, prob.params = [int(old.pid.iloc[0])], {"record_id": r.record_id}
+    elif code == "LEADER_RANK_MISMATCH":  # 领导职务高配: a leader given a rank above the unit's
+        pl = w.placements
+        leaders = _free(w, pl[(pl.status == "active") & pl._leader.notna()])
+        rank = units.set_index("unit_code")["rank"]
+        top = {"department": ("正厅", "副厅"), "bureau": ("正处", "副处"), "deputy_bureau": ("副处", "正科"),
+               "section": ("正科", "副科"), "deputy_section": ("副科", "科员"), "unit_level": ("科员", "科员")}
+        limit = [top[rank[u]][0 if lv == "principal" else 1] for u, lv in zip(leaders.unit_code, leaders._leader)]
+        leaders = leaders[np.array([RANKS.index(x) > 0 for x in limit], dtype=bool)]
+        r = _pick(w, leaders)
+        lim = top[rank[r.unit_code]][0 if r._leader == "principal" else 1]
+        steps = min(RANKS.index(lim), int(rng.integers(1, 3)))
+        prob.pids, prob.units = [int(r.pid)], []
+        prob.params = {"zwcc": RANKS[RANKS.index(lim) - steps]}
+    elif code == "FUNDING_MISMATCH":  # 自收自支单位财政发薪: a self-funded unit's staff paid from the budget
+        mode = units.set_index("unit_code")._payroll
+        a = _free(w, _single_placement(w, _active(w)))
+        a = a[a.unit_code.map(mode).eq("own") & (a.entered_on < f"{period}-01")]
+        if a.empty:   # no self-funded unit on the payroll: one is reformed to self-funding (改制) and still paid
+            pl = w.placements
+            staffed = pl[pl.status == "active"].unit_code.value_counts()
+            budget = _free(w, units[(units._payroll == "budget") & units.unit_code.isin(staffed.index)])
+            inst = budget[budget.kind == "institution"]   # an institution if there is one (a small world may have none free)
+            inst = inst if len(inst) else budget
+            u = _pick(w, inst.assign(n=inst.unit_code.map(staffed)).sort_values("n").head(3))
+            prob.units, prob.params = [u.unit_code], {"reform": True}
+        else:
+            r = _pick(w, a)
+            prob.pids, prob.params = [int(r.pid)], {"reform": False}
+    elif code == "DUPLICATE_IDENTITY":  # 疑似一人多号: a second ID (other sequence digits) paid by another unit
+        a = _free(w, _single_placement(w, _paid_by_budget(w, _active(w))))
+        r = _pick(w, a)
+        person = w.people.set_index("pid").loc[int(r.pid)]
+        taken = w.taken_ids()
+        extra = []
+        for _ in range(2 if serial % 3 == 2 else 1):   # now and then a third: A~B~C
+            while True:
+                body = person.id_number[:14] + f"{int(rng.integers(0, 100)):02d}" + person.id_number[16]
+                other = body + ids.id_check_char(body)
+                if other not in taken:
+                    break
+            taken.add(other)
+            extra.append(other)
+        w.reserved_ids.update(extra)
+        budget = units[(units._payroll == "budget") & (units.unit_code != r.unit_code)]
+        payer = _pick(w, budget)
+        prob.pids = [int(r.pid)]
+        prob.params = {"ids": extra, "dwbm": payer._dwbm, "hr_no": payer._hr_no,
+                       "rylb": ["编外", "在编"][serial % 2], "pay": round(float(rng.uniform(3000, 6000)), 2)}
+    elif code == "UNREGISTERED_NON_ESTABLISHMENT":  # 编外人员未纳入实名管理
+        if serial % 2 == 0:   # hired and paid by the unit, never registered with the staffing office
+            u = _pick(w, _free(w, units[units._payroll == "budget"]))
+            hire = W.make_people(rng, 1, w.next_pid, W._birth_regions(w), dt.date(1985, 1, 1), dt.date(2002, 12, 31),
+                                 taken=w.taken_ids(), taken_keys=w.identity_keys)
+            w.next_pid += 1
+            w.people = pd.concat([w.people, hire], ignore_index=True)
+            prob.pids, prob.units = [int(hire.pid.iloc[0])], [u.unit_code]
+            prob.params = {"how": "never_registered", "dwbm": u._dwbm, "hr_no": u._hr_no,
+                           "pay": round(float(rng.uniform(3000, 6000)), 2)}
+        else:                 # let go in staffing's books, kept on the payroll
+            a = _free(w, _single_placement(w, _paid_by_budget(w, _active(w))))
+            r = _pick(w, a[a.personnel_class == "non_establishment"])
+            idx = w.placements.index[w.placements.record_id == r.record_id]
+            w.placements.loc[idx, ["status", "left_on", "_changed"]] = ["left", f"{P.add_months(period, -2)}-28", period]
+            prob.pids = [int(r.pid)]
+            prob.params = {"how": "left_but_paid", "unit_code": r.unit_code, "record_id": r.record_id}
     else:
         raise ValueError(f"unknown code {code}")
     w.pinned_pids.update(int(p) for p in prob.pids)
     w.pinned_units.update(prob.units)
     return prob
+
+
+def _other_char(w, char: str) -> str:
+    """A character of a name mistyped as another (a homophone picked by the input method)."""
+    pool = [c for c in N.GIVEN_CHARS if c != char]
+    return pool[int(w.rng.integers(0, len(pool)))]
 
 
 def fix_in_world(w, prob: Problem) -> None:
@@ -239,6 +349,13 @@ def fix_in_world(w, prob: Problem) -> None:
     elif prob.code == "MULTIPLE_ESTABLISHMENT":  # the second placement is closed
         idx = pl.index[pl.record_id == prob.params["record_id"]]
         pl.loc[idx, ["status", "left_on", "_changed"]] = ["left", f"{period}-05", period]
+    elif prob.code == "OVER_RETIREMENT_AGE":  # the retirement is finally processed, at the statutory date
+        idx = pl.index[pl.record_id == prob.params["record_id"]]
+        pl.loc[idx, ["status", "left_on", "_changed"]] = ["left", f"{period}-01", period]
+        row = pl.loc[idx[0]]
+        due = str(pd.Timestamp(w.retirement_due()[row.pid]).date())
+        w.retirees = pd.concat([w.retirees, pd.DataFrame({"pid": [row.pid], "unit_code": [row.unit_code], "retired_on": [due],
+                                                          "_pay": [round(row._pay * 0.85, 2)]})], ignore_index=True)
     elif prob.code == "RETIRED_STILL_ACTIVE":  # the retirement is finally processed
         idx = pl.index[pl.record_id == prob.params["record_id"]]
         pl.loc[idx, ["status", "left_on", "_changed"]] = ["left", prob.params["retired_on"], period]
@@ -275,7 +392,8 @@ def apply_overlays(w, frames: dict[str, pd.DataFrame], problems: list[Problem], 
         c = prob.code
         if prob.fixed_in is not None and prob.fixed_in <= period:
             # Fixed. A person who left staffing but stayed paid is now off the payroll too.
-            if c == "PAID_WITHOUT_ESTABLISHMENT":
+            if c == "PAID_WITHOUT_ESTABLISHMENT" or (c == "UNREGISTERED_NON_ESTABLISHMENT"
+                                                     and prob.params["how"] == "left_but_paid"):
                 drop("gz_ff", pay._pid == pid)
             continue
         if not prob.open_in(period):
@@ -333,6 +451,41 @@ def apply_overlays(w, frames: dict[str, pd.DataFrame], problems: list[Problem], 
                 drop("cbry", m)
             else:
                 hr.loc[m & (hr.参保状态 == "参保缴费"), "参保状态"] = "暂停缴费"
+        elif c == "IDENTITY_CONFLICT":
+            via, value = prob.params["via"], prob.params["value"]
+            if via == "staffing_birth_date":
+                sp.loc[(sp._pid == pid) & (sp.status == "active"), "birth_date"] = value
+            elif via == "finance_name":
+                pay.loc[pay._pid == pid, "xm"] = value
+            else:
+                org.loc[org._pid == pid, "csrq" if via == "org_csrq" else "xb"] = value
+        elif c == "LEADER_RANK_MISMATCH":
+            org.loc[(org._pid == pid) & (org.sfld == "1"), "zwcc"] = prob.params["zwcc"]
+        elif c == "FUNDING_MISMATCH":
+            if prob.params["reform"]:
+                u = prob.units[0]
+                frames["units"].loc[frames["units"].unit_code == u, "funding"] = "self"
+            else:
+                pay.loc[pay._pid == pid, "jfly"] = "财政拨款"
+        elif c == "DUPLICATE_IDENTITY":
+            name = people.name[pid]
+            extra = prob.params["ids"]
+            append("gz_ff", {"ffyf": P.to_ffyf(month), "dwbm": prob.params["dwbm"], "sfzh": extra[0], "xm": name,
+                             "rylb": prob.params["rylb"], "yfgz": prob.params["pay"], "jfly": "财政拨款", "_pid": pid})
+            for other in extra[1:]:
+                append("cbry", {"公民身份号码": other, "姓名": name, "单位编号": prob.params["hr_no"], "参保状态": "参保缴费",
+                                "人员状态": "在职", "退休日期": "", "缴费基数": int(prob.params["pay"] * 0.9), "_pid": pid})
+        elif c == "UNREGISTERED_NON_ESTABLISHMENT":
+            if prob.params["how"] == "never_registered":
+                append("gz_ff", {"ffyf": P.to_ffyf(month), "dwbm": prob.params["dwbm"], "sfzh": people.id_number[pid],
+                                 "xm": people.name[pid], "rylb": "编外", "yfgz": prob.params["pay"], "jfly": "财政拨款", "_pid": pid})
+                append("cbry", {"公民身份号码": people.id_number[pid], "姓名": people.name[pid], "单位编号": prob.params["hr_no"],
+                                "参保状态": "参保缴费", "人员状态": "在职", "退休日期": "", "缴费基数": int(prob.params["pay"] * 0.9),
+                                "_pid": pid})
+            elif not (pay._pid == pid).any():
+                u = prob.params["unit_code"]
+                append("gz_ff", {"ffyf": P.to_ffyf(month), "dwbm": units._dwbm[u], "sfzh": people.id_number[pid],
+                                 "xm": people.name[pid], "rylb": "编外", "yfgz": 4321.0, "jfly": "财政拨款", "_pid": pid})
         elif c == "INVALID_ID":
             src = prob.params["source"]
             frame, col = {"finance": (pay, "sfzh"), "hr": (hr, "公民身份号码"), "staffing": (sp, "id_number"), "org": (org, "sfzh")}[src]
