@@ -10,7 +10,12 @@ its own persons, units and budget units (a letter prefix on every key), so every
 and aggregate really is five times larger.
 
 For each size, in fresh child processes (peak RSS = the child's VmHWM):
-* ``reconcile``: resolve, the 17 codes and the roster, written to Parquet;
+* ``reconcile``: resolve, every code of the catalogue and the roster, written to Parquet;
+* ``before`` (``--before REV``): the same reconcile as the code stood at git revision REV
+  (checked out with ``git worktree`` under var/bench/), on the same standardised model,
+  run alternately with the current code (best of ``--rounds``), so a change's cost is
+  measured on one machine in one run. Issue 13 (six codes more) measured against
+  ``--before e7d9814``, the last commit with the seventeen codes;
 * ``lower bound``: a bare DuckDB query that reads the same standardised records and
   joins the four sources on ID (FULL JOIN), nothing else; two forms, both printed:
   ``count`` reads only the ID column and counts the joined rows; ``columns`` reads every
@@ -135,21 +140,47 @@ def replicate(src: Path, copies: int) -> Path:
     return dst
 
 
+def checkout(rev: str) -> Path:
+    """The code as it stood at ``rev``, in a git worktree under var/bench/ (made once)."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    path = ROOT / "var" / "bench" / f"code-{sha}"
+    if not (path / "include").exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=ROOT, check=True, capture_output=True)
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", default="1,5", help="sizes in millions of persons (copies of the 1M model)")
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for reconcile, e.g. 3GB")
+    ap.add_argument("--before", default=None, help="a git revision to time against, alternately, on the same data")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds with --before (best of each printed)")
     args = ap.parse_args()
     base = std_1m()
+    before = checkout(args.before) if args.before else None
     for copies in [int(x) for x in args.copies.split(",")]:
         std = replicate(base, copies)
         out = ROOT / "var" / "bench" / f"work-{copies}M"
         out.mkdir(parents=True, exist_ok=True)
         lb_count = child(LOWER_BOUND.format(records=str(std / "records.parquet"), mode="count"))
         lb_cols = child(LOWER_BOUND.format(records=str(std / "records.parquet"), mode="columns"))
-        rc = child(RECONCILE.format(root=str(ROOT), std=str(std), out=str(out), mem=args.memory_limit))
+        runs, old = [], []
+        for _ in range(args.rounds if before else 1):
+            if before:
+                old.append(child(RECONCILE.format(root=str(before), std=str(std), out=str(out) + "-before", mem=args.memory_limit)))
+            runs.append(child(RECONCILE.format(root=str(ROOT), std=str(std), out=str(out), mem=args.memory_limit)))
+        rc = min(runs, key=lambda r: r["seconds"])
+        times = ", ".join(f"{r['seconds']:.1f}" for r in runs)
+        old_times = ", ".join(f"{r['seconds']:.1f}" for r in old)
         print(f"{copies}M persons: reconcile {rc['seconds']:6.1f}s, peak RSS {rc['rss_mb']:6.0f} MB "
-              f"(roster {rc['roster']:,}, {rc['findings']:,} findings)", flush=True)
+              f"(roster {rc['roster']:,}, {rc['findings']:,} findings)"
+              + (f"; runs {times}" if len(runs) > 1 else ""), flush=True)
+        if before:
+            b = min(old, key=lambda r: r["seconds"])
+            print(f"   before ({args.before}): {b['seconds']:6.1f}s, peak RSS {b['rss_mb']:6.0f} MB "
+                  f"(roster {b['roster']:,}, {b['findings']:,} findings); runs {old_times}"
+                  f" -> now {rc['seconds'] / b['seconds'] - 1:+.0%} time, {rc['rss_mb'] / b['rss_mb'] - 1:+.0%} peak RSS",
+                  flush=True)
         print(f"   lower bound, count:   {lb_count['seconds']:6.1f}s, peak RSS {lb_count['rss_mb']:6.0f} MB -> ratio "
               f"{rc['seconds'] / lb_count['seconds']:.1f}", flush=True)
         print(f"   lower bound, columns: {lb_cols['seconds']:6.1f}s, peak RSS {lb_cols['rss_mb']:6.0f} MB -> ratio "
