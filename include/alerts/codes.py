@@ -60,7 +60,12 @@ def describe(code: str, details: str | None, quota_type=None, level=None, source
         return f"{SOURCE_LABEL.get(source, source)}：号码 {masked_raw}，记录 {_num(d.get('records'))} 条，{linked}"
     if code == "IDENTITY_CONFLICT":
         said = {"birth_date": "出生日期", "sex": "性别", "csrq": "出生日期", "xb": "性别"}
-        parts = [f"{SOURCE_LABEL.get(c.get('source'), c.get('source'))}{said.get(c.get('field'), c.get('field'))}记为 {c.get('value')}"
+        def shown(c):   # organisation's csrq YYYYMMDD reads as a date; xb 1/2 as 男/女
+            v = str(c.get("value"))
+            if c.get("field") == "csrq" and len(v) == 8 and v.isdigit():
+                return f"{v[:4]}-{v[4:6]}-{v[6:]}"
+            return {"1": "男", "2": "女", "M": "男", "F": "女"}.get(v, v) if c.get("field") in ("xb", "sex") else v
+        parts = [f"{SOURCE_LABEL.get(c.get('source'), c.get('source'))}{said.get(c.get('field'), c.get('field'))}记为 {shown(c)}"
                  for c in d.get("conflicts") or []]
         names = sorted({n.get("name") for n in d.get("names") or []})
         if len(names) > 1:
