@@ -91,11 +91,11 @@ RANK_LIMITS = MappingProxyType({
 })
 
 
-def retirement_macro_sql() -> str:
-    """DuckDB macro ``statutory_retirement(id)``: the retirement date from a valid ID's birth
+def retirement_macro_sql() -> list[str]:
+    """DuckDB macros ``statutory_retirement(id)``: the retirement date from a valid ID's birth
     date (digits 7-14) and sex (digit 17). Adding months to a date keeps the day where the
     month has it and takes the month's last day where it does not (1966-10-31 + 6 months:
-    2027-04-30), which is OUTPUTS.md's rule."""
+    2027-04-30), which is OUTPUTS.md's rule; and ``over_retirement_age(id, first_day)``."""
     r = RETIREMENT
     (my, mm), (fy, fm) = r["reference_month"]["M"], r["reference_month"]["F"]
     male = "CAST(substr(id, 17, 1) AS INTEGER) % 2 = 1"
@@ -104,8 +104,15 @@ def retirement_macro_sql() -> str:
     step = r["step_months"]
     delay = f"least({r['max_delay_months']}, greatest(0, ({months} + {step - 1}) // {step}))"
     years = f"CASE WHEN {male} THEN {r['age_years']['M']} ELSE {r['age_years']['F']} END"
-    return (f"CREATE OR REPLACE MACRO statutory_retirement(id) AS "
-            f"CAST(strptime(substr(id, 7, 8), '%Y%m%d') + to_months({years} * 12 + {delay}) AS DATE)")
+    youngest = min(r["age_years"].values())
+    return [f"CREATE OR REPLACE MACRO statutory_retirement(id) AS "
+            f"CAST(strptime(substr(id, 7, 8), '%Y%m%d') + to_months({years} * 12 + {delay}) AS DATE)",
+            # Whether the date is before first_day; the date itself only for those born early
+            # enough to be past the youngest statutory age (a string compare first: computing
+            # every person's date cost 0.8 s at 1M persons).
+            f"CREATE OR REPLACE MACRO over_retirement_age(id, first_day) AS "
+            f"CASE WHEN substr(id, 7, 8) < strftime(first_day - INTERVAL {youngest} YEAR, '%Y%m%d') "
+            f"THEN statutory_retirement(id) < first_day ELSE false END"]
 
 
 def rank_tables_sql() -> list[str]:
@@ -236,7 +243,7 @@ CATALOGUE_ENTRIES = [
         "OVER_RETIREMENT_AGE", "high", "超龄未退休", "person", ("id_number",),
         "核实是否经批准延迟退休；未经批准的办理退休，通知财政改按离退休发放。", ("staffing", "finance", "hr"),
         "(p.s_records > 0 OR p.f_est OR p.f_non_est) AND p.hr_status IS DISTINCT FROM '退休' "
-        "AND statutory_retirement(p.person_id) < $month_start_date",
+        "AND over_retirement_age(p.person_id, $month_start_date)",
         thresholds=RETIREMENT,
         details="json_object('birth_date', strftime(strptime(substr(pc.person_id, 7, 8), '%Y%m%d'), '%Y-%m-%d'), "
                 "'sex', CASE WHEN CAST(substr(pc.person_id, 17, 1) AS INTEGER) % 2 = 1 THEN 'M' ELSE 'F' END, "
