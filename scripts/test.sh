@@ -10,4 +10,6 @@ if ! command -v docker-compose >/dev/null 2>&1 && command -v apt-get >/dev/null 
   { apt-get install -y -qq docker-compose || { apt-get update -qq && apt-get install -y -qq docker-compose; }; } >/dev/null 2>&1 \
     || echo "could not install docker-compose: tests/test_compose.py will fail"
 fi
-exec python -m pytest "$@"
+# Test files run in parallel, one worker per core (pytest-xdist); a file stays on one worker,
+# so its module fixtures (a published month, an Airflow run) are made once. `-n 0` runs serially.
+exec python -m pytest -n auto --dist loadfile "$@"
