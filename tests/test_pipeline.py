@@ -165,3 +165,24 @@ def test_a_backfill_of_an_earlier_period_never_reopens_what_a_later_one_resolved
     pd.testing.assert_frame_equal(before.drop(columns="updated_at"), after.drop(columns="updated_at"))
     pd.testing.assert_frame_equal(events, table(published["url"], "SELECT * FROM alert_event ORDER BY alert_key, period, event"))
     assert_perfect(published["url"], small_world, P1)
+
+
+def test_every_record_carries_its_key_in_its_own_system(published, small_world):
+    """OUTPUTS.md "Evidence": the record keys come from the raw layer through standardise;
+    an HR key is the file and the data row's number in it."""
+    std = published["runs"][2]["standardise"]["dir"]
+    records = pd.read_parquet(f"{std}/records.parquet")
+    assert records.record_key.notna().all() and not records.record_key.duplicated().any()
+    by = {s: records[records.source == s] for s in ("staffing", "org", "finance", "hr")}
+    assert (by["staffing"].record_key == "persons|" + by["staffing"].record_id).all()
+    org = by["org"].record_key.str.split("|", expand=True)
+    assert (org[0] == "gbxx").all() and (org[1] == by["org"].raw_id.str.strip()).all()
+    assert (org[2] == by["org"].unit_code.fillna("")).all()
+    pay = by["finance"].record_key.str.split("|", expand=True)
+    assert (pay[0] == "gz_ff").all() and (pay[1] == "202611").all()
+    assert (pay[2] == by["finance"].dwbm).all() and (pay[3] == by["finance"].raw_id.str.strip()).all()
+    hr = by["hr"].record_key.str.split("|", expand=True)
+    assert set(hr[0]) == {"cbry_202611.csv"}
+    rows = pd.read_csv(small_world / "hr" / "cbry_202611.csv", encoding="gb18030", dtype=str, keep_default_na=False)
+    nth = rows["公民身份号码"].iloc[hr[1].astype(int).to_numpy() - 1].to_numpy()
+    assert (nth == by["hr"].raw_id.to_numpy()).all()

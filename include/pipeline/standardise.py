@@ -46,7 +46,7 @@ from include.quality.gates import QualityGateFailed
 log = logging.getLogger("roster_sync.standardise")
 
 RECORD_COLUMNS = [
-    "source", "rec_no", "raw_id", "raw_trim", "id_clean", "id_valid", "birth8", "name", "name_norm", "unit_code",
+    "source", "rec_no", "record_key", "raw_id", "raw_trim", "id_clean", "id_valid", "birth8", "name", "name_norm", "unit_code",
     # staffing
     "record_id", "sex", "birth_date", "personnel_class", "quota_type", "non_establishment_category", "post_category",
     "position", "entered_on", "slip_no",
@@ -263,6 +263,29 @@ def _as_json(rows: pd.DataFrame) -> np.ndarray:
                       axis=1).to_numpy()
 
 
+def record_keys(source: str, raw: pd.DataFrame, file_name: str | None = None) -> pd.Series:
+    """Each row's key in its own system (OUTPUTS.md "Evidence"), from the row as received:
+    ``persons|<record_id>``, ``gbxx|<sfzh>|<dwdm>|<zwmc>``, ``gz_ff|<ffyf>|<dwbm>|<sfzh>``, and
+    for HR ``<file name>|<n>`` (``n`` the data row's number in the file, 1 after the header).
+    Values trimmed, as the source wrote them otherwise. Carried through standardise so the
+    evidence of a finding never has to look its records up again."""
+    def part(col: str) -> pd.Series:
+        if col not in raw.columns:
+            return pd.Series("", index=raw.index, dtype="string")
+        return raw[col].astype("string").str.strip().fillna("")
+    if source == "staffing":
+        return "persons|" + part("record_id")
+    if source == "org":
+        return "gbxx|" + part("sfzh") + "|" + part("dwdm") + "|" + part("zwmc")
+    if source == "finance":
+        return "gz_ff|" + part("ffyf") + "|" + part("dwbm") + "|" + part("sfzh")
+    if source == "hr":
+        if not file_name:
+            raise ValueError("an HR record key needs the export's file name")
+        return pd.Series([f"{file_name}|{n}" for n in range(1, len(raw) + 1)], index=raw.index, dtype="string")
+    raise ValueError(f"no record key for source {source!r}")
+
+
 def screen(source: str, df: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a source's rows into (kept, quarantined); ``raw`` holds the rows as received, for the record."""
     r = _Reasons(len(df))
@@ -435,8 +458,10 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
     budget_units = pd.DataFrame({"dwbm": ys.dwbm.astype("string").str.strip(), "credit": credit,
                                  "dwmc": ys.dwmc, "qhdm": _code(ys.qhdm)})
 
-    def take(source, frame, raw):
-        frame = frame.assign(rec_no=np.arange(len(frame)))
+    def take(source, frame, raw, file_name=None):
+        raw = raw.reset_index(drop=True)
+        frame = frame.assign(rec_no=np.arange(len(frame)),
+                             record_key=record_keys(source, raw, file_name).to_numpy())
         kept, bad = screen(source, frame, raw.reset_index(drop=True))
         parts.append(kept)
         quarantine.append(bad)
@@ -487,7 +512,7 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
             "unit_code": emp_no.map(emp_credit).astype("string"), "emp_no": emp_no,
             "insured_status": named.insured_status, "hr_status": named.hr_status,
             "retired_on": retired.where(retired != "", pd.NA),
-        }), hr)
+        }), hr, file_name=inputs.hr_persons_file.rsplit("/", 1)[-1].removesuffix(".parquet"))
     raw_frames = {"raw_staffing_persons": sp, "raw_org": org, "raw_finance_payroll": pay, "raw_finance_budget_units": ys}
     if inputs.hr_persons_file:
         raw_frames["raw_hr_persons"] = hr
