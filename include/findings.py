@@ -51,6 +51,11 @@ class Finding:
     sql: str                      # see the module docstring
     thresholds: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     details: str | None = None    # person scope: extra JSON for this code's details
+    schema: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType({}))   # details: field -> type
+
+    def details_schema(self) -> dict:
+        """Every field of this code's ``details`` and its type (see :data:`DETAIL_TYPES`)."""
+        return {**(PERSON_DETAILS if self.scope == "person" else {}), **self.schema}
 
     def __post_init__(self):
         if self.severity not in SEVERITIES:
@@ -61,6 +66,44 @@ class Finding:
 
 def _t(**kw) -> MappingProxyType:
     return MappingProxyType(kw)
+
+
+# --- the numbers behind a finding: one documented schema per code ----------------------------------
+# Types of the fields of ``details``; a trailing ``?`` allows null. ``money`` is yuan rounded to
+# the fen (at most two decimals); ``date`` is YYYY-MM-DD; ``rate`` a share between 0 and 1.
+DETAIL_TYPES = ("int", "money", "rate", "bool", "str", "date", "list[str]", "list[object]")
+# Every person finding carries these (reconcile.PERSON_FINDINGS_SQL), and its code's own fields.
+PERSON_DETAILS = MappingProxyType({
+    "staffing_units": "list[str]?", "staffing_records": "int", "paid_by": "list[str]?", "gross_pay": "money?",
+    "org_units": "list[str]?", "retired_on": "date?", "insured": "bool", "paid_as": "list[str]",
+})
+
+
+def check_details(code: str, details: dict) -> list[str]:
+    """What is wrong with one finding's ``details`` against its code's schema (empty: nothing)."""
+    import re
+
+    schema = CATALOGUE[code].details_schema()
+    problems = [f"{code}: field {k!r} not in the schema" for k in details if k not in schema]
+    for name, kind in schema.items():
+        if name not in details:
+            problems.append(f"{code}: field {name!r} missing")
+            continue
+        v, nullable, base = details[name], kind.endswith("?"), kind.rstrip("?")
+        if v is None:
+            if not nullable:
+                problems.append(f"{code}: {name} is null")
+            continue
+        ok = {"int": isinstance(v, int) and not isinstance(v, bool),
+              "money": isinstance(v, (int, float)) and not isinstance(v, bool) and round(v, 2) == v,
+              "rate": isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1,
+              "bool": isinstance(v, bool), "str": isinstance(v, str),
+              "date": isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) is not None,
+              "list[str]": isinstance(v, list) and all(isinstance(x, str) for x in v),
+              "list[object]": isinstance(v, list) and all(isinstance(x, dict) for x in v)}[base]
+        if not ok:
+            problems.append(f"{code}: {name} = {v!r} is not {kind}")
+    return problems
 
 
 # --- thresholds shared by the SQL below ----------------------------------------------------------
@@ -143,7 +186,8 @@ CATALOGUE_ENTRIES = [
                   WHERE quota_type IS DISTINCT FROM 'non_establishment_cap')
             SELECT unit_code, quota_type,
                    json_object('approved', approved, 'actual', actual, 'excess', actual - approved) AS details
-            FROM c WHERE actual > approved"""),
+            FROM c WHERE actual > approved""",
+        schema=_t(approved="int", actual="int", excess="int")),
     Finding(
         "NON_ESTABLISHMENT_OVER_CAP", "medium", "编外超控制数", "unit", ("unit_code",),
         "停止新增编外人员，按控制数清理或报批控制数调整。", ("staffing",),
@@ -151,14 +195,16 @@ CATALOGUE_ENTRIES = [
                                            'excess', n.actual - coalesce(q.approved, 0)) AS details
            FROM (SELECT unit_code, actual FROM unit_counts WHERE personnel_class = 'non_establishment' AND per_unit = 1) n
            LEFT JOIN quotas q ON q.unit_code = n.unit_code AND q.quota_type = 'non_establishment_cap'
-           WHERE n.actual > coalesce(q.approved, 0)"""),
+           WHERE n.actual > coalesce(q.approved, 0)""",
+        schema=_t(cap="int", actual="int", excess="int")),
     Finding(
         "LEADER_OVER_LIMIT", "medium", "超职数配备", "unit", ("unit_code", "level"),
         "会同组织部核对领导职数，超配的按程序消化。", ("org", "staffing"),
         """SELECT l.unit_code, l.level, json_object('approved', coalesce(p.approved, 0), 'actual', l.actual,
                                                     'excess', l.actual - coalesce(p.approved, 0)) AS details
            FROM unit_leaders l LEFT JOIN leader_posts p USING (unit_code, level)
-           WHERE l.actual > coalesce(p.approved, 0)"""),
+           WHERE l.actual > coalesce(p.approved, 0)""",
+        schema=_t(approved="int", actual="int", excess="int")),
     Finding(
         "HIGH_VACANCY", "info", "长期空编", "unit", ("unit_code",),
         "核实空编原因；长期不用的编制按规定收回或调剂。", ("staffing",),
@@ -170,12 +216,14 @@ CATALOGUE_ENTRIES = [
                                           'vacancy_rate', round((approved - actual) / approved, 4)) AS details
             FROM v WHERE approved >= {VACANCY['min_approved']}
                      AND {VACANCY['share'].denominator} * (approved - actual) >= {VACANCY['share'].numerator} * approved""",
-        thresholds=VACANCY),
+        thresholds=VACANCY,
+        schema=_t(approved="int", actual="int", vacant="int", vacancy_rate="rate")),
     Finding(
         "REVOKED_UNIT_STAFFED", "high", "机构已撤销仍有人员", "unit", ("unit_code",),
         "核销已撤销机构的实名制信息，会同财政停发或转移工资。", ("staffing", "finance"),
         "SELECT unit_code, json_object('staffed', staffed, 'paid', paid) AS details FROM unit_revoked "
-        "WHERE staffed > 0 OR paid > 0"),
+        "WHERE staffed > 0 OR paid > 0",
+        schema=_t(staffed="int", paid="int")),
     Finding(
         "PAID_WITHOUT_ESTABLISHMENT", "high", "有薪无编", "person", ("id_number",),
         "核实此人是否应在实名制系统中；无编制的通知财政停发。", ("finance", "staffing"),
@@ -231,14 +279,16 @@ CATALOGUE_ENTRIES = [
                   min(l.person_id) AS id_number, min(b.qhdm) FILTER (WHERE l.source = 'finance') AS fallback_region,
                   json_object('records', count(*), 'linked', min(l.person_id) IS NOT NULL,
                               'candidates', max(l.candidates)) AS details
-           FROM links l LEFT JOIN budget_units b ON b.dwbm = l.dwbm GROUP BY l.source, l.raw_trim"""),
+           FROM links l LEFT JOIN budget_units b ON b.dwbm = l.dwbm GROUP BY l.source, l.raw_trim""",
+        schema=_t(records="int", linked="bool", candidates="int")),
     Finding(
         "IDENTITY_CONFLICT", "medium", "身份信息不一致", "person", ("id_number",),
         "核对身份证件，改正记错出生日期、性别或姓名的源系统。", ("staffing", "org", "finance", "hr"),
         "p.i_conflict",
         details="json_object('id_birth_date', strftime(strptime(substr(pc.person_id, 7, 8), '%Y%m%d'), '%Y-%m-%d'), "
                 "'id_sex', CASE WHEN CAST(substr(pc.person_id, 17, 1) AS INTEGER) % 2 = 1 THEN 'M' ELSE 'F' END, "
-                "'conflicts', pc.conflicts, 'names', pc.names)"),
+                "'conflicts', pc.conflicts, 'names', pc.names)",
+        schema=_t(id_birth_date="date", id_sex="str", conflicts="list[object]?", names="list[object]?")),
     Finding(
         "OVER_RETIREMENT_AGE", "high", "超龄未退休", "person", ("id_number",),
         "核实是否经批准延迟退休；未经批准的办理退休，通知财政改按离退休发放。", ("staffing", "finance", "hr"),
@@ -247,23 +297,27 @@ CATALOGUE_ENTRIES = [
         thresholds=RETIREMENT,
         details="json_object('birth_date', strftime(strptime(substr(pc.person_id, 7, 8), '%Y%m%d'), '%Y-%m-%d'), "
                 "'sex', CASE WHEN CAST(substr(pc.person_id, 17, 1) AS INTEGER) % 2 = 1 THEN 'M' ELSE 'F' END, "
-                "'retirement_date', strftime(statutory_retirement(pc.person_id), '%Y-%m-%d'), 'hr_status', pc.hr_status)"),
+                "'retirement_date', strftime(statutory_retirement(pc.person_id), '%Y-%m-%d'), 'hr_status', pc.hr_status)",
+        schema=_t(birth_date="date", sex="str", retirement_date="date", hr_status="str?")),
     Finding(
         "LEADER_RANK_MISMATCH", "medium", "领导职务高配", "person", ("id_number",),
         "会同组织部核对职务层次，按机构规格纠正高配。", ("org", "staffing"),
         "p.o_rank_over",
         thresholds=_t(ranks=RANKS, limits=RANK_LIMITS),
-        details="json_object('posts', pc.rank_over)"),
+        details="json_object('posts', pc.rank_over)",
+        schema=_t(posts="list[object]")),
     Finding(
         "FUNDING_MISMATCH", "medium", "自收自支单位财政发薪", "person", ("id_number",),
         "核实单位经费形式；自收自支单位人员不得由财政拨款发薪，会同财政纠正。", ("finance", "staffing"),
         "p.f_self_funded",
-        details="json_object('self_funded_payers', pc.self_funded_payers)"),
+        details="json_object('self_funded_payers', pc.self_funded_payers)",
+        schema=_t(self_funded_payers="list[object]")),
     Finding(
         "DUPLICATE_IDENTITY", "high", "疑似一人多号", "person", ("id_number",),
         "核对身份证件，确认是否一人持多个号码；注销错误号码并追回多发工资。", ("staffing", "org", "finance", "hr"),
         "d.person_id IS NOT NULL",
-        details="json_object('others', pc.others, 'names', pc.set_names)"),
+        details="json_object('others', pc.others, 'names', pc.set_names)",
+        schema=_t(others="list[str]", names="list[str]")),
     Finding(
         "UNREGISTERED_NON_ESTABLISHMENT", "medium", "编外人员未纳入实名管理", "person", ("id_number",),
         "将编外人员录入实名制系统并核对控制数；不应聘用的通知财政停发。", ("finance", "staffing"),
@@ -304,7 +358,20 @@ def thresholds_table() -> str:
     return "\n".join(rows)
 
 
+def details_table() -> str:
+    """The fields of ``details`` per code, for the guide (every person code also carries the
+    person fields of the first row)."""
+    rows = ["| code | fields of `details` (type; `?` may be null) |", "|---|---|",
+            "| every person code | " + ", ".join(f"`{k}` {v}" for k, v in PERSON_DETAILS.items()) + " |"]
+    for f in CATALOGUE.values():
+        if f.schema:
+            rows.append(f"| `{f.code}` | " + ", ".join(f"`{k}` {v}" for k, v in f.schema.items()) + " |")
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":   # python -m include.findings: the guide's tables, to paste into docs/OPERATIONS.md
     print(guide_table())
     print()
     print(thresholds_table())
+    print()
+    print(details_table())

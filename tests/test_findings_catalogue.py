@@ -34,6 +34,7 @@ def test_the_guide_prints_the_catalogue():
     guide = (ROOT / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
     assert F.guide_table() in guide, "docs/OPERATIONS.md §9: paste the output of python -m include.findings"
     assert F.thresholds_table() in guide, "docs/OPERATIONS.md §9: paste the output of python -m include.findings"
+    assert F.details_table() in guide, "docs/OPERATIONS.md §9: paste the output of python -m include.findings"
 
 
 def test_the_findings_suite_takes_its_codes_from_the_catalogue():
@@ -80,3 +81,19 @@ def test_a_threshold_is_named_once_and_the_sql_is_built_from_it():
     assert vacancy.thresholds["min_approved"] == 10 and vacancy.thresholds["share"] == F.Fraction(3, 10)
     assert "approved >= 10" in vacancy.sql and "10 * (approved - actual) >= 3 * approved" in vacancy.sql
     assert F.RETIREMENT["max_delay_months"] == 36 and "least(36, " in F.retirement_macro_sql()[0]
+
+
+def test_details_are_checked_against_their_code_schema():
+    good = {"approved": 5, "actual": 6, "excess": 1}
+    assert F.check_details("OVER_QUOTA", good) == []
+    assert F.check_details("OVER_QUOTA", {**good, "excess": 1.5}) == ["OVER_QUOTA: excess = 1.5 is not int"]
+    assert F.check_details("OVER_QUOTA", {"approved": 5, "actual": 6}) == ["OVER_QUOTA: field 'excess' missing"]
+    assert "not in the schema" in F.check_details("OVER_QUOTA", {**good, "extra": 1})[0]
+    person = {"staffing_units": None, "staffing_records": 0, "paid_by": ["300001"], "gross_pay": 8235.79,
+              "org_units": None, "retired_on": None, "insured": False, "paid_as": ["在编"]}
+    assert F.check_details("PAID_WITHOUT_ESTABLISHMENT", person) == []
+    assert F.check_details("PAID_WITHOUT_ESTABLISHMENT", {**person, "gross_pay": 8235.789999999999}) == [
+        "PAID_WITHOUT_ESTABLISHMENT: gross_pay = 8235.789999999999 is not money?"]
+    assert F.check_details("OVER_RETIREMENT_AGE", {**person, "birth_date": "1964-12-15", "sex": "M",
+                                                   "retirement_date": "2024/12/15", "hr_status": None}) == [
+        "OVER_RETIREMENT_AGE: retirement_date = '2024/12/15' is not date"]

@@ -186,3 +186,13 @@ def test_every_record_carries_its_key_in_its_own_system(published, small_world):
     rows = pd.read_csv(small_world / "hr" / "cbry_202611.csv", encoding="gb18030", dtype=str, keep_default_na=False)
     nth = rows["公民身份号码"].iloc[hr[1].astype(int).to_numpy() - 1].to_numpy()
     assert (nth == by["hr"].raw_id.to_numpy()).all()
+
+
+def test_every_finding_s_numbers_follow_its_code_schema(published):
+    """details as documented numbers: the schema of each code in the catalogue, amounts to the fen."""
+    from include.findings import check_details
+
+    found = table(published["url"], "SELECT code, details FROM reconciliation_finding")
+    assert len(found) > 50 and found.code.nunique() == 23
+    problems = [p for code, d in zip(found.code, found.details) for p in check_details(code, json.loads(d))]
+    assert problems == []

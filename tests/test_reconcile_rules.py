@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 
+from include import findings as F
 from include import identifiers as ids
 from include.pipeline.reconcile import reconcile
 from include.pipeline.standardise import RECORD_COLUMNS, _identify
@@ -111,6 +112,8 @@ def build(tmp_path, records, quotas=None, leader_posts=None, units=None, period=
     (std / "_summary.json").write_text(json.dumps({"period": period, "ds": f"{period}-28"}))
     summary = reconcile(str(std))
     findings = pd.read_parquet(f"{summary['dir']}/findings.parquet")
+    for code, d in zip(findings.code, findings.details):   # every finding's numbers follow its code's schema
+        assert F.check_details(code, json.loads(d)) == [], (code, d)
     roster = pd.read_parquet(f"{summary['dir']}/roster.parquet")
     return findings, roster, summary
 

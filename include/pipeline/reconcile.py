@@ -268,8 +268,12 @@ GROUP BY m.person_id
 # Person-level codes: one pass over people, each code one condition of the catalogue.
 # The numbers behind them: every person finding carries the same facts, merged with the
 # code's own (``Finding.details``); the facts are gathered for flagged persons only.
+# (Joined as text, not with json_merge_patch: a merge patch deletes the keys whose value is
+# null, and a null is a documented value of several fields.)
 _DETAILS = "CASE pc.code " + " ".join(
-    f"WHEN '{f.code}' THEN json_merge_patch(pc.base, {f.details})" for f in F.PERSON_CODES.values() if f.details
+    f"WHEN '{f.code}' THEN CAST(substr(CAST(pc.base AS VARCHAR), 1, length(CAST(pc.base AS VARCHAR)) - 1) || ',' "
+    f"|| substr(CAST({f.details} AS VARCHAR), 2) AS JSON)"
+    for f in F.PERSON_CODES.values() if f.details
 ) + " ELSE pc.base END"
 
 PERSON_FINDINGS_SQL = """
@@ -327,7 +331,7 @@ self_funded AS (   -- FUNDING_MISMATCH: each budget unit that pays from the budg
 per_code AS (
     SELECT unnest(fl.codes) AS code, fl.*, fa.names, c.conflicts, ro.rank_over, sf.self_funded_payers,
            json_object('staffing_units', fa.staffing_units, 'staffing_records', fl.s_records, 'paid_by', fa.paid_by,
-                       'gross_pay', fl.f_pay, 'org_units', fa.org_units, 'retired_on', fl.h_retired_on,
+                       'gross_pay', CAST(round(fl.f_pay, 2) AS DECIMAL(18, 2)), 'org_units', fa.org_units, 'retired_on', fl.h_retired_on,
                        'insured', fl.h_insured,
                        'paid_as', list_filter(['在编', '编外'], lambda x: (x = '在编' AND fl.f_est) OR (x = '编外' AND fl.f_non_est))) AS base
     FROM flagged fl
