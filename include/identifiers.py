@@ -82,6 +82,34 @@ def is_valid_id(s: str | None, not_after: dt.date | None = None) -> bool:
     return not_after is None or born <= not_after
 
 
+def why_invalid(raw: object, not_after: dt.date | None = None) -> str:
+    """Where an ID fails, in the office's words, showing only the failing part: the length,
+    the first character that is not a digit (its position and the character), the month or
+    day of the birth date (digits 11-12 or 13-14) that does not exist, or the check character
+    (position 18, what it is and what it must be for the 17 before it). With the mask's first
+    6 and last 4 characters this shows at most 12 of 18: never the whole number."""
+    s = clean_id(raw) or ""
+    if len(s) != 18:
+        return f"长度 {len(s)} 位（应为 18 位或旧 15 位）"
+    for i, ch in enumerate(s[:17]):
+        if not ch.isdigit() or not ch.isascii():
+            return f"第 {i + 1} 位为“{ch}”，应为数字"
+    born = parse_yyyymmdd(s[6:14])
+    if born is None:   # at most the two failing digits: the masked digits 7-14 stay hidden otherwise
+        year, month, day = int(s[6:10]), int(s[10:12]), int(s[12:14])
+        if not 1 <= month <= 12:
+            return f"第 11-12 位出生月份为“{s[10:12]}”，不存在"
+        if year < 1:
+            return "第 7-10 位出生年份不存在"
+        return f"第 13-14 位出生日为“{s[12:14]}”，该月没有这一天"
+    if not_after is not None and born > not_after:
+        return "第 7-14 位出生日期晚于本期"
+    expected = id_check_char(s[:17])
+    if s[17] != expected:
+        return f"第 18 位校验码为“{s[17]}”，按前 17 位应为“{expected}”（前 17 位中有录错的数字）"
+    return "校验通过"
+
+
 def mask_id(raw: object) -> str:
     """Mask an ID for logs, mail and errors: first 6 and last 4 characters kept.
 

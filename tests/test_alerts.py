@@ -162,6 +162,16 @@ def test_the_next_period_tells_new_and_resolved_once(province):
         assert f"新增 {len(new)}，仍未整改 {len(still) - len(new)}，已整改 {len(resolved)}" in subject
         assert len(new_lines(text)) == len(new)
         assert len(resolved_lines(text)) == len(resolved)
+        for line in resolved_lines(text):   # a resolved person keeps their name (from the roster they were on)
+            assert not re.search(r"[A-Z_]+：\d{6}\*{8}[\dX]{4}", line), line
+
+
+def test_an_invalid_id_line_names_the_record_and_where_the_number_fails(province):
+    lines = [ln for m in province["inbox"]["first"] for ln in body(m).splitlines() if "INVALID_ID" in ln]
+    assert lines
+    for line in lines:
+        assert "记录姓名" in line, line
+        assert re.search(r"第 (18 位校验码|11-12 位出生月份|13-14 位出生日|\d+ 位为)", line), line
 
 
 def test_a_region_that_gets_its_own_office_hears_of_its_open_findings(province, tmp_path):

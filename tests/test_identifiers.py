@@ -108,3 +108,25 @@ def test_vectorised_credit_check_agrees_with_the_scalar_one():
     codes = pd.Series([good, good[:-1] + ("1" if good[-1] != "1" else "2"), "I" * 18, None, good.lower(), "123"])
     assert list(ids.valid_credit_mask(codes)) == [ids.is_valid_credit_code(c) for c in codes]
     assert ids.valid_credit_mask(codes)[0] and not ids.valid_credit_mask(codes)[1:].any()
+
+
+def test_why_an_id_fails_shows_only_the_failing_part():
+    from include.identifiers import why_invalid
+
+    body = "15020419800101001"
+    good = body + ids.id_check_char(body)
+    typo = good[:9] + str((int(good[9]) + 1) % 10) + good[10:]       # a digit of the year mistyped
+    cases = {
+        typo: "第 18 位校验码",
+        good[:10] + "13" + good[12:]: "第 11-12 位出生月份为“13”",
+        good[:12] + "32" + good[14:]: "第 13-14 位出生日为“32”",
+        good[:14] + "O01" + good[17:]: "第 15 位为“O”",
+        good[:16]: "长度 16 位",
+    }
+    for raw, start in cases.items():
+        said = why_invalid(raw)
+        assert said.startswith(start), (raw, said)
+        # with the mask's 6 + 4 characters, never the whole number
+        shown = ids.mask_id(raw) + said
+        assert raw not in shown and raw[6:14] not in said
+    assert why_invalid(good) == "校验通过"

@@ -35,7 +35,8 @@ def _num(v) -> str:
     return f"{v:,.2f}" if isinstance(v, float) and not v.is_integer() else f"{int(v):,}"
 
 
-def describe(code: str, details: str | None, quota_type=None, level=None, source=None, masked_raw=None) -> str:
+def describe(code: str, details: str | None, quota_type=None, level=None, source=None, masked_raw=None,
+             record_name=None, why=None) -> str:
     """The numbers behind a finding in one line of Chinese. Never contains a full ID: the
     only IDs in ``details`` (DUPLICATE_IDENTITY's others) are masked here, and ``masked_raw``
     is masked by the caller."""
@@ -57,7 +58,8 @@ def describe(code: str, details: str | None, quota_type=None, level=None, source
         return f"实名制在岗 {_num(d.get('staffed'))} 人，本月发薪 {_num(d.get('paid'))} 人"
     if code == "INVALID_ID":
         linked = "已按单位和姓名关联到一人" if d.get("linked") else f"未能关联（候选 {_num(d.get('candidates'))} 人）"
-        return f"{SOURCE_LABEL.get(source, source)}：号码 {masked_raw}，记录 {_num(d.get('records'))} 条，{linked}"
+        return (f"{SOURCE_LABEL.get(source, source)}：号码 {masked_raw}" + (f"（记录姓名 {record_name}）" if record_name else "")
+                + (f"，{why}" if why else "") + f"，记录 {_num(d.get('records'))} 条，{linked}")
     if code == "IDENTITY_CONFLICT":
         said = {"birth_date": "出生日期", "sex": "性别", "csrq": "出生日期", "xb": "性别"}
         def shown(c):   # organisation's csrq YYYYMMDD reads as a date; xb 1/2 as 男/女

@@ -43,7 +43,7 @@ from include import periods as P
 from include.alerts import codes as C
 from include.alerts import mail
 from include.alerts.routing import Routing
-from include.identifiers import mask_id, mask_id_series
+from include.identifiers import mask_id, mask_id_series, why_invalid
 from include.pipeline.publish import alert_table, event_table, metadata, roster_table
 
 log = logging.getLogger("roster_sync.alerts")
@@ -127,6 +127,7 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
             wanted = {i for parts in todo.values() for k in ("new", "resolved") for i in parts[k].id_number.dropna()}
             names = _person_names(conn, period, wanted)
             units = _unit_names(work_dir) if any(len(p["new"]) + len(p["resolved"]) for p in todo.values()) else {}
+            records = _record_names(work_dir) if units else {}
             for office_code, parts in todo.items():
                 if parts["new"].empty and parts["resolved"].empty:
                     continue
@@ -134,7 +135,7 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
                 items = pd.concat([parts["new"][["alert_key", "event", "event_period"]],
                                    parts["resolved"][["alert_key", "event", "event_period"]]], ignore_index=True)
                 did = digest_id(office_code, items)
-                msg = compose(office, period, parts, units, names, did, (report_links or {}).get(office_code))
+                msg = compose(office, period, parts, units, names, did, (report_links or {}).get(office_code), records)
                 where = outbox.send(msg, f"digest_{period}_{office_code}_{did}")
                 counts = {"new": len(parts["new"]), "still_open": len(parts["open"]), "resolved": len(parts["resolved"])}
                 conn.execute(digest_log.insert(), [{
@@ -172,24 +173,42 @@ def _unit_names(work_dir: str | None) -> dict:
 
 
 def _person_names(conn, period: str, ids: set) -> dict:
-    """Names from the period's roster, for the persons a digest mentions only."""
+    """Names for the persons a digest mentions only: from the period's roster, else from the
+    latest earlier roster that has them (a resolved finding's person may have left the roster)."""
     out, ids = {}, sorted(ids)
     for i in range(0, len(ids), 500):
         rows = conn.execute(sa.select(roster_table.c.id_number, roster_table.c.name).where(
-            roster_table.c.period == period, roster_table.c.id_number.in_(ids[i:i + 500])))
-        out.update(rows.all())
+            roster_table.c.period <= period, roster_table.c.id_number.in_(ids[i:i + 500]))
+            .order_by(roster_table.c.period))
+        out.update(rows.all())   # in period order: the latest name wins
     return out
 
 
-def _lines(df: pd.DataFrame, units: dict, names: dict) -> pd.DataFrame:
-    """One display row per alert: severity, unit, code, who, what."""
+def _record_names(work_dir: str | None) -> dict:
+    """(source, raw value) -> the name on the record, for INVALID_ID lines (from the links)."""
+    path = Path(work_dir) / "links.parquet" if work_dir else None
+    if path is None or not path.exists():
+        return {}
+    links = pd.read_parquet(path)
+    if "name_norm" not in links:
+        return {}
+    links = links.dropna(subset=["name_norm"]).sort_values(["source", "raw_trim", "rec_no"])
+    return {(s, r): n for s, r, n in zip(links.source, links.raw_trim, links.name_norm)}
+
+
+def _lines(df: pd.DataFrame, units: dict, names: dict, records: dict | None = None) -> pd.DataFrame:
+    """One display row per alert: severity, unit, code, who, what. An INVALID_ID line names the
+    record's name and where the number fails (``records``: the names on the records)."""
     if df.empty:
         return pd.DataFrame(columns=["severity", "unit", "code", "who", "what", "since"])
+    records = records or {}
     who = mask_id_series(df.id_number).where(df.id_number.notna(), "")
     who = [f"{names.get(i, '')} {w}".strip() if w else "" for i, w in zip(df.id_number, who)]
     raw = [mask_id(r) if isinstance(r, str) else None for r in df.raw_value]
-    what = [C.describe(c, d, q, lv, s, r) for c, d, q, lv, s, r in
-            zip(df.code, df.details, df.quota_type, df.level, df.source, raw)]
+    record_name = [records.get((s, r)) if isinstance(r, str) else None for s, r in zip(df.source, df.raw_value)]
+    why = [why_invalid(r) if c == "INVALID_ID" and isinstance(r, str) else None for c, r in zip(df.code, df.raw_value)]
+    what = [C.describe(c, d, q, lv, s, r, n, w) for c, d, q, lv, s, r, n, w in
+            zip(df.code, df.details, df.quota_type, df.level, df.source, raw, record_name, why)]
     unit = [f"{units.get(u, '')}（{u}）" if isinstance(u, str) else "（无单位）" for u in df.unit_code]
     out = pd.DataFrame({"severity": df.severity.to_numpy(), "unit": unit, "code": df.code.to_numpy(), "who": who,
                         "what": what, "since": df.first_seen.to_numpy()})
@@ -200,11 +219,12 @@ def _age(first_seen: pd.Series, period: str) -> pd.Series:
     return first_seen.map(lambda f: P.months_between(f, period) + 1 if isinstance(f, str) else 1)
 
 
-def compose(office, period: str, parts: dict, units: dict, names: dict, did: str, report_link: str | None):
+def compose(office, period: str, parts: dict, units: dict, names: dict, did: str, report_link: str | None,
+            records: dict | None = None):
     new, resolved, still = parts["new"], parts["resolved"], parts["open"]
     subject = (f"[全口径财政供养人员] {office.name} {period} 核查提醒：新增 {len(new)}，"
                f"仍未整改 {len(still)}，已整改 {len(resolved)}")
-    new_l, res_l = _lines(new, units, names), _lines(resolved, units, names)
+    new_l, res_l = _lines(new, units, names, records), _lines(resolved, units, names, records)
     still_counts = pd.DataFrame(columns=["severity", "code", "n", "oldest"])
     if not still.empty:
         s = still.assign(age=_age(still.first_seen, period).to_numpy())
