@@ -47,11 +47,17 @@ class Finding:
     scope: str                    # unit / person / record
     keys: tuple[str, ...]         # key columns besides the code: the alert_key is made of them
     action: str                   # what the office should do, printed in every digest and in the guide
-    evidence: tuple[str, ...]     # the sources whose records show why
+    evidence: tuple[str, ...]     # the sources whose records show why (OUTPUTS.md "Evidence")
     sql: str                      # see the module docstring
     thresholds: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     details: str | None = None    # person scope: extra JSON for this code's details
     schema: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType({}))   # details: field -> type
+    # person scope: the sources whose records of the person are evidence, where not all of
+    # ``evidence`` (LEADER_RANK_MISMATCH and FUNDING_MISMATCH take a staffing *unit* item)
+    records_from: tuple[str, ...] | None = None
+
+    def record_sources(self) -> tuple[str, ...]:
+        return self.records_from if self.records_from is not None else self.evidence
 
     def details_schema(self) -> dict:
         """Every field of this code's ``details`` and its type (see :data:`DETAIL_TYPES`)."""
@@ -226,11 +232,11 @@ CATALOGUE_ENTRIES = [
         schema=_t(staffed="int", paid="int")),
     Finding(
         "PAID_WITHOUT_ESTABLISHMENT", "high", "有薪无编", "person", ("id_number",),
-        "核实此人是否应在实名制系统中；无编制的通知财政停发。", ("finance", "staffing"),
+        "核实此人是否应在实名制系统中；无编制的通知财政停发。", ("finance",),
         "p.f_est AND p.s_records = 0"),
     Finding(
         "ESTABLISHED_NOT_PAID", "medium", "有编无薪", "person", ("id_number",),
-        "核实此人是否仍在岗；已离岗的办理实名制减员。", ("staffing", "finance"),
+        "核实此人是否仍在岗；已离岗的办理实名制减员。", ("staffing",),
         "p.s_est_funded_before AND p.f_rows = 0", thresholds=_t(funding=BUDGET_FUNDED)),
     Finding(
         "DUPLICATE_PAY", "high", "一人多薪", "person", ("id_number",),
@@ -305,13 +311,13 @@ CATALOGUE_ENTRIES = [
         "p.o_rank_over",
         thresholds=_t(ranks=RANKS, limits=RANK_LIMITS),
         details="json_object('posts', pc.rank_over)",
-        schema=_t(posts="list[object]")),
+        schema=_t(posts="list[object]"), records_from=("org",)),
     Finding(
         "FUNDING_MISMATCH", "medium", "自收自支单位财政发薪", "person", ("id_number",),
         "核实单位经费形式；自收自支单位人员不得由财政拨款发薪，会同财政纠正。", ("finance", "staffing"),
         "p.f_self_funded",
         details="json_object('self_funded_payers', pc.self_funded_payers)",
-        schema=_t(self_funded_payers="list[object]")),
+        schema=_t(self_funded_payers="list[object]"), records_from=("finance",)),
     Finding(
         "DUPLICATE_IDENTITY", "high", "疑似一人多号", "person", ("id_number",),
         "核对身份证件，确认是否一人持多个号码；注销错误号码并追回多发工资。", ("staffing", "org", "finance", "hr"),
@@ -320,7 +326,7 @@ CATALOGUE_ENTRIES = [
         schema=_t(others="list[str]", names="list[str]")),
     Finding(
         "UNREGISTERED_NON_ESTABLISHMENT", "medium", "编外人员未纳入实名管理", "person", ("id_number",),
-        "将编外人员录入实名制系统并核对控制数；不应聘用的通知财政停发。", ("finance", "staffing"),
+        "将编外人员录入实名制系统并核对控制数；不应聘用的通知财政停发。", ("finance",),
         "p.f_non_est AND p.s_records = 0"),
 ]
 

@@ -196,3 +196,27 @@ def test_every_finding_s_numbers_follow_its_code_schema(published):
     assert len(found) > 50 and found.code.nunique() == 23
     problems = [p for code, d in zip(found.code, found.details) for p in check_details(code, json.loads(d))]
     assert problems == []
+
+
+def test_every_finding_has_its_evidence_and_every_key_names_a_real_record(published, small_world):
+    """OUTPUTS.md "Evidence": written with the findings, keyed in each source's own system."""
+    url, root = published["url"], published["root"]
+    for run, period in ((published["runs"][0], "2026-10"), (published["runs"][2], "2026-11")):
+        found = table(url, "SELECT alert_key, code FROM reconciliation_finding WHERE period = :p", p=period)
+        ev = table(url, "SELECT * FROM alert_evidence WHERE period = :p", p=period)
+        assert set(found.alert_key) == set(ev.alert_key), "a finding without evidence"
+        assert ev.facts.notna().all()
+        std = run["standardise"]["dir"]
+        records = pd.read_parquet(f"{std}/records.parquet", columns=["source", "record_key"])
+        units = pd.read_parquet(f"{std}/units.parquet")
+        quotas = pd.read_parquet(f"{std}/quotas.parquet")
+        posts = pd.read_parquet(f"{std}/leader_posts.parquet")
+        real = (set(zip(records.source, records.record_key)) | {("staffing", "units|" + u) for u in units.unit_code}
+                | {("staffing", f"quotas|{u}|{t}") for u, t in zip(quotas.unit_code, quotas.quota_type)}
+                | {("staffing", f"leader_posts|{u}|{lv}") for u, lv in zip(posts.unit_code, posts.level)})
+        assert set(zip(ev.source, ev.record_key)) <= real
+        # a payroll row's facts are the row as finance wrote it, its amount a number
+        row = ev[ev.source == "finance"].iloc[0]
+        facts = json.loads(row.facts)
+        assert row.record_key == f"gz_ff|{facts['ffyf']}|{facts['dwbm']}|{facts['sfzh'].strip()}"
+        assert isinstance(facts["yfgz"], float)

@@ -103,6 +103,10 @@ def build(tmp_path, records, quotas=None, leader_posts=None, units=None, period=
         rows.append(r)
     df = pd.DataFrame(rows)
     df["rec_no"] = df.groupby("source").cumcount()
+    df["record_key"] = [record_key(r, period) for r in df.to_dict("records")]
+    for source, part in df.groupby("source"):   # the rows "as received", in rec_no order: the evidence's facts
+        part.sort_values("rec_no").drop(columns=["source", "rec_no", "record_key", "unit_code"]).dropna(axis=1, how="all") \
+            .to_parquet(std / f"received_{source}.parquet", index=False)
     df = _identify(df, period).reindex(columns=RECORD_COLUMNS)
     for col in RECORD_COLUMNS:
         if col not in ("rec_no", "id_valid", "yfgz"):
@@ -116,6 +120,14 @@ def build(tmp_path, records, quotas=None, leader_posts=None, units=None, period=
         assert F.check_details(code, json.loads(d)) == [], (code, d)
     roster = pd.read_parquet(f"{summary['dir']}/roster.parquet")
     return findings, roster, summary
+
+
+def record_key(r: dict, period: str) -> str:
+    """The key of a hand-built record in its own system (OUTPUTS.md "Evidence")."""
+    return {"staffing": lambda: f"persons|{r.get('record_id')}",
+            "org": lambda: f"gbxx|{str(r['raw_id']).strip()}|{r.get('unit_code') or ''}|",
+            "finance": lambda: f"gz_ff|{period.replace('-', '')}|{r['dwbm']}|{str(r['raw_id']).strip()}",
+            "hr": lambda: f"cbry_{period.replace('-', '')}.csv|{r['rec_no'] + 1}"}[r["source"]]()
 
 
 def clean_person(pid, unit=U1, dwbm="300001", emp="E1", name=None, **kw):
@@ -503,3 +515,119 @@ def test_the_six_codes_give_the_same_answers_split_by_region(tmp_path):
     key = ["code", "id_number", "unit_code", "region_code"]
     assert found[key].sort_values(key).values.tolist() == whole[key].sort_values(key).values.tolist()
     assert "DUPLICATE_IDENTITY" in set(found.code) and "UNREGISTERED_NON_ESTABLISHMENT" in set(found.code)
+
+
+
+# --- evidence (OUTPUTS.md "Evidence") ------------------------------------------------------------------
+
+def evidence_of(summary, findings, code, **key) -> set[str]:
+    ev = pd.read_parquet(f"{summary['dir']}/evidence.parquet")
+    ev = ev[ev.code == code]
+    for k, v in key.items():
+        ev = ev[ev[k] == v]
+    assert ev.facts.notna().all(), ev[ev.facts.isna()]
+    return set(ev.record_key)
+
+
+def keys_of(records, pid=None, source=None, period=PERIOD, **match) -> set[str]:
+    """The keys of the hand-built records that match: the expected evidence, read off the input."""
+    rows = pd.DataFrame([dict(r) for r in records])
+    rows["rec_no"] = rows.groupby("source").cumcount()
+    out = set()
+    for r in rows.to_dict("records"):
+        if (pid is None or r["raw_id"] == pid) and (source is None or r["source"] in source) \
+                and all(r.get(k) == v for k, v in match.items()):
+            out.add(record_key({**r, "unit_code": r.get("unit_code")}, period))
+    return out
+
+
+def test_every_person_code_rests_on_the_records_the_contract_names(tmp_path):
+    p = {code: make_id("19850101", f"{i:02d}1") for i, code in enumerate([
+        "PAID_WITHOUT_ESTABLISHMENT", "ESTABLISHED_NOT_PAID", "DUPLICATE_PAY", "MULTIPLE_ESTABLISHMENT",
+        "RETIRED_STILL_ACTIVE", "UNIT_MISMATCH", "CLASS_MISMATCH", "RESTRICTED_POST", "CADRE_WITHOUT_ESTABLISHMENT",
+        "MISSING_SLIP", "NOT_INSURED", "IDENTITY_CONFLICT", "LEADER_RANK_MISMATCH", "FUNDING_MISMATCH",
+        "UNREGISTERED_NON_ESTABLISHMENT"])}
+    old = make_id("19641215", "001")
+    q = p["PAID_WITHOUT_ESTABLISHMENT"]
+    records = (
+        [pay(q), hr(q)]
+        + [staffing(p["ESTABLISHED_NOT_PAID"]), hr(p["ESTABLISHED_NOT_PAID"])]
+        + clean_person(p["DUPLICATE_PAY"]) + [pay(p["DUPLICATE_PAY"], dwbm="300002")]
+        + clean_person(p["MULTIPLE_ESTABLISHMENT"]) + [staffing(p["MULTIPLE_ESTABLISHMENT"], unit=U2)]
+        + [staffing(p["RETIRED_STILL_ACTIVE"]), pay(p["RETIRED_STILL_ACTIVE"]),
+           hr(p["RETIRED_STILL_ACTIVE"], status="退休", retired_on="2026-10-01")]
+        + [staffing(p["UNIT_MISMATCH"]), pay(p["UNIT_MISMATCH"], dwbm="300002"), hr(p["UNIT_MISMATCH"])]
+        + [staffing(p["CLASS_MISMATCH"]), pay(p["CLASS_MISMATCH"], rylb="编外"), hr(p["CLASS_MISMATCH"])]
+        + [staffing(p["RESTRICTED_POST"], unit=U2, klass="non_establishment", post_category="finance"),
+           pay(p["RESTRICTED_POST"], dwbm="300002", rylb="编外"), hr(p["RESTRICTED_POST"], emp="E2")]
+        + [staffing(p["CADRE_WITHOUT_ESTABLISHMENT"], unit=U2, klass="non_establishment"),
+           pay(p["CADRE_WITHOUT_ESTABLISHMENT"], dwbm="300002", rylb="编外"), hr(p["CADRE_WITHOUT_ESTABLISHMENT"], emp="E2"),
+           org(p["CADRE_WITHOUT_ESTABLISHMENT"], unit=U2, sfld="1", ldlb="副职", zwcc="科员")]
+        + clean_person(p["MISSING_SLIP"], slip_no=None)
+        + [staffing(p["NOT_INSURED"]), pay(p["NOT_INSURED"])]
+        + clean_person(p["IDENTITY_CONFLICT"]) + [org(p["IDENTITY_CONFLICT"], csrq="19850111")]
+        + clean_person(p["LEADER_RANK_MISMATCH"]) + [org(p["LEADER_RANK_MISMATCH"], sfld="1", ldlb="正职", zwcc="正处")]
+        + clean_person(p["FUNDING_MISMATCH"], unit=U3, dwbm="300003", emp="E3", quota="institution")
+        + [pay(p["UNREGISTERED_NON_ESTABLISHMENT"], rylb="编外"), hr(p["UNREGISTERED_NON_ESTABLISHMENT"])]
+        + clean_person(old)
+    )
+    quotas = [{"unit_code": u, "quota_type": t, "approved": 50} for u in (U1, U2) for t in ("admin", "non_establishment_cap")]
+    quotas.append({"unit_code": U3, "quota_type": "institution", "approved": 5})
+    findings, _, summary = build(tmp_path, records, quotas=quotas)
+    names = {"PAID_WITHOUT_ESTABLISHMENT": "finance", "DUPLICATE_PAY": "finance", "UNREGISTERED_NON_ESTABLISHMENT": "finance",
+             "ESTABLISHED_NOT_PAID": "staffing", "MULTIPLE_ESTABLISHMENT": "staffing", "RESTRICTED_POST": "staffing",
+             "MISSING_SLIP": "staffing", "CLASS_MISMATCH": ("staffing", "finance"), "NOT_INSURED": ("finance", "hr"),
+             "CADRE_WITHOUT_ESTABLISHMENT": ("org", "staffing"), "RETIRED_STILL_ACTIVE": ("staffing", "finance", "hr"),
+             "UNIT_MISMATCH": ("staffing", "finance", "org"), "IDENTITY_CONFLICT": ("staffing", "org", "finance", "hr"),
+             "LEADER_RANK_MISMATCH": ("org",), "FUNDING_MISMATCH": ("finance",)}
+    for code, sources in names.items():
+        sources = (sources,) if isinstance(sources, str) else sources
+        expected = keys_of(records, p[code], sources)
+        expected |= {"LEADER_RANK_MISMATCH": {f"units|{U1}"}, "FUNDING_MISMATCH": {f"units|{U3}"}}.get(code, set())
+        assert evidence_of(summary, findings, code, id_number=p[code]) == expected, code
+    assert evidence_of(summary, findings, "OVER_RETIREMENT_AGE", id_number=old) == keys_of(records, old)
+    assert len(keys_of(records, p["DUPLICATE_PAY"], ("finance",))) == 2
+    ev = pd.read_parquet(f"{summary['dir']}/evidence.parquet")
+    paid = ev[(ev.code == "DUPLICATE_PAY") & (ev.record_key.str.endswith("300002|" + p["DUPLICATE_PAY"]))]
+    assert json.loads(paid.facts.iloc[0]) == {"raw_id": p["DUPLICATE_PAY"], "name": name_of(p["DUPLICATE_PAY"]),
+                                             "dwbm": "300002", "rylb": "在编", "jfly": "财政拨款", "yfgz": 8000.0}
+    unit = ev[ev.record_key == f"units|{U3}"]
+    assert json.loads(unit.facts.iloc[0])["funding"] == "self"
+
+
+def test_unit_codes_rest_on_their_item_and_every_record_counted(tmp_path):
+    est = [make_id(seq=f"{i:02d}1") for i in range(7)]
+    ne = [make_id(seq=f"{i:02d}3") for i in range(3)]
+    lead = [make_id(seq=f"{i:02d}5") for i in range(2)]
+    records = ([r for x in est for r in clean_person(x)]
+               + [r for x in ne for r in [staffing(x, klass="non_establishment"), pay(x, rylb="编外"), hr(x)]]
+               + [org(x, sfld="1", ldlb="正职", zwcc="科员") for x in lead])
+    quotas = [{"unit_code": U1, "quota_type": "admin", "approved": 5}, {"unit_code": U1, "quota_type": "non_establishment_cap", "approved": 2},
+              {"unit_code": U2, "quota_type": "admin", "approved": 20}]
+    findings, _, summary = build(tmp_path, records, quotas=quotas)
+    est_keys = keys_of(records, source=("staffing",), personnel_class="establishment")
+    assert evidence_of(summary, findings, "OVER_QUOTA", unit_code=U1) == {f"quotas|{U1}|admin"} | est_keys
+    assert evidence_of(summary, findings, "NON_ESTABLISHMENT_OVER_CAP", unit_code=U1) == (
+        {f"quotas|{U1}|non_establishment_cap"} | keys_of(records, source=("staffing",), personnel_class="non_establishment"))
+    assert evidence_of(summary, findings, "LEADER_OVER_LIMIT", unit_code=U1) == (
+        {f"leader_posts|{U1}|principal"} | keys_of(records, source=("org",)))
+    assert evidence_of(summary, findings, "HIGH_VACANCY", unit_code=U2) == {f"quotas|{U2}|admin"}   # T 20, nobody
+
+
+def test_a_revoked_unit_and_an_invalid_id_rest_on_their_records(tmp_path):
+    a, b = make_id(seq="601"), make_id(seq="603")
+    typo = A[:15] + str((int(A[15]) + 5) % 10) + A[16:]
+    units = [{"unit_code": U1, "name": "财政局", "parent_code": None, "region_code": REGION, "kind": "government",
+              "rank": "section", "funding": "full", "status": "revoked"}]
+    records = clean_person(a) + clean_person(b) + clean_person(A) + [pay(typo, dwbm="300001", name="张三")]
+    findings, _, summary = build(tmp_path, records, units=units)
+    assert evidence_of(summary, findings, "REVOKED_UNIT_STAFFED", unit_code=U1) == (
+        {f"units|{U1}"} | keys_of(records, source=("staffing", "finance")))
+    assert evidence_of(summary, findings, "INVALID_ID", source="finance") == {f"gz_ff|202610|300001|{typo}"}
+
+
+def test_a_duplicate_identity_rests_on_every_record_of_every_person_of_the_set(tmp_path):
+    a, b = make_id("19850303", "101"), make_id("19850303", "213")
+    records = clean_person(a, name="刘洋") + [pay(b, dwbm="300002", name="刘洋"), hr(b, emp="E2", name="刘洋")]
+    findings, _, summary = build(tmp_path, records)
+    assert evidence_of(summary, findings, "DUPLICATE_IDENTITY", id_number=min(a, b)) == keys_of(records)

@@ -77,7 +77,8 @@ def _run(std, tmp, name, level=None):
     with engine.connect() as conn:
         tables = {t: pd.read_sql(sa.text(f"SELECT * FROM {t} ORDER BY {key}"), conn)
                   for t, key in (("roster", "id_number"), ("reconciliation_finding", "alert_key"),
-                                 ("reconciliation_alert", "alert_key"), ("quarantine", "source, rec_no"))}
+                                 ("reconciliation_alert", "alert_key"), ("quarantine", "source, rec_no"),
+                                 ("alert_evidence", "alert_key, source, record_key"))}
     engine.dispose()
     tables["unit_stats"] = pd.read_parquet(work / "unit_stats.parquet")
     return tables
@@ -98,7 +99,7 @@ def test_the_crossing_persons_raise_their_cross_region_codes(whole, std):
 @pytest.mark.parametrize("level", ["province", "city", "county"])
 def test_a_split_run_publishes_exactly_what_a_whole_run_does(whole, std, level):
     split = _run(std["std"], std["tmp"], f"split-{level}", level)
-    for table in ("roster", "reconciliation_finding", "unit_stats", "quarantine"):
+    for table in ("roster", "reconciliation_finding", "unit_stats", "quarantine", "alert_evidence"):
         a, b = whole[table], split[table]
         if "as_of" in a:
             a, b = a.drop(columns=[c for c in ("as_of",) if c in a]), b.drop(columns=[c for c in ("as_of",) if c in b])

@@ -84,6 +84,14 @@ event_table = sa.Table(
     sa.Column("event", sa.String(10), primary_key=True), sa.Column("region_code", sa.String(6)),
     sa.Column("at", sa.DateTime(timezone=True)),
 )
+# OUTPUTS.md "Evidence": the source records each finding of a published period rests on.
+evidence_table = sa.Table(
+    "alert_evidence", metadata,
+    sa.Column("alert_key", sa.String(32), primary_key=True), sa.Column("period", sa.String(7), primary_key=True),
+    sa.Column("source", sa.String(10), primary_key=True), sa.Column("record_key", sa.String(400), primary_key=True),
+    sa.Column("facts", sa.Text),
+)
+sa.Index("ix_evidence_period", evidence_table.c.period)
 quarantine_table = sa.Table(
     "quarantine", metadata,
     sa.Column("period", sa.String(7), nullable=False), sa.Column("as_of", sa.Date), sa.Column("source", sa.String(10)),
@@ -156,6 +164,7 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
     findings["alert_key"] = alert_keys(findings)
     if findings.alert_key.duplicated().any():
         raise ValueError("two findings share an alert key: refusing to publish")
+    evidence = _evidence(work, fs, findings)
     now = dt.datetime.now(dt.timezone.utc)
     roster_out = roster[ROSTER_COLUMNS].copy()
     roster_out["as_of"] = pd.to_datetime(roster_out.as_of).dt.date
@@ -183,6 +192,10 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
                 rows = _records(findings[ALERT_COLUMNS].assign(period=period))
                 for part in _chunks(rows):
                     conn.execute(finding_table.insert(), part)
+                table = evidence_table.name
+                conn.execute(evidence_table.delete().where(evidence_table.c.period == period))
+                for part in _chunks(_records(evidence.assign(period=period))):
+                    conn.execute(evidence_table.insert(), part)
                 table = alert_table.name
                 events = _apply_alerts(conn, plan, period, now)
                 table = quarantine_table.name
@@ -228,6 +241,24 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
              len(findings), ", ".join(f"{k} {v}" for k, v in events.items()) or "no alert changes",
              exports.get("parquet", "(none)").rsplit("/", 1)[0])
     return summary
+
+
+def _evidence(work: str, fs, findings: pd.DataFrame) -> pd.DataFrame:
+    """The evidence rows of ``work`` with their findings' alert keys; every finding must have some."""
+    path = f"{work}/evidence.parquet"
+    if not fs.exists(path):
+        raise PublishError(f"{work} has no evidence.parquet: reconcile it again before publishing")
+    ev = pd.read_parquet(path)
+    key_cols = ["code", "unit_code", "quota_type", "level", "id_number", "source", "raw_value"]
+    keyed = ev[key_cols].drop_duplicates().reset_index(drop=True)
+    keyed["alert_key"] = alert_keys(keyed)
+    ev = ev.merge(keyed, on=key_cols, how="left")
+    bare = set(findings.alert_key) - set(ev.alert_key)
+    if bare:
+        raise PublishError(f"{len(bare)} finding(s) without evidence, e.g. {sorted(findings[findings.alert_key.isin(bare)].code)[:3]}: "
+                           "nothing of the period was published")
+    out = ev.rename(columns={"source": "finding_source"})[["alert_key", "ev_source", "record_key", "facts"]]
+    return out.rename(columns={"ev_source": "source"}).drop_duplicates(["alert_key", "source", "record_key"])
 
 
 def _remove_stale_staging(export_root: str) -> None:

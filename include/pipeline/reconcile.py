@@ -85,7 +85,7 @@ def _q(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
-RECORD_COLUMNS = ("source, rec_no, id_valid, unit_code, name, name_norm, record_id, sex, birth_date, personnel_class, "
+RECORD_COLUMNS = ("source, rec_no, record_key, id_valid, unit_code, name, name_norm, record_id, sex, birth_date, personnel_class, "
                   "quota_type, non_establishment_category, post_category, position, entered_on, slip_no, "
                   "sfld, ldlb, zwcc, xb, csrq, dwbm, rylb, yfgz, jfly, insured_status, hr_status, retired_on")
 
@@ -120,14 +120,15 @@ def resolve(con, std: str) -> None:
     con.execute(f"""
         CREATE OR REPLACE TABLE links AS
         WITH bad AS (
-            SELECT source, rec_no, raw_trim, unit_code, name_norm, birth8, dwbm FROM {records} WHERE NOT id_valid
+            SELECT source, rec_no, record_key, raw_trim, unit_code, name_norm, birth8, dwbm FROM {records} WHERE NOT id_valid
         ), keys AS (
             SELECT DISTINCT unit_code, name_norm, id_clean AS cand FROM {records}
             WHERE id_valid AND unit_code IS NOT NULL
               AND (unit_code, name_norm) IN (SELECT (unit_code, name_norm) FROM bad)
         )
         SELECT b.source, b.rec_no, any_value(b.raw_trim) AS raw_trim, any_value(b.unit_code) AS unit_code,
-               any_value(b.dwbm) AS dwbm, any_value(b.name_norm) AS name_norm, count(DISTINCT k.cand) AS candidates,
+               any_value(b.dwbm) AS dwbm, any_value(b.name_norm) AS name_norm, any_value(b.record_key) AS record_key,
+               count(DISTINCT k.cand) AS candidates,
                CASE WHEN count(DISTINCT k.cand) = 1 THEN min(k.cand) END AS person_id
         FROM bad b LEFT JOIN keys k
           ON b.unit_code = k.unit_code AND b.name_norm = k.name_norm
@@ -504,6 +505,113 @@ def _unit_stage(con) -> None:
     """)
 
 
+# --- evidence (OUTPUTS.md "Evidence"): the source records each finding rests on -------------------
+#
+# One row per finding and record: the finding's key columns, the record's source and key in
+# its own system, and (for a source record) its rec_no, whose fields as received are in
+# std/received_<source>.parquet; a staffing reference item (unit, quota, leader post) has
+# ``ref`` set and its facts from the reference tables. Which records: the catalogue's
+# evidence sources for person codes (every used record of the person, or of every person of
+# a DUPLICATE_IDENTITY set, plus the unit item of LEADER_RANK_MISMATCH's rows and of
+# FUNDING_MISMATCH's paying units); for unit codes, the item and every record counted.
+
+FINDING_KEYS = "code, unit_code, quota_type, level, id_number, source, raw_value"
+
+
+def _evidence_sql() -> str:
+    pairs = ", ".join(f"('{f.code}', '{s}')" for f in F.PERSON_CODES.values() for s in f.record_sources())
+    keys = ", ".join(f"f.{c.strip()}" for c in FINDING_KEYS.split(","))
+    return f"""
+CREATE OR REPLACE TABLE evidence AS
+WITH f AS (SELECT DISTINCT {FINDING_KEYS} FROM findings),
+ev_sources AS (SELECT * FROM (VALUES {pairs}) t(code, ev_source)),
+members AS (   -- whose records: the person; for DUPLICATE_IDENTITY every person of the set
+    SELECT f.*, f.id_number AS member FROM f WHERE f.code IN (SELECT code FROM ev_sources) AND f.code <> 'DUPLICATE_IDENTITY'
+    UNION ALL
+    SELECT f.*, unnest(list_prepend(d.person_id, coalesce(d.others, []))) AS member
+    FROM f JOIN identity_sets d ON d.person_id = f.id_number WHERE f.code = 'DUPLICATE_IDENTITY'
+),
+person_ev AS (
+    SELECT {", ".join("m." + c.strip() for c in FINDING_KEYS.split(","))}, r.source AS ev_source, r.record_key, r.rec_no,
+           NULL AS ref, r.sfld, r.ldlb, r.zwcc, r.unit_code AS rec_unit, r.rylb, r.jfly
+    FROM members m JOIN ev_sources e USING (code) JOIN r ON r.person_id = m.member AND r.source = e.ev_source
+),
+unit_items AS (   -- LEADER_RANK_MISMATCH: the unit of each row above its limit; FUNDING_MISMATCH: the paying unit
+    SELECT DISTINCT {", ".join("p." + c.strip() for c in FINDING_KEYS.split(","))}, 'staffing' AS ev_source,
+           'units|' || rec_unit AS record_key, NULL::BIGINT AS rec_no, 'units' AS ref
+    FROM person_ev p JOIN units u ON u.unit_code = p.rec_unit
+    LEFT JOIN rank_limits lim ON lim.unit_rank = u.rank AND lim.post_ldlb = p.ldlb
+    LEFT JOIN rank_order held ON held.rank_name = trim(p.zwcc)
+    WHERE (p.code = 'LEADER_RANK_MISMATCH' AND p.ev_source = 'org' AND p.sfld = '1' AND held.ord > lim.max_ord)
+       OR (p.code = 'FUNDING_MISMATCH' AND p.ev_source = 'finance' AND p.rylb IN ('在编', '编外')
+           AND p.jfly = '财政拨款' AND u.funding = 'self')
+),
+unit_ev AS (   -- the unit codes: the item where there is one, and every record counted
+    SELECT {keys}, 'staffing' AS ev_source, 'quotas|' || q.unit_code || '|' || q.quota_type AS record_key,
+           NULL::BIGINT AS rec_no, 'quotas' AS ref
+    FROM f JOIN quotas q ON q.unit_code = f.unit_code
+     AND ((f.code = 'OVER_QUOTA' AND q.quota_type = f.quota_type)
+          OR (f.code = 'NON_ESTABLISHMENT_OVER_CAP' AND q.quota_type = 'non_establishment_cap')
+          OR (f.code = 'HIGH_VACANCY' AND q.quota_type IS DISTINCT FROM 'non_establishment_cap'))
+    UNION ALL
+    SELECT {keys}, 'staffing', 'leader_posts|' || p.unit_code || '|' || p.level, NULL, 'leader_posts'
+    FROM f JOIN leader_posts p ON f.code = 'LEADER_OVER_LIMIT' AND p.unit_code = f.unit_code AND p.level = f.level
+    UNION ALL
+    SELECT {keys}, 'staffing', 'units|' || f.unit_code, NULL, 'units'
+    FROM f JOIN units u ON f.code = 'REVOKED_UNIT_STAFFED' AND u.unit_code = f.unit_code
+    UNION ALL
+    SELECT {keys}, r.source, r.record_key, r.rec_no, NULL
+    FROM f JOIN r ON r.unit_code = f.unit_code AND f.code IN ('OVER_QUOTA', 'NON_ESTABLISHMENT_OVER_CAP', 'HIGH_VACANCY',
+                                                              'LEADER_OVER_LIMIT', 'REVOKED_UNIT_STAFFED')
+    WHERE (f.code = 'OVER_QUOTA' AND r.source = 'staffing' AND r.personnel_class = 'establishment' AND r.quota_type = f.quota_type)
+       OR (f.code = 'NON_ESTABLISHMENT_OVER_CAP' AND r.source = 'staffing' AND r.personnel_class = 'non_establishment')
+       OR (f.code = 'HIGH_VACANCY' AND r.source = 'staffing' AND r.personnel_class = 'establishment')
+       OR (f.code = 'LEADER_OVER_LIMIT' AND r.source = 'org' AND r.sfld = '1'
+           AND r.ldlb = CASE f.level WHEN 'principal' THEN '正职' WHEN 'deputy' THEN '副职' END)
+       OR (f.code = 'REVOKED_UNIT_STAFFED' AND r.source IN ('staffing', 'finance'))
+    UNION ALL   -- INVALID_ID: every used record carrying that raw value in that source
+    SELECT {keys}, l.source, l.record_key, l.rec_no, NULL
+    FROM f JOIN links l ON f.code = 'INVALID_ID' AND l.source = f.source AND l.raw_trim = f.raw_value
+)
+SELECT DISTINCT * FROM (
+    SELECT {FINDING_KEYS}, ev_source, record_key, rec_no, ref FROM person_ev
+    UNION ALL SELECT * FROM unit_items
+    UNION ALL SELECT * FROM unit_ev)
+"""
+
+
+def _evidence(con, std: str) -> int:
+    """The table ``evidence`` with each record's facts (JSON, the fields as received)."""
+    import os
+
+    con.execute(_evidence_sql())
+    facts = []
+    for source in ("staffing", "org", "finance", "hr"):
+        path = f"{std}/received_{source}.parquet"
+        if not os.path.exists(path):   # a test's hand-built std/, or no HR export for the period
+            continue
+        facts.append(f"""SELECT '{source}' AS ev_source, file_row_number AS rec_no,
+                                CAST(json_merge_patch(to_json(t), '{{"file_row_number": null}}') AS VARCHAR) AS facts
+                         FROM read_parquet({_q(path)}, file_row_number = true) t
+                         WHERE file_row_number IN (SELECT rec_no FROM evidence WHERE ev_source = '{source}' AND ref IS NULL)""")
+    for ref, table in (("units", "units"), ("quotas", "quotas"), ("leader_posts", "leader_posts")):
+        key = {"units": "'units|' || unit_code", "quotas": "'quotas|' || unit_code || '|' || quota_type",
+               "leader_posts": "'leader_posts|' || unit_code || '|' || level"}[ref]
+        facts.append(f"SELECT '{ref}' AS ev_source, NULL::BIGINT AS rec_no, {key} AS ref_key, CAST(to_json(t) AS VARCHAR) AS facts "
+                     f"FROM {table} t WHERE {key} IN (SELECT record_key FROM evidence WHERE ref = '{ref}')")
+    records = [q for q in facts if "ref_key" not in q]
+    refs = [q for q in facts if "ref_key" in q]
+    con.execute(f"""
+        CREATE OR REPLACE TABLE evidence AS
+        SELECT e.*, coalesce(rf.facts, xf.facts) AS facts
+        FROM evidence e
+        LEFT JOIN ({' UNION ALL '.join(records) if records else "SELECT NULL AS ev_source, NULL::BIGINT AS rec_no, NULL AS facts"}) rf
+               ON e.ref IS NULL AND rf.ev_source = e.ev_source AND rf.rec_no = e.rec_no
+        LEFT JOIN ({' UNION ALL '.join(refs)}) xf ON xf.ev_source = e.ref AND xf.ref_key = e.record_key
+    """)
+    return con.execute("SELECT count(*) FROM evidence").fetchone()[0]
+
+
 def _copy(con, out: str, queries: dict) -> None:
     for name, query in queries.items():
         con.execute(f"COPY ({query}) TO {_q(f'{out}/{name}.parquet')} (FORMAT parquet, COMPRESSION zstd)")
@@ -511,6 +619,7 @@ def _copy(con, out: str, queries: dict) -> None:
 
 OUTPUT_QUERIES = {
     "findings": f"SELECT {', '.join(FINDING_COLUMNS)} FROM findings ORDER BY ALL",
+    "evidence": "SELECT * FROM evidence ORDER BY ALL",
     "roster": f"SELECT {', '.join(ROSTER_COLUMNS)} FROM roster ORDER BY id_number",
     "unit_stats": UNIT_STATS_SQL,
 }
@@ -552,6 +661,7 @@ def reconcile(std: str, out: str | None = None, as_of: str | None = None, thread
         resolve(con, std)
         _person_stage(con, period, as_of or str(P.last_day(period)), f"read_parquet({_q(f'{std}/records.parquet')})")
         _unit_stage(con)
+        _evidence(con, std)
         _copy(con, out, {"links": "SELECT * FROM links", "quarantine": "SELECT * FROM quarantine", **OUTPUT_QUERIES})
         return _summarise(con, fs, out, period, t0)
     finally:
@@ -679,6 +789,11 @@ def combine_parts(std: str, out: str, parts: list[str], threads: int | None = No
         for name, query in UNIT_PARTIALS_SUM.items():
             con.execute(f"CREATE OR REPLACE TABLE {name} AS WITH parts AS (SELECT * FROM {each(name)}) {query}")
         _unit_stage(con)
+        # the evidence reads the records of every finding's persons and units: the whole resolved view
+        records = "read_parquet(" + _q(f"{std}/records.parquet") + ")"
+        con.execute(f"CREATE OR REPLACE VIEW r AS {_resolved_sql(records)}")
+        con.execute(f"CREATE OR REPLACE TABLE identity_sets AS SELECT * FROM read_parquet({_q(f'{out}/parts/identity_sets.parquet')})")
+        _evidence(con, std)
         _copy(con, out, OUTPUT_QUERIES)
         return _summarise(con, fs, out, period, t0, {"parts": len(parts)})
     finally:

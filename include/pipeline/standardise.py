@@ -263,6 +263,10 @@ def _as_json(rows: pd.DataFrame) -> np.ndarray:
                       axis=1).to_numpy()
 
 
+# The amounts among the fields as received (written as numbers in the evidence's facts).
+AMOUNTS = {"finance": ("yfgz",), "hr": ("缴费基数",)}
+
+
 def record_keys(source: str, raw: pd.DataFrame, file_name: str | None = None) -> pd.Series:
     """Each row's key in its own system (OUTPUTS.md "Evidence"), from the row as received:
     ``persons|<record_id>``, ``gbxx|<sfzh>|<dwdm>|<zwmc>``, ``gz_ff|<ffyf>|<dwbm>|<sfzh>``, and
@@ -458,11 +462,14 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
     budget_units = pd.DataFrame({"dwbm": ys.dwbm.astype("string").str.strip(), "credit": credit,
                                  "dwmc": ys.dwmc, "qhdm": _code(ys.qhdm)})
 
+    received = {}   # each source's rows as received, in rec_no order: the facts of the evidence
+
     def take(source, frame, raw, file_name=None):
         raw = raw.reset_index(drop=True)
         frame = frame.assign(rec_no=np.arange(len(frame)),
                              record_key=record_keys(source, raw, file_name).to_numpy())
         kept, bad = screen(source, frame, raw.reset_index(drop=True))
+        received[source] = raw
         parts.append(kept)
         quarantine.append(bad)
         accounting[source] = {"rows_in": len(frame), "rows_used": len(kept), "rows_quarantined": len(bad)}
@@ -544,6 +551,13 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
         with fs.open(path, "wb") as fh:
             df.to_parquet(fh, index=False)
         written[name] = len(df)
+    for source, raw in received.items():   # the evidence's facts: fields as received, amounts as numbers
+        raw = raw[[c for c in raw.columns if not str(c).startswith("_")]].copy()
+        for amount in AMOUNTS.get(source, ()):
+            if amount in raw:
+                raw[amount] = pd.to_numeric(raw[amount], errors="coerce")
+        with fs.open(f"{out}/received_{source}.parquet", "wb") as fh:
+            raw.to_parquet(fh, index=False)
     by_source = records.groupby("source").agg(rows=("id_valid", "size"), invalid_ids=("id_valid", lambda v: int((~v).sum())))
     summary = {"ds": ds, "period": period, "dir": out, "rows": written, "hr_period": inputs.hr_period,
                "sources": {k: {kk: int(vv) for kk, vv in v.items()} for k, v in by_source.to_dict("index").items()},
