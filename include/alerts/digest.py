@@ -126,8 +126,9 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
             todo = plan(conn, routing)
             wanted = {i for parts in todo.values() for k in ("new", "resolved") for i in parts[k].id_number.dropna()}
             names = _person_names(conn, period, wanted)
-            units = _unit_names(work_dir) if any(len(p["new"]) + len(p["resolved"]) for p in todo.values()) else {}
-            records = _record_names(work_dir) if units else {}
+            lines = any(len(p["new"]) + len(p["resolved"]) for p in todo.values())   # else no line is written
+            units = _unit_names(work_dir) if lines else {}
+            records = _record_names(work_dir) if lines else {}
             for office_code, parts in todo.items():
                 if parts["new"].empty and parts["resolved"].empty:
                     continue

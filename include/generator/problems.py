@@ -24,6 +24,7 @@ import pandas as pd
 from include import identifiers as ids
 from include import periods as P
 from include.generator import names as N
+from include.generator import sources as S
 from include.generator import world as W
 
 CODES = [
@@ -265,8 +266,7 @@ def choose(w, code: str, serial: int) -> Problem:
         pl = w.placements
         leaders = _free(w, pl[(pl.status == "active") & pl._leader.notna()])
         rank = units.set_index("unit_code")["rank"]
-        top = {"department": ("正厅", "副厅"), "bureau": ("正处", "副处"), "deputy_bureau": ("副处", "正科"),
-               "section": ("正科", "副科"), "deputy_section": ("副科", "科员"), "unit_level": ("科员", "科员")}
+        top = S.RANK_TITLES   # the ranks the world gives a unit's principal and deputy: the highest allowed
         limit = [top[rank[u]][0 if lv == "principal" else 1] for u, lv in zip(leaders.unit_code, leaders._leader)]
         leaders = leaders[np.array([RANKS.index(x) > 0 for x in limit], dtype=bool)]
         r = _pick(w, leaders)

@@ -524,8 +524,7 @@ def evolve(w: World, rates: dict | None = None) -> None:
     # of an open problem excepted: a retirement not processed is OVER_RETIREMENT_AGE).
     due_on = w.retirement_due().reindex(pl.pid).to_numpy()
     retire = np.flatnonzero((pl.status == "active").to_numpy() & ~pids_pinned & (due_on <= np.datetime64(end)))
-    idx = np.setdiff1d(np.flatnonzero(movable), retire)
-    rest = idx
+    rest = np.setdiff1d(np.flatnonzero(movable), retire)   # the others may leave or move
     draw = rng.random(len(rest))
     leave = rest[draw < rates["leave"]]
     transfer = rest[(draw >= rates["leave"]) & (draw < rates["leave"] + rates["transfer"])]

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 
 from include.findings import KEYS
 from include.identifiers import redact
-from include.pipeline.reconcile import ROSTER_COLUMNS
+from include.pipeline.reconcile import FINDING_KEY_COLUMNS, ROSTER_COLUMNS
 from include.pipeline.xlsx import write_xlsx
 
 log = logging.getLogger("roster_sync.publish")
@@ -249,16 +249,15 @@ def _evidence(work: str, fs, findings: pd.DataFrame) -> pd.DataFrame:
     if not fs.exists(path):
         raise PublishError(f"{work} has no evidence.parquet: reconcile it again before publishing")
     ev = pd.read_parquet(path)
-    key_cols = ["code", "unit_code", "quota_type", "level", "id_number", "source", "raw_value"]
-    keyed = ev[key_cols].drop_duplicates().reset_index(drop=True)
+    keyed = ev[FINDING_KEY_COLUMNS].drop_duplicates().reset_index(drop=True)
     keyed["alert_key"] = alert_keys(keyed)
-    ev = ev.merge(keyed, on=key_cols, how="left")
+    ev = ev.merge(keyed, on=FINDING_KEY_COLUMNS, how="left")
     bare = set(findings.alert_key) - set(ev.alert_key)
     if bare:
         raise PublishError(f"{len(bare)} finding(s) without evidence, e.g. {sorted(findings[findings.alert_key.isin(bare)].code)[:3]}: "
                            "nothing of the period was published")
-    out = ev.rename(columns={"source": "finding_source"})[["alert_key", "ev_source", "record_key", "facts"]]
-    return out.rename(columns={"ev_source": "source"}).drop_duplicates(["alert_key", "source", "record_key"])
+    out = ev[["alert_key", "ev_source", "record_key", "facts"]].rename(columns={"ev_source": "source"})
+    return out.drop_duplicates(["alert_key", "source", "record_key"])
 
 
 def _remove_stale_staging(export_root: str) -> None:

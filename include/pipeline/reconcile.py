@@ -85,6 +85,16 @@ def _q(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
+def _records(std: str) -> str:
+    """The standardised records of ``std``, as a DuckDB table expression."""
+    return f"read_parquet({_q(f'{std}/records.parquet')})"
+
+
+def _read_identity_sets(con, out: str) -> None:
+    """The identity sets plan_parts found (they cross partitions), for a partition or the combine."""
+    con.execute(f"CREATE OR REPLACE TABLE identity_sets AS SELECT * FROM read_parquet({_q(f'{out}/parts/identity_sets.parquet')})")
+
+
 RECORD_COLUMNS = ("source, rec_no, record_key, id_valid, unit_code, name, name_norm, record_id, sex, birth_date, personnel_class, "
                   "quota_type, non_establishment_category, post_category, position, entered_on, slip_no, "
                   "sfld, ldlb, zwcc, xb, csrq, dwbm, rylb, yfgz, jfly, insured_status, hr_status, retired_on")
@@ -116,7 +126,7 @@ def resolve(con, std: str) -> None:
     its cleaned ID. ``s``, ``o``, ``f``, ``h`` are views of ``r`` per source.
     """
     _reference(con, std)
-    records = f"read_parquet({_q(f'{std}/records.parquet')})"
+    records = _records(std)
     con.execute(f"""
         CREATE OR REPLACE TABLE links AS
         WITH bad AS (
@@ -165,6 +175,38 @@ def _stated(column: str) -> str:
     return f"coalesce(trim({column}), '') <> ''"
 
 
+# IDENTITY_CONFLICT: each field a source states that the record's own valid ID contradicts,
+# as (source, field) -> condition. The code, its details and nothing else read these.
+_CONTRADICTS = {
+    ("staffing", "birth_date"): f"{_stated('birth_date')} AND trim(birth_date) <> {_ID_BIRTH}",
+    ("staffing", "sex"): f"{_stated('sex')} AND trim(sex) <> CASE WHEN {_ID_MALE} THEN 'M' ELSE 'F' END",
+    ("org", "csrq"): f"{_stated('csrq')} AND trim(csrq) <> replace({_ID_BIRTH}, '-', '')",
+    ("org", "xb"): f"{_stated('xb')} AND trim(xb) <> CASE WHEN {_ID_MALE} THEN '1' ELSE '2' END",
+}
+
+
+def _contradicted(source: str) -> str:
+    """Whether a record of ``source`` whose own ID is valid states a field its ID contradicts."""
+    return "id_valid AND (" + " OR ".join(f"({c})" for (src, _), c in _CONTRADICTS.items() if src == source) + ")"
+
+
+def _rank_joins(row: str, join: str = "LEFT JOIN", unit: str = "unit_code") -> str:
+    """LEADER_RANK_MISMATCH: the limit of an organisation row's unit and ``ldlb`` (``lim``) and
+    the order of the rank it holds (``held``); the row is above its limit where
+    :data:`_RANK_OVER` holds."""
+    return (f"{join} (SELECT unit_code AS rank_unit, rank AS unit_rank FROM units) ru ON ru.rank_unit = {row}.{unit} "
+            f"{join} rank_limits lim ON lim.unit_rank = ru.unit_rank AND lim.post_ldlb = {row}.ldlb "
+            f"{join} rank_order held ON held.rank_name = trim({row}.zwcc)")
+
+
+_RANK_OVER = "held.ord > lim.max_ord"
+
+
+def _self_funded(row: str, funding: str) -> str:
+    """FUNDING_MISMATCH: a payroll row paying 在编/编外 from the budget for a self-funded unit."""
+    return f"{row}.rylb IN ('在编', '编外') AND {row}.jfly = '财政拨款' AND {funding} = 'self'"
+
+
 PEOPLE_SQL = f"""
 CREATE OR REPLACE TABLE people AS
 WITH
@@ -183,8 +225,7 @@ sp AS (
            arg_min(coalesce(quota_type, '') || chr(31) || coalesce(non_establishment_category, '') || chr(31)
                    || coalesce(post_category, '') || chr(31) || coalesce(position, ''),
                    CASE WHEN personnel_class = 'establishment' THEN '0' ELSE '1' END || record_id) AS s_post,
-           bool_or(id_valid AND (({_stated('birth_date')} AND trim(birth_date) <> {_ID_BIRTH})
-                                 OR ({_stated('sex')} AND trim(sex) <> CASE WHEN {_ID_MALE} THEN 'M' ELSE 'F' END))) AS s_conflict,
+           bool_or({_contradicted('staffing')}) AS s_conflict,
            min(hash(name_norm)) FILTER (WHERE {_NAMED}) AS s_name_lo, max(hash(name_norm)) FILTER (WHERE {_NAMED}) AS s_name_hi
     FROM s LEFT JOIN (SELECT unit_code AS funded_unit, funding FROM units) u ON u.funded_unit = s.unit_code
     GROUP BY person_id
@@ -194,7 +235,7 @@ fp AS (
            count(*) AS f_rows, min(dwbm) AS f_dwbm_min, max(dwbm) AS f_dwbm_max,
            bool_or(rylb = '在编') AS f_est, bool_or(rylb = '编外') AS f_non_est, bool_or(rylb = '离退休') AS f_retired,
            bool_or(jfly = '财政拨款') AS f_budget,
-           bool_or(rylb IN ('在编', '编外') AND jfly = '财政拨款' AND u.funding = 'self') AS f_self_funded,
+           bool_or({_self_funded('f', 'u.funding')}) AS f_self_funded,
            count(unit_code) AS f_credit_rows, min(unit_code) AS f_credit_min, max(unit_code) AS f_credit_max,
            arg_min(unit_code, dwbm) AS f_unit, arg_min(name, dwbm) AS f_name, sum(yfgz) AS f_pay,
            min(hash(name_norm)) FILTER (WHERE {_NAMED}) AS f_name_lo, max(hash(name_norm)) FILTER (WHERE {_NAMED}) AS f_name_hi
@@ -208,13 +249,10 @@ op AS (
            CASE WHEN bool_or(sfld = '1' AND ldlb = '正职') THEN 'principal'
                 WHEN bool_or(sfld = '1' AND ldlb = '副职') THEN 'deputy' END AS leader_level,
            arg_min(zwcc, CASE WHEN sfld = '1' THEN '0' ELSE '1' END || coalesce(unit_code, '')) AS cadre_rank,
-           coalesce(bool_or(sfld = '1' AND held.ord > lim.max_ord), false) AS o_rank_over,
-           bool_or(id_valid AND (({_stated('csrq')} AND trim(csrq) <> replace({_ID_BIRTH}, '-', ''))
-                                 OR ({_stated('xb')} AND trim(xb) <> CASE WHEN {_ID_MALE} THEN '1' ELSE '2' END))) AS o_conflict,
+           coalesce(bool_or(sfld = '1' AND {_RANK_OVER}), false) AS o_rank_over,
+           bool_or({_contradicted('org')}) AS o_conflict,
            min(hash(name_norm)) FILTER (WHERE {_NAMED}) AS o_name_lo, max(hash(name_norm)) FILTER (WHERE {_NAMED}) AS o_name_hi
-    FROM o LEFT JOIN (SELECT unit_code AS post_unit, rank FROM units) u ON u.post_unit = o.unit_code
-    LEFT JOIN rank_limits lim ON lim.unit_rank = u.rank AND lim.post_ldlb = o.ldlb
-    LEFT JOIN rank_order held ON held.rank_name = trim(o.zwcc)
+    FROM o {_rank_joins('o')}
     GROUP BY person_id
 ),
 hp AS (
@@ -300,33 +338,23 @@ facts AS (
 conflicts AS (   -- IDENTITY_CONFLICT: each stated birth date or sex the ID contradicts
     SELECT person_id, list(DISTINCT {'source': source, 'field': field, 'value': value}
                                                 ORDER BY {'source': source, 'field': field, 'value': value}) AS conflicts FROM (
-        SELECT person_id, source, 'birth_date' AS field, trim(birth_date) AS value FROM mine
-        WHERE source = 'staffing' AND id_valid AND """ + _stated("birth_date") + f""" AND trim(birth_date) <> {_ID_BIRTH}
-        UNION ALL
-        SELECT person_id, source, 'sex', trim(sex) FROM mine
-        WHERE source = 'staffing' AND id_valid AND """ + _stated("sex") + f""" AND trim(sex) <> CASE WHEN {_ID_MALE} THEN 'M' ELSE 'F' END
-        UNION ALL
-        SELECT person_id, source, 'csrq', trim(csrq) FROM mine
-        WHERE source = 'org' AND id_valid AND """ + _stated("csrq") + f""" AND trim(csrq) <> replace({_ID_BIRTH}, '-', '')
-        UNION ALL
-        SELECT person_id, source, 'xb', trim(xb) FROM mine
-        WHERE source = 'org' AND id_valid AND """ + _stated("xb") + f""" AND trim(xb) <> CASE WHEN {_ID_MALE} THEN '1' ELSE '2' END
+        """ + "\n        UNION ALL\n        ".join(
+            f"SELECT person_id, source, '{field}' AS field, trim({field}) AS value FROM mine "
+            f"WHERE source = '{source}' AND id_valid AND {condition}" for (source, field), condition in _CONTRADICTS.items()) + f"""
     ) GROUP BY person_id
 ),
 rank_over AS (   -- LEADER_RANK_MISMATCH: each leadership row above its unit's limit
     SELECT o.person_id, list({{'unit_code': o.unit_code, 'ldlb': o.ldlb, 'zwcc': trim(o.zwcc), 'limit': lim.max_zwcc}}
                              ORDER BY o.unit_code, o.ldlb) AS rank_over
-    FROM mine o JOIN units u ON u.unit_code = o.unit_code
-    JOIN rank_limits lim ON lim.unit_rank = u.rank AND lim.post_ldlb = o.ldlb
-    JOIN rank_order held ON held.rank_name = trim(o.zwcc)
-    WHERE o.source = 'org' AND o.sfld = '1' AND held.ord > lim.max_ord
+    FROM mine o {_rank_joins('o', 'JOIN')}
+    WHERE o.source = 'org' AND o.sfld = '1' AND {_RANK_OVER}
     GROUP BY o.person_id
 ),
 self_funded AS (   -- FUNDING_MISMATCH: each budget unit that pays from the budget for a self-funded unit
     SELECT f.person_id, list(DISTINCT {{'dwbm': f.dwbm, 'unit_code': f.unit_code, 'rylb': f.rylb}}
                                   ORDER BY {{'dwbm': f.dwbm, 'unit_code': f.unit_code, 'rylb': f.rylb}}) AS self_funded_payers
     FROM mine f JOIN units u ON u.unit_code = f.unit_code
-    WHERE f.source = 'finance' AND f.rylb IN ('在编', '编外') AND f.jfly = '财政拨款' AND u.funding = 'self'
+    WHERE f.source = 'finance' AND {_self_funded('f', 'u.funding')}
     GROUP BY f.person_id
 ),
 per_code AS (
@@ -515,15 +543,23 @@ def _unit_stage(con) -> None:
 # a DUPLICATE_IDENTITY set, plus the unit item of LEADER_RANK_MISMATCH's rows and of
 # FUNDING_MISMATCH's paying units); for unit codes, the item and every record counted.
 
-FINDING_KEYS = "code, unit_code, quota_type, level, id_number, source, raw_value"
+# A finding's key columns (the alert_key is made of the code's own among them).
+FINDING_KEY_COLUMNS = ["code", "unit_code", "quota_type", "level", "id_number", "source", "raw_value"]
+
+
+def _cols(alias: str | None = None) -> str:
+    return ", ".join(f"{alias}.{c}" if alias else c for c in FINDING_KEY_COLUMNS)
+# The key of a staffing reference item (OUTPUTS.md "Evidence"), over its own table's columns.
+REFERENCE_KEYS = {"units": "'units|' || unit_code", "quotas": "'quotas|' || unit_code || '|' || quota_type",
+                  "leader_posts": "'leader_posts|' || unit_code || '|' || level"}
 
 
 def _evidence_sql() -> str:
     pairs = ", ".join(f"('{f.code}', '{s}')" for f in F.PERSON_CODES.values() for s in f.record_sources())
-    keys = ", ".join(f"f.{c.strip()}" for c in FINDING_KEYS.split(","))
+    keys = _cols("f")
     return f"""
 CREATE OR REPLACE TABLE evidence AS
-WITH f AS (SELECT DISTINCT {FINDING_KEYS} FROM findings),
+WITH f AS (SELECT DISTINCT {_cols()} FROM findings),
 ev_sources AS (SELECT * FROM (VALUES {pairs}) t(code, ev_source)),
 members AS (   -- whose records: the person; for DUPLICATE_IDENTITY every person of the set
     SELECT f.*, f.id_number AS member FROM f WHERE f.code IN (SELECT code FROM ev_sources) AND f.code <> 'DUPLICATE_IDENTITY'
@@ -532,33 +568,30 @@ members AS (   -- whose records: the person; for DUPLICATE_IDENTITY every person
     FROM f JOIN identity_sets d ON d.person_id = f.id_number WHERE f.code = 'DUPLICATE_IDENTITY'
 ),
 person_ev AS (
-    SELECT {", ".join("m." + c.strip() for c in FINDING_KEYS.split(","))}, r.source AS ev_source, r.record_key, r.rec_no,
+    SELECT {_cols("m")}, r.source AS ev_source, r.record_key, r.rec_no,
            NULL AS ref, r.sfld, r.ldlb, r.zwcc, r.unit_code AS rec_unit, r.rylb, r.jfly
     FROM members m JOIN ev_sources e USING (code) JOIN r ON r.person_id = m.member AND r.source = e.ev_source
 ),
 unit_items AS (   -- LEADER_RANK_MISMATCH: the unit of each row above its limit; FUNDING_MISMATCH: the paying unit
-    SELECT DISTINCT {", ".join("p." + c.strip() for c in FINDING_KEYS.split(","))}, 'staffing' AS ev_source,
-           'units|' || rec_unit AS record_key, NULL::BIGINT AS rec_no, 'units' AS ref
-    FROM person_ev p JOIN units u ON u.unit_code = p.rec_unit
-    LEFT JOIN rank_limits lim ON lim.unit_rank = u.rank AND lim.post_ldlb = p.ldlb
-    LEFT JOIN rank_order held ON held.rank_name = trim(p.zwcc)
-    WHERE (p.code = 'LEADER_RANK_MISMATCH' AND p.ev_source = 'org' AND p.sfld = '1' AND held.ord > lim.max_ord)
-       OR (p.code = 'FUNDING_MISMATCH' AND p.ev_source = 'finance' AND p.rylb IN ('在编', '编外')
-           AND p.jfly = '财政拨款' AND u.funding = 'self')
+    SELECT DISTINCT {_cols("p")}, 'staffing' AS ev_source,
+           u.item_key AS record_key, NULL::BIGINT AS rec_no, 'units' AS ref
+    FROM person_ev p JOIN (SELECT *, {REFERENCE_KEYS['units']} AS item_key FROM units) u ON u.unit_code = p.rec_unit
+    {_rank_joins('p', unit='rec_unit')}
+    WHERE (p.code = 'LEADER_RANK_MISMATCH' AND p.ev_source = 'org' AND p.sfld = '1' AND {_RANK_OVER})
+       OR (p.code = 'FUNDING_MISMATCH' AND p.ev_source = 'finance' AND {_self_funded('p', 'u.funding')})
 ),
 unit_ev AS (   -- the unit codes: the item where there is one, and every record counted
-    SELECT {keys}, 'staffing' AS ev_source, 'quotas|' || q.unit_code || '|' || q.quota_type AS record_key,
-           NULL::BIGINT AS rec_no, 'quotas' AS ref
-    FROM f JOIN quotas q ON q.unit_code = f.unit_code
+    SELECT {keys}, 'staffing' AS ev_source, q.item_key AS record_key, NULL::BIGINT AS rec_no, 'quotas' AS ref
+    FROM f JOIN (SELECT *, {REFERENCE_KEYS['quotas']} AS item_key FROM quotas) q ON q.unit_code = f.unit_code
      AND ((f.code = 'OVER_QUOTA' AND q.quota_type = f.quota_type)
           OR (f.code = 'NON_ESTABLISHMENT_OVER_CAP' AND q.quota_type = 'non_establishment_cap')
           OR (f.code = 'HIGH_VACANCY' AND q.quota_type IS DISTINCT FROM 'non_establishment_cap'))
     UNION ALL
-    SELECT {keys}, 'staffing', 'leader_posts|' || p.unit_code || '|' || p.level, NULL, 'leader_posts'
-    FROM f JOIN leader_posts p ON f.code = 'LEADER_OVER_LIMIT' AND p.unit_code = f.unit_code AND p.level = f.level
+    SELECT {keys}, 'staffing', p.item_key, NULL, 'leader_posts'
+    FROM f JOIN (SELECT *, {REFERENCE_KEYS['leader_posts']} AS item_key FROM leader_posts) p ON f.code = 'LEADER_OVER_LIMIT' AND p.unit_code = f.unit_code AND p.level = f.level
     UNION ALL
-    SELECT {keys}, 'staffing', 'units|' || f.unit_code, NULL, 'units'
-    FROM f JOIN units u ON f.code = 'REVOKED_UNIT_STAFFED' AND u.unit_code = f.unit_code
+    SELECT {keys}, 'staffing', u.item_key, NULL, 'units'
+    FROM f JOIN (SELECT *, {REFERENCE_KEYS['units']} AS item_key FROM units) u ON f.code = 'REVOKED_UNIT_STAFFED' AND u.unit_code = f.unit_code
     UNION ALL
     SELECT {keys}, r.source, r.record_key, r.rec_no, NULL
     FROM f JOIN r ON r.unit_code = f.unit_code AND f.code IN ('OVER_QUOTA', 'NON_ESTABLISHMENT_OVER_CAP', 'HIGH_VACANCY',
@@ -574,7 +607,7 @@ unit_ev AS (   -- the unit codes: the item where there is one, and every record 
     FROM f JOIN links l ON f.code = 'INVALID_ID' AND l.source = f.source AND l.raw_trim = f.raw_value
 )
 SELECT DISTINCT * FROM (
-    SELECT {FINDING_KEYS}, ev_source, record_key, rec_no, ref FROM person_ev
+    SELECT {_cols()}, ev_source, record_key, rec_no, ref FROM person_ev
     UNION ALL SELECT * FROM unit_items
     UNION ALL SELECT * FROM unit_ev)
 """
@@ -585,22 +618,16 @@ def _evidence(con, std: str) -> int:
     import os
 
     con.execute(_evidence_sql())
-    facts = []
-    for source in ("staffing", "org", "finance", "hr"):
-        path = f"{std}/received_{source}.parquet"
-        if not os.path.exists(path):   # a test's hand-built std/, or no HR export for the period
-            continue
-        facts.append(f"""SELECT '{source}' AS ev_source, file_row_number AS rec_no,
-                                CAST(json_merge_patch(to_json(t), '{{"file_row_number": null}}') AS VARCHAR) AS facts
-                         FROM read_parquet({_q(path)}, file_row_number = true) t
-                         WHERE file_row_number IN (SELECT rec_no FROM evidence WHERE ev_source = '{source}' AND ref IS NULL)""")
-    for ref, table in (("units", "units"), ("quotas", "quotas"), ("leader_posts", "leader_posts")):
-        key = {"units": "'units|' || unit_code", "quotas": "'quotas|' || unit_code || '|' || quota_type",
-               "leader_posts": "'leader_posts|' || unit_code || '|' || level"}[ref]
-        facts.append(f"SELECT '{ref}' AS ev_source, NULL::BIGINT AS rec_no, {key} AS ref_key, CAST(to_json(t) AS VARCHAR) AS facts "
-                     f"FROM {table} t WHERE {key} IN (SELECT record_key FROM evidence WHERE ref = '{ref}')")
-    records = [q for q in facts if "ref_key" not in q]
-    refs = [q for q in facts if "ref_key" in q]
+    records = [f"""SELECT '{source}' AS ev_source, file_row_number AS rec_no,
+                          CAST(json_merge_patch(to_json(t), '{{"file_row_number": null}}') AS VARCHAR) AS facts
+                   FROM read_parquet({_q(path)}, file_row_number = true) t
+                   WHERE file_row_number IN (SELECT rec_no FROM evidence WHERE ev_source = '{source}' AND ref IS NULL)"""
+               for source in ("staffing", "org", "finance", "hr")
+               # none in a test's hand-built std/, or for HR in a period with no export
+               if os.path.exists(path := f"{std}/received_{source}.parquet")]
+    refs = [f"SELECT '{table}' AS ev_source, {key} AS ref_key, CAST(to_json(t) AS VARCHAR) AS facts "
+            f"FROM {table} t WHERE {key} IN (SELECT record_key FROM evidence WHERE ref = '{table}')"
+            for table, key in REFERENCE_KEYS.items()]
     con.execute(f"""
         CREATE OR REPLACE TABLE evidence AS
         SELECT e.*, coalesce(rf.facts, xf.facts) AS facts
@@ -659,7 +686,7 @@ def reconcile(std: str, out: str | None = None, as_of: str | None = None, thread
     fs, period, out, t0, con = _start(std, out, threads, memory_limit)
     try:
         resolve(con, std)
-        _person_stage(con, period, as_of or str(P.last_day(period)), f"read_parquet({_q(f'{std}/records.parquet')})")
+        _person_stage(con, period, as_of or str(P.last_day(period)), _records(std))
         _unit_stage(con)
         _evidence(con, std)
         _copy(con, out, {"links": "SELECT * FROM links", "quarantine": "SELECT * FROM quarantine", **OUTPUT_QUERIES})
@@ -722,7 +749,7 @@ def plan_parts(std: str, out: str | None = None, level: str = "city", threads: i
                     "(FORMAT parquet, COMPRESSION zstd)")
         _copy(con, out, {"links": "SELECT * FROM links", "quarantine": "SELECT * FROM quarantine"})
         # the identity sets cross partitions: found here, read by each part
-        identity_sets(con, "SELECT person_id FROM home", f"read_parquet({_q(f'{std}/records.parquet')})")
+        identity_sets(con, "SELECT person_id FROM home", _records(std))
         _copy(con, f"{out}/parts", {"identity_sets": "SELECT * FROM identity_sets"})
         sizes = dict(con.execute("SELECT part, count(*) FROM home GROUP BY ALL ORDER BY ALL").fetchall())
     finally:
@@ -751,11 +778,10 @@ def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, thre
         _planned(con, std, out)
         con.execute(f"""CREATE OR REPLACE TABLE mine AS SELECT person_id FROM read_parquet({_q(f'{out}/parts/home.parquet')})
                         WHERE part = {_q(part)}""")
-        records = f"read_parquet({_q(f'{std}/records.parquet')})"
-        con.execute(f"""CREATE OR REPLACE TABLE r AS SELECT * FROM ({_resolved_sql(records)})
+        con.execute(f"""CREATE OR REPLACE TABLE r AS SELECT * FROM ({_resolved_sql(_records(std))})
                         WHERE person_id IN (SELECT person_id FROM mine)""")
         _source_views(con)
-        con.execute(f"CREATE OR REPLACE TABLE identity_sets AS SELECT * FROM read_parquet({_q(f'{out}/parts/identity_sets.parquet')})")
+        _read_identity_sets(con, out)
         _person_stage(con, period, as_of or str(P.last_day(period)))
         _copy(con, target, {"person_findings": "SELECT * FROM person_findings",
                             "roster": f"SELECT {', '.join(ROSTER_COLUMNS)} FROM roster",
@@ -790,9 +816,8 @@ def combine_parts(std: str, out: str, parts: list[str], threads: int | None = No
             con.execute(f"CREATE OR REPLACE TABLE {name} AS WITH parts AS (SELECT * FROM {each(name)}) {query}")
         _unit_stage(con)
         # the evidence reads the records of every finding's persons and units: the whole resolved view
-        records = "read_parquet(" + _q(f"{std}/records.parquet") + ")"
-        con.execute(f"CREATE OR REPLACE VIEW r AS {_resolved_sql(records)}")
-        con.execute(f"CREATE OR REPLACE TABLE identity_sets AS SELECT * FROM read_parquet({_q(f'{out}/parts/identity_sets.parquet')})")
+        con.execute(f"CREATE OR REPLACE VIEW r AS {_resolved_sql(_records(std))}")
+        _read_identity_sets(con, out)
         _evidence(con, std)
         _copy(con, out, OUTPUT_QUERIES)
         return _summarise(con, fs, out, period, t0, {"parts": len(parts)})

@@ -286,7 +286,7 @@ def record_keys(source: str, raw: pd.DataFrame, file_name: str | None = None) ->
     if source == "hr":
         if not file_name:
             raise ValueError("an HR record key needs the export's file name")
-        return pd.Series([f"{file_name}|{n}" for n in range(1, len(raw) + 1)], index=raw.index, dtype="string")
+        return f"{file_name}|" + pd.Series(np.arange(1, len(raw) + 1), index=raw.index).astype("string")
     raise ValueError(f"no record key for source {source!r}")
 
 
@@ -468,7 +468,7 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
         raw = raw.reset_index(drop=True)
         frame = frame.assign(rec_no=np.arange(len(frame)),
                              record_key=record_keys(source, raw, file_name).to_numpy())
-        kept, bad = screen(source, frame, raw.reset_index(drop=True))
+        kept, bad = screen(source, frame, raw)
         received[source] = raw
         parts.append(kept)
         quarantine.append(bad)
