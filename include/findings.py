@@ -82,6 +82,16 @@ DETAIL_TYPES = ("int", "money", "rate", "bool", "str", "date", "list[str]", "lis
 PERSON_DETAILS = MappingProxyType({
     "staffing_units": "list[str]?", "staffing_records": "int", "paid_by": "list[str]?", "gross_pay": "money?",
     "org_units": "list[str]?", "retired_on": "date?", "insured": "bool", "paid_as": "list[str]",
+    "payments": "list[object]?", "units": "list[object]?",
+})
+# The members of each ``list[object]`` field (checked too): what each entry of the list holds.
+OBJECT_FIELDS = MappingProxyType({
+    "payments": ("dwbm", "name", "unit_code", "rylb", "jfly", "gross_pay"),   # one per payroll row; name: the budget unit's
+    "units": ("unit_code", "name", "sources"),                  # each unit a source names (HR names none), and which sources
+    "conflicts": ("source", "field", "value"),                  # IDENTITY_CONFLICT: a stated birth date or sex the ID contradicts
+    "names": ("source", "name"),                                # IDENTITY_CONFLICT: the name each source wrote
+    "posts": ("unit_code", "ldlb", "zwcc", "limit"),            # LEADER_RANK_MISMATCH: a leadership row above its unit's limit
+    "self_funded_payers": ("dwbm", "unit_code", "rylb"),        # FUNDING_MISMATCH: a budget unit paying for a self-funded unit
 })
 
 
@@ -109,6 +119,9 @@ def check_details(code: str, details: dict) -> list[str]:
               "list[object]": isinstance(v, list) and all(isinstance(x, dict) for x in v)}[base]
         if not ok:
             problems.append(f"{code}: {name} = {v!r} is not {kind}")
+        elif base == "list[object]" and name in OBJECT_FIELDS:
+            problems += [f"{code}: {name} entry {x!r} has not the fields {OBJECT_FIELDS[name]}"
+                         for x in v if tuple(sorted(x)) != tuple(sorted(OBJECT_FIELDS[name]))][:1]
     return problems
 
 
@@ -372,6 +385,8 @@ def details_table() -> str:
     for f in CATALOGUE.values():
         if f.schema:
             rows.append(f"| `{f.code}` | " + ", ".join(f"`{k}` {v}" for k, v in f.schema.items()) + " |")
+    rows += ["", "| list field | each entry holds |", "|---|---|"]
+    rows += [f"| `{k}` | " + ", ".join(f"`{m}`" for m in v) + " |" for k, v in OBJECT_FIELDS.items()]
     return "\n".join(rows)
 
 

@@ -76,6 +76,21 @@ def test_every_code_reads_in_one_line_without_a_full_id():
     assert "2024-12-15" in C.describe("OVER_RETIREMENT_AGE", json.dumps(samples["OVER_RETIREMENT_AGE"]))
 
 
+def test_a_duplicate_pay_line_names_each_paying_unit_and_what_it_paid():
+    details = {"staffing_units": ["U1"], "staffing_records": 1, "paid_by": ["300110", "300125"], "gross_pay": 8235.79,
+               "org_units": None, "retired_on": None, "insured": True, "paid_as": ["在编"],
+               "payments": [{"dwbm": "300110", "name": "第一中学", "unit_code": "U1", "rylb": "在编", "jfly": "财政拨款",
+                             "gross_pay": 5760.48},
+                            {"dwbm": "300125", "name": "教育局", "unit_code": "U2", "rylb": "在编", "jfly": "单位自筹",
+                             "gross_pay": 2475.31}],
+               "units": [{"unit_code": "U1", "name": "第一中学", "sources": ["finance", "staffing"]},
+                         {"unit_code": "U2", "name": "教育局", "sources": ["finance"]}]}
+    assert F.check_details("DUPLICATE_PAY", details) == []
+    assert C.describe("DUPLICATE_PAY", json.dumps(details)) == (
+        "实名制单位 第一中学（U1），发薪 300110 第一中学 5,760.48 元（在编）、300125 教育局 2,475.31 元（在编，单位自筹），"
+        "合计应发 8,235.79 元")
+
+
 def test_a_threshold_is_named_once_and_the_sql_is_built_from_it():
     vacancy = F.CATALOGUE["HIGH_VACANCY"]
     assert vacancy.thresholds["min_approved"] == 10 and vacancy.thresholds["share"] == F.Fraction(3, 10)
@@ -90,8 +105,12 @@ def test_details_are_checked_against_their_code_schema():
     assert F.check_details("OVER_QUOTA", {"approved": 5, "actual": 6}) == ["OVER_QUOTA: field 'excess' missing"]
     assert "not in the schema" in F.check_details("OVER_QUOTA", {**good, "extra": 1})[0]
     person = {"staffing_units": None, "staffing_records": 0, "paid_by": ["300001"], "gross_pay": 8235.79,
-              "org_units": None, "retired_on": None, "insured": False, "paid_as": ["在编"]}
+              "org_units": None, "retired_on": None, "insured": False, "paid_as": ["在编"],
+              "payments": [{"dwbm": "300001", "name": "某某小学", "unit_code": None, "rylb": "在编", "jfly": "财政拨款",
+                            "gross_pay": 8235.79}], "units": None}
     assert F.check_details("PAID_WITHOUT_ESTABLISHMENT", person) == []
+    assert F.check_details("PAID_WITHOUT_ESTABLISHMENT", {**person, "payments": [{"dwbm": "300001"}]})[0].startswith(
+        "PAID_WITHOUT_ESTABLISHMENT: payments entry {'dwbm': '300001'} has not the fields")
     assert F.check_details("PAID_WITHOUT_ESTABLISHMENT", {**person, "gross_pay": 8235.789999999999}) == [
         "PAID_WITHOUT_ESTABLISHMENT: gross_pay = 8235.789999999999 is not money?"]
     assert F.check_details("OVER_RETIREMENT_AGE", {**person, "birth_date": "1964-12-15", "sex": "M",

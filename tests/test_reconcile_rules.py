@@ -230,6 +230,16 @@ def test_duplicate_pay_and_multiple_establishment(tmp_path):
     assert codes(findings, B) == ["MULTIPLE_ESTABLISHMENT"]                # two records: UNIT_MISMATCH needs exactly one
     row = roster.set_index("id_number").loc[A]
     assert float(row.gross_pay) == 9000.0 and row.budget_unit_codes == "300001;900001"
+    # the details say who pays how much, and name every unit involved
+    d = json.loads(findings[(findings.code == "DUPLICATE_PAY") & (findings.id_number == A)].details.iloc[0])
+    assert d["payments"] == [
+        {"dwbm": "300001", "name": "a", "unit_code": U1, "rylb": "在编", "jfly": "财政拨款", "gross_pay": 8000.0},
+        {"dwbm": "900001", "name": "d", "unit_code": None, "rylb": "在编", "jfly": "财政拨款", "gross_pay": 1000.0}]
+    assert d["gross_pay"] == 9000.0 and d["paid_by"] == ["300001", "900001"]
+    assert d["units"] == [{"unit_code": U1, "name": "财政局", "sources": ["finance", "staffing"]}]   # no org row: not a cadre
+    d = json.loads(findings[(findings.code == "MULTIPLE_ESTABLISHMENT") & (findings.id_number == B)].details.iloc[0])
+    assert d["units"] == [{"unit_code": U1, "name": "财政局", "sources": ["finance", "staffing"]},
+                          {"unit_code": U2, "name": "教育局", "sources": ["staffing"]}]
 
 
 def test_retired_still_active_at_month_end(tmp_path):

@@ -35,9 +35,15 @@ def _num(v) -> str:
     return f"{v:,.2f}" if isinstance(v, float) and not v.is_integer() else f"{int(v):,}"
 
 
+def _money(v) -> str:
+    """Yuan to the fen, always with two decimals (8,888.00)."""
+    return "—" if v is None else f"{float(v):,.2f}"
+
+
 def describe(code: str, details: str | None, quota_type=None, level=None, source=None, masked_raw=None,
-             record_name=None, why=None) -> str:
-    """The numbers behind a finding in one line of Chinese. Never contains a full ID: the
+             record_name=None, why=None, unit_code=None) -> str:
+    """The numbers behind a finding in one line of Chinese (``unit_code``: the unit the line is
+    shown under, not repeated when it is the person's only staffing unit). Never contains a full ID: the
     only IDs in ``details`` (DUPLICATE_IDENTITY's others) are masked here, and ``masked_raw``
     is masked by the caller."""
     try:
@@ -77,23 +83,40 @@ def describe(code: str, details: str | None, quota_type=None, level=None, source
         return (f"出生 {d.get('birth_date')}（{SEX_LABEL.get(d.get('sex'), '—')}），法定退休日期 {d.get('retirement_date')}，"
                 f"人社状态 {d.get('hr_status') or '无记录'}" + (f"，本月发放身份 {'、'.join(d['paid_as'])}" if d.get("paid_as") else ""))
     if code == "LEADER_RANK_MISMATCH":
-        return "；".join(f"单位 {p.get('unit_code')} {p.get('ldlb')}任 {p.get('zwcc')}，机构规格最高 {p.get('limit')}"
-                        for p in d.get("posts") or [])
+        named = {u.get("unit_code"): u.get("name") for u in d.get("units") or []}
+        return "；".join(f"{named.get(p.get('unit_code')) or '单位'}（{p.get('unit_code')}）{p.get('ldlb')}任 {p.get('zwcc')}，"
+                        f"机构规格最高 {p.get('limit')}" for p in d.get("posts") or [])
     if code == "FUNDING_MISMATCH":
-        return "；".join(f"自收自支单位 {p.get('unit_code')} 经预算单位 {p.get('dwbm')} 以财政拨款发放（{p.get('rylb')}）"
+        named = {u.get("unit_code"): u.get("name") for u in d.get("units") or []}
+        paid = {p.get("dwbm"): p for p in d.get("payments") or []}
+        return "；".join(f"自收自支单位 {named.get(p.get('unit_code')) or ''}（{p.get('unit_code')}）经预算单位 {p.get('dwbm')} "
+                        f"{(paid.get(p.get('dwbm')) or {}).get('name') or ''} 以财政拨款发放（{p.get('rylb')}）"
+                        + (f" {_money(paid[p['dwbm']]['gross_pay'])} 元" if paid.get(p.get("dwbm"), {}).get("gross_pay") is not None else "")
                         for p in d.get("self_funded_payers") or [])
     if code == "DUPLICATE_IDENTITY":
         others = [mask_id(o) for o in d.get("others") or []]
         return f"另有号码 {'、'.join(others)} 出生地与出生日期相同，同名 {'、'.join(d.get('names') or [])}"
     parts = []
-    if d.get("staffing_units"):
-        parts.append(f"实名制单位 {len(d['staffing_units'])} 个")
-    if d.get("paid_by"):
+    named = {u.get("unit_code"): u.get("name") for u in d.get("units") or []}
+
+    def unit(code):
+        return f"{named.get(code) or ''}（{code}）"
+    if d.get("staffing_units") and d["staffing_units"] != [unit_code]:   # the line's own unit is shown beside it
+        parts.append("实名制单位 " + "、".join(unit(u) for u in d["staffing_units"]))
+    if d.get("org_units") and d["org_units"] != d.get("staffing_units"):
+        parts.append("组织部任职单位 " + "、".join(unit(u) for u in d["org_units"]))
+    payments = d.get("payments") or []
+    if payments:   # who pays how much: the budget unit's code (finance's own key), name, amount, as what
+        parts.append("发薪 " + "、".join(
+            f"{p.get('dwbm')} {p.get('name') or ''} {_money(p.get('gross_pay'))} 元"
+            f"（{p.get('rylb')}{'，' + p['jfly'] if p.get('jfly') and p.get('jfly') != '财政拨款' else ''}）"
+            for p in payments))
+    elif d.get("paid_by"):
         parts.append(f"发薪单位 {'、'.join(d['paid_by'])}")
-    if d.get("paid_as"):
+    if d.get("paid_as") and not payments:
         parts.append(f"发放身份 {'、'.join(d['paid_as'])}")
     if d.get("gross_pay") is not None:
-        parts.append(f"应发 {_num(float(d['gross_pay']))} 元")
+        parts.append(f"{'合计' if len(payments) > 1 else ''}应发 {_money(d['gross_pay'])} 元")
     if d.get("retired_on"):
         parts.append(f"退休日期 {d['retired_on']}")
     if d.get("insured") is False:

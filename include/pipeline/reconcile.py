@@ -326,14 +326,26 @@ flagged AS (
         FROM people p LEFT JOIN people_multi m USING (person_id) LEFT JOIN identity_sets d USING (person_id))
     WHERE len(codes) > 0
 ),
-mine AS MATERIALIZED (SELECT * FROM r WHERE person_id IN (SELECT person_id FROM flagged)),   -- read once, used four times
+mine AS MATERIALIZED (SELECT * FROM r WHERE person_id IN (SELECT person_id FROM flagged)),   -- read once, used five times
 facts AS (
     SELECT person_id,
            list(DISTINCT unit_code ORDER BY unit_code) FILTER (WHERE source = 'staffing') AS staffing_units,
            list(DISTINCT dwbm ORDER BY dwbm) FILTER (WHERE source = 'finance') AS paid_by,
            list(DISTINCT unit_code ORDER BY unit_code) FILTER (WHERE source = 'org' AND unit_code IS NOT NULL) AS org_units,
-           list(DISTINCT {'source': source, 'name': name_norm} ORDER BY {'source': source, 'name': name_norm}) FILTER (WHERE """ + _NAMED + """) AS names
-    FROM mine GROUP BY person_id
+           list(DISTINCT {'source': source, 'name': name_norm} ORDER BY {'source': source, 'name': name_norm}) FILTER (WHERE """ + _NAMED + """) AS names,
+           -- who pays how much: one entry per payroll row, with the budget unit's name
+           list({'dwbm': dwbm, 'name': b_name, 'unit_code': unit_code, 'rylb': rylb, 'jfly': jfly,
+                 'gross_pay': CAST(round(yfgz, 2) AS DECIMAL(18, 2))} ORDER BY dwbm, rylb, yfgz)
+               FILTER (WHERE source = 'finance') AS payments
+    FROM mine LEFT JOIN (SELECT dwbm AS b_dwbm, dwmc AS b_name FROM budget_units) b ON b.b_dwbm = mine.dwbm
+    GROUP BY person_id
+),
+unit_list AS (   -- every unit the person's records name, with its name and the systems that name it
+    SELECT person_id, list({'unit_code': unit_code, 'name': name, 'sources': sources} ORDER BY unit_code) AS units
+    FROM (SELECT person_id, unit_code, any_value(u.name) AS name, list(DISTINCT source ORDER BY source) AS sources
+          FROM mine LEFT JOIN (SELECT unit_code, name FROM units) u USING (unit_code)
+          WHERE unit_code IS NOT NULL AND source <> 'hr' GROUP BY person_id, unit_code)
+    GROUP BY person_id
 ),
 conflicts AS (   -- IDENTITY_CONFLICT: each stated birth date or sex the ID contradicts
     SELECT person_id, list(DISTINCT {'source': source, 'field': field, 'value': value}
@@ -361,10 +373,10 @@ per_code AS (
     SELECT unnest(fl.codes) AS code, fl.*, fa.names, c.conflicts, ro.rank_over, sf.self_funded_payers,
            json_object('staffing_units', fa.staffing_units, 'staffing_records', fl.s_records, 'paid_by', fa.paid_by,
                        'gross_pay', CAST(round(fl.f_pay, 2) AS DECIMAL(18, 2)), 'org_units', fa.org_units, 'retired_on', fl.h_retired_on,
-                       'insured', fl.h_insured,
+                       'insured', fl.h_insured, 'payments', fa.payments, 'units', ul.units,
                        'paid_as', list_filter(['在编', '编外'], lambda x: (x = '在编' AND fl.f_est) OR (x = '编外' AND fl.f_non_est))) AS base
     FROM flagged fl
-    LEFT JOIN facts fa USING (person_id) LEFT JOIN conflicts c USING (person_id)
+    LEFT JOIN facts fa USING (person_id) LEFT JOIN unit_list ul USING (person_id) LEFT JOIN conflicts c USING (person_id)
     LEFT JOIN rank_over ro USING (person_id) LEFT JOIN self_funded sf USING (person_id)
 )
 SELECT pc.code, pc.person_id AS id_number,
@@ -557,6 +569,8 @@ REFERENCE_KEYS = {"units": "'units|' || unit_code", "quotas": "'quotas|' || unit
 def _evidence_sql() -> str:
     pairs = ", ".join(f"('{f.code}', '{s}')" for f in F.PERSON_CODES.values() for s in f.record_sources())
     keys = _cols("f")
+    # the unit codes whose evidence is every record the unit's count took (see unit_ev)
+    counted = F._in(("OVER_QUOTA", "NON_ESTABLISHMENT_OVER_CAP", "HIGH_VACANCY", "LEADER_OVER_LIMIT", "REVOKED_UNIT_STAFFED"))
     return f"""
 CREATE OR REPLACE TABLE evidence AS
 WITH f AS (SELECT DISTINCT {_cols()} FROM findings),
@@ -567,10 +581,15 @@ members AS (   -- whose records: the person; for DUPLICATE_IDENTITY every person
     SELECT f.*, unnest(list_prepend(d.person_id, coalesce(d.others, []))) AS member
     FROM f JOIN identity_sets d ON d.person_id = f.id_number WHERE f.code = 'DUPLICATE_IDENTITY'
 ),
+unit_findings AS (SELECT DISTINCT unit_code FROM f WHERE code IN {counted}),
+rr AS MATERIALIZED (   -- the resolved records read once: those of the persons and of the units found
+    SELECT person_id, source, record_key, rec_no, sfld, ldlb, zwcc, unit_code, rylb, jfly, personnel_class, quota_type
+    FROM r WHERE person_id IN (SELECT member FROM members) OR unit_code IN (SELECT unit_code FROM unit_findings)
+),
 person_ev AS (
     SELECT {_cols("m")}, r.source AS ev_source, r.record_key, r.rec_no,
            NULL AS ref, r.sfld, r.ldlb, r.zwcc, r.unit_code AS rec_unit, r.rylb, r.jfly
-    FROM members m JOIN ev_sources e USING (code) JOIN r ON r.person_id = m.member AND r.source = e.ev_source
+    FROM members m JOIN ev_sources e USING (code) JOIN rr r ON r.person_id = m.member AND r.source = e.ev_source
 ),
 unit_items AS (   -- LEADER_RANK_MISMATCH: the unit of each row above its limit; FUNDING_MISMATCH: the paying unit
     SELECT DISTINCT {_cols("p")}, 'staffing' AS ev_source,
@@ -594,8 +613,7 @@ unit_ev AS (   -- the unit codes: the item where there is one, and every record 
     FROM f JOIN (SELECT *, {REFERENCE_KEYS['units']} AS item_key FROM units) u ON f.code = 'REVOKED_UNIT_STAFFED' AND u.unit_code = f.unit_code
     UNION ALL
     SELECT {keys}, r.source, r.record_key, r.rec_no, NULL
-    FROM f JOIN r ON r.unit_code = f.unit_code AND f.code IN ('OVER_QUOTA', 'NON_ESTABLISHMENT_OVER_CAP', 'HIGH_VACANCY',
-                                                              'LEADER_OVER_LIMIT', 'REVOKED_UNIT_STAFFED')
+    FROM f JOIN rr r ON r.unit_code = f.unit_code AND f.code IN {counted}
     WHERE (f.code = 'OVER_QUOTA' AND r.source = 'staffing' AND r.personnel_class = 'establishment' AND r.quota_type = f.quota_type)
        OR (f.code = 'NON_ESTABLISHMENT_OVER_CAP' AND r.source = 'staffing' AND r.personnel_class = 'non_establishment')
        OR (f.code = 'HIGH_VACANCY' AND r.source = 'staffing' AND r.personnel_class = 'establishment')
