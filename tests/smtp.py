@@ -28,15 +28,29 @@ class Inbox:
             self.messages.clear()
 
     def texts(self) -> list[str]:
-        """Every message decoded: headers, and each text part's content (base64 and QP undone)."""
+        """Every message decoded: headers, each text part's content (base64 and QP undone) and
+        each attachment's: an XLSX's every XML part (cell text, sheet names), anything else as bytes."""
         out = []
         for m in self.messages:
             parts = [f"{k}: {v}" for k, v in m["msg"].items()]
             for part in m["msg"].walk():
-                if part.get_content_maintype() == "text":
+                if part.get_content_maintype() == "text" and not part.is_attachment():
                     parts.append(part.get_content())
+                elif part.is_attachment():
+                    parts.append(attachment_text(part.get_content()))
             out.append("\n".join(parts))
         return out
+
+
+def attachment_text(data: bytes) -> str:
+    """All the text inside an attachment: an XLSX (zip) file's parts, else the bytes decoded."""
+    import io
+    import zipfile
+
+    if data[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return "\n".join(z.read(n).decode("utf-8", errors="replace") for n in z.namelist())
+    return data.decode("utf-8", errors="replace")
 
 
 def free_port() -> int:

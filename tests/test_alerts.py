@@ -19,7 +19,7 @@ from include.pipeline.local import run_local
 from include.simulators.cluster import Simulators
 from tests.db import table
 from tests.id_scan import full_ids_in, known_ids
-from tests.smtp import SmtpServer
+from tests.smtp import SmtpServer, attachment_text
 
 P1, P2 = "2026-10", "2026-11"
 D1, D2 = "2026-10-31", "2026-11-30"
@@ -166,6 +166,44 @@ def test_the_next_period_tells_new_and_resolved_once(province):
             assert not re.search(r"[A-Z_]+：\d{6}\*{8}[\dX]{4}", line), line
 
 
+def attachments(m) -> list:
+    return [(p.get_filename(), p.get_content()) for p in m["msg"].iter_attachments()]
+
+
+def test_every_line_gives_the_records_to_look_up_and_the_workbook_lists_every_open_finding(province):
+    import io
+
+    from openpyxl import load_workbook
+
+    url = province["url"]
+    evidence = table(url, "SELECT * FROM alert_evidence")
+    for stage in ("first", "second"):
+        for office, msgs in by_office(province["inbox"][stage]).items():
+            m = msgs[0]
+            text = body(m)
+            section = text.split("== 新增问题", 1)[1].split("\n== ", 1)[0] if "== 新增问题" in text else ""
+            lines = section.splitlines()
+            for i, ln in enumerate(lines):   # each new finding is followed by its records, masked
+                if ln.startswith("     - "):
+                    assert lines[i + 1].startswith("       记录："), ln
+            [(name, data)] = attachments(m)
+            period = m["msg"]["X-Roster-Sync-Period"]
+            assert name == f"未整改问题_{office}_{period}.xlsx"
+            assert re.search(r"\d{6}\*{8}[\dX]{4}", attachment_text(data)), "the ID scans read the attachment: masked IDs"
+            wb = load_workbook(io.BytesIO(data))
+            open_now = table(url, "SELECT * FROM reconciliation_alert WHERE status = 'open'").assign(
+                office=lambda d: d.region_code.map(office_of))
+            if stage == "second":
+                mine = open_now[open_now.office == office]
+                listed = [r[-1] for r in wb["未整改问题"].iter_rows(min_row=4, values_only=True)]
+                assert sorted(listed) == sorted(mine.alert_key), "the workbook lists every open finding of the office"
+                sheets = set(wb.sheetnames) - {"未整改问题"}
+                assert sheets, "the records are on the sheets after the first"
+                keyed = {r[0] for t in sheets for r in wb[t].iter_rows(min_row=2, values_only=True)}
+                assert keyed == set(evidence[evidence.alert_key.isin(mine.alert_key)].alert_key)
+                assert keyed == set(mine.alert_key), "every open finding has its records in the workbook"
+
+
 def test_an_invalid_id_line_names_the_record_and_where_the_number_fails(province):
     lines = [ln for m in province["inbox"]["first"] for ln in body(m).splitlines() if "INVALID_ID" in ln]
     assert lines
@@ -182,7 +220,7 @@ def test_a_region_that_gets_its_own_office_hears_of_its_open_findings(province, 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'copy.db'}")
     src = sa.create_engine(url)
     with src.connect() as a, engine.begin() as b:   # work on a copy: the module's database stays as it is
-        for name in ("reconciliation_alert", "alert_event", "digest_item", "digest_log", "roster"):
+        for name in ("reconciliation_alert", "alert_event", "alert_evidence", "digest_item", "digest_log", "roster"):
             pd.read_sql(sa.text(f"SELECT * FROM {name}"), a).to_sql(name, b, index=False)
     src.dispose()
     engine.dispose()
@@ -231,10 +269,32 @@ def test_report_totals_add_up_from_the_units_and_match_the_findings(province):
         assert mine.loc[("quota", "total"), "approved"] == q[q.region_code.map(covers)].approved.sum(), region
         over = findings[(findings.code == "OVER_QUOTA") & findings.region_code.map(lambda r: isinstance(r, str) and covers(r))]
         assert (mine.loc[("findings", "OVER_QUOTA"), "actual"] if ("findings", "OVER_QUOTA") in mine.index else 0) == len(over)
-        wb = load_workbook(second["reports"][region]["xlsx"], read_only=True)
-        assert wb.sheetnames == ["概览", "编制", "超编单位", "编外人员", "领导职数", "核查问题"]
+        wb = load_workbook(second["reports"][region]["xlsx"])
+        assert wb.sheetnames == ["概览", "编制", "超编单位", "编外人员", "超控制数单位", "领导职数", "超职数单位", "单位明细", "核查问题"]
         total = [r for r in wb["编制"].iter_rows(values_only=True) if r[0] == "合计"][0]
         assert total[1] == mine.loc[("quota", "total"), "approved"] and total[2] == mine.loc[("quota", "total"), "actual"]
+        assert all(c.number_format == "0.0%" for c in wb["编制"]["F"][1:]), "the vacancy rate reads as a percentage"
+        # the drill-down: the units over the cap and over leader posts are the findings' units
+        mine_f = findings[findings.region_code.map(lambda r: isinstance(r, str) and covers(r))]
+        for sheet, code in (("超控制数单位", "NON_ESTABLISHMENT_OVER_CAP"), ("超职数单位", "LEADER_OVER_LIMIT"),
+                            ("超编单位", "OVER_QUOTA")):
+            listed = sorted(r[0] for r in wb[sheet].iter_rows(min_row=2, values_only=True))
+            assert listed == sorted(mine_f[mine_f.code == code].unit_code), (region, sheet)
+        per_unit = pd.DataFrame(list(wb["单位明细"].iter_rows(min_row=2, values_only=True)),
+                                columns=[c.value for c in wb["单位明细"][1]])
+        assert per_unit["核定编制"].sum() == mine.loc[("quota", "total"), "approved"]
+        assert per_unit["实有在编"].sum() == mine.loc[("quota", "total"), "actual"]
+        with_unit = mine_f.dropna(subset=["unit_code"])
+        assert (per_unit["高"] + per_unit["中"] + per_unit["提示"]).sum() == len(with_unit), "each unit's findings"
+        # the two 在编 figures, reconciled: the staffing count less the roster's is the
+        # self-funded units' establishment plus the rest
+        overview = {r[0]: r[1] for r in wb["概览"].iter_rows(min_row=4, values_only=True) if r[0]}
+        self_funded = q[q.region_code.map(covers) & q.unit_code.isin(units[units.funding == "self"].unit_code)]
+        stats = pd.read_parquet(f"{work}/unit_stats.parquet")
+        est = stats[(stats.measure == "quota") & stats.region_code.map(lambda r: isinstance(r, str) and covers(r))]
+        assert overview["两个在编数之差：自收自支单位在编"] == est[est.unit_code.isin(self_funded.unit_code)].actual.sum()
+        assert (overview["实有在编（编办实名制口径）"] - overview["财政供养人员：编制内（花名册口径）"]
+                == overview["两个在编数之差：自收自支单位在编"] + overview["两个在编数之差：其他"])
     # a city covers its own units and its counties: the sum of the parts
     city = rows[(rows.section == "quota") & (rows.item == "total")].set_index("region_code").approved
     own = q[q.region_code == "150200"].approved.sum()

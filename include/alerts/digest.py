@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from include import periods as P
 from include.alerts import codes as C
+from include.alerts import evidence as E
 from include.alerts import mail
 from include.alerts.routing import Routing
 from include.identifiers import mask_id, mask_id_series, why_invalid
@@ -117,7 +118,7 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
 
     t0 = time.perf_counter()
     engine = database.engine(roster_url)
-    metadata.create_all(engine, tables=[digest_log, digest_item])
+    metadata.create_all(engine, tables=[digest_log, digest_item, E.evidence_table])   # evidence: none before it existed
     sent = {}
     try:
         # One writer at a time (the publish lock): a second digest run, from a retry or a
@@ -136,7 +137,9 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
                 items = pd.concat([parts["new"][["alert_key", "event", "event_period"]],
                                    parts["resolved"][["alert_key", "event", "event_period"]]], ignore_index=True)
                 did = digest_id(office_code, items)
-                msg = compose(office, period, parts, units, names, did, (report_links or {}).get(office_code), records)
+                # the records behind every finding the mail lists or attaches (open and resolved)
+                ev = E.load(conn, pd.concat([parts[k][["alert_key", "last_seen"]] for k in ("new", "open", "resolved")]))
+                msg = compose(office, period, parts, units, names, did, (report_links or {}).get(office_code), records, ev)
                 where = outbox.send(msg, f"digest_{period}_{office_code}_{did}")
                 counts = {"new": len(parts["new"]), "still_open": len(parts["open"]), "resolved": len(parts["resolved"])}
                 conn.execute(digest_log.insert(), [{
@@ -197,22 +200,28 @@ def _record_names(work_dir: str | None) -> dict:
     return {(s, r): n for s, r, n in zip(links.source, links.raw_trim, links.name_norm)}
 
 
-def _lines(df: pd.DataFrame, units: dict, names: dict, records: dict | None = None) -> pd.DataFrame:
-    """One display row per alert: severity, unit, code, who, what. An INVALID_ID line names the
-    record's name and where the number fails (``records``: the names on the records)."""
+LINE_COLUMNS = ["severity", "unit", "code", "who", "what", "since", "alert_key", "records"]
+
+
+def _lines(df: pd.DataFrame, units: dict, names: dict, records: dict | None = None,
+           keys: dict | None = None) -> pd.DataFrame:
+    """One display row per alert: severity, unit, code, who, what, and the records to look up
+    (``keys``: alert key -> masked record keys). An INVALID_ID line names the record's name
+    and where the number fails (``records``: the names on the records)."""
     if df.empty:
-        return pd.DataFrame(columns=["severity", "unit", "code", "who", "what", "since"])
-    records = records or {}
+        return pd.DataFrame(columns=LINE_COLUMNS)
+    records, keys = records or {}, keys or {}
     who = mask_id_series(df.id_number).where(df.id_number.notna(), "")
     who = [f"{names.get(i, '')} {w}".strip() if w else "" for i, w in zip(df.id_number, who)]
     raw = [mask_id(r) if isinstance(r, str) else None for r in df.raw_value]
     record_name = [records.get((s, r)) if isinstance(r, str) else None for s, r in zip(df.source, df.raw_value)]
     why = [why_invalid(r) if c == "INVALID_ID" and isinstance(r, str) else None for c, r in zip(df.code, df.raw_value)]
-    what = [C.describe(c, d, q, lv, s, r, n, w) for c, d, q, lv, s, r, n, w in
-            zip(df.code, df.details, df.quota_type, df.level, df.source, raw, record_name, why)]
+    what = [C.describe(c, d, q, lv, s, r, n, w, u if isinstance(u, str) else None) for c, d, q, lv, s, r, n, w, u in
+            zip(df.code, df.details, df.quota_type, df.level, df.source, raw, record_name, why, df.unit_code)]
     unit = [f"{units.get(u, '')}（{u}）" if isinstance(u, str) else "（无单位）" for u in df.unit_code]
     out = pd.DataFrame({"severity": df.severity.to_numpy(), "unit": unit, "code": df.code.to_numpy(), "who": who,
-                        "what": what, "since": df.first_seen.to_numpy()})
+                        "what": what, "since": df.first_seen.to_numpy(), "alert_key": df.alert_key.to_numpy(),
+                        "records": [keys.get(k, "") for k in df.alert_key]})
     return out.sort_values(["severity", "unit", "code", "who"], key=lambda s: s.map(C.SEVERITY_ORDER) if s.name == "severity" else s)
 
 
@@ -221,11 +230,13 @@ def _age(first_seen: pd.Series, period: str) -> pd.Series:
 
 
 def compose(office, period: str, parts: dict, units: dict, names: dict, did: str, report_link: str | None,
-            records: dict | None = None):
+            records: dict | None = None, evidence: pd.DataFrame | None = None):
     new, resolved, still = parts["new"], parts["resolved"], parts["open"]
     subject = (f"[全口径财政供养人员] {office.name} {period} 核查提醒：新增 {len(new)}，"
                f"仍未整改 {len(still)}，已整改 {len(resolved)}")
-    new_l, res_l = _lines(new, units, names, records), _lines(resolved, units, names, records)
+    evidence = evidence if evidence is not None else pd.DataFrame(columns=["alert_key", "source", "record_key", "facts"])
+    keys = E.keys_line(evidence)
+    new_l, res_l = _lines(new, units, names, records, keys), _lines(resolved, units, names, records, keys)
     still_counts = pd.DataFrame(columns=["severity", "code", "n", "oldest"])
     if not still.empty:
         s = still.assign(age=_age(still.first_seen, period).to_numpy())
@@ -247,14 +258,17 @@ def compose(office, period: str, parts: dict, units: dict, names: dict, did: str
             text.append(f"-- 严重程度：{C.SEVERITY_LABEL.get(sev, sev)}（{len(by_sev)}）")
             h.append(f"<h4>严重程度：{C.SEVERITY_LABEL.get(sev, sev)}（{len(by_sev)}）</h4><table border='1' cellspacing='0' "
                      "cellpadding='4' style='border-collapse:collapse'><tr><th>单位</th><th>问题</th><th>人员</th>"
-                     "<th>情况</th><th>首次发现</th></tr>")
+                     "<th>情况</th><th>源系统记录</th><th>首次发现</th></tr>")
             for unit, by_unit in by_sev.groupby("unit", sort=False):
                 text.append(f"   {unit}")
                 for r in by_unit.itertuples():
                     label = f"{C.LABEL.get(r.code, r.code)} {r.code}"
                     text.append(f"     - {label}{'：' + r.who if r.who else ''}；{r.what}（首次发现 {r.since}）")
+                    if r.records:
+                        text.append(f"       记录：{r.records}")
                     h.append(f"<tr><td>{html.escape(unit)}</td><td>{html.escape(label)}</td><td>{html.escape(r.who)}</td>"
-                             f"<td>{html.escape(r.what)}</td><td>{r.since}</td></tr>")
+                             f"<td style='min-width:320px'>{html.escape(r.what)}</td><td style='font-size:12px;max-width:300px'>{html.escape(r.records)}</td>"
+                             f"<td>{r.since}</td></tr>")
             h.append("</table>")
         if with_action:
             todo = [c for c in C.LABEL if c in set(lines.code)]
@@ -278,8 +292,15 @@ def compose(office, period: str, parts: dict, units: dict, names: dict, did: str
         h.append("</table>")
         text.append("")
     section("已整改（不再发现）", res_l, False)
+    attachment = None
+    open_all = pd.concat([new, still], ignore_index=True)
+    if not open_all.empty:
+        name = f"未整改问题_{office.region_code}_{period}.xlsx"
+        attachment = (name, open_findings_workbook(open_all, set(new.alert_key), units, names, records, evidence, period))
+        text.append(f"附件《{name}》列出全部 {len(open_all)} 条未整改问题及其源系统记录（每种记录一页）。")
+        h.append(f"<p>附件《{html.escape(name)}》列出全部 {len(open_all)} 条未整改问题及其源系统记录（每种记录一页）。</p>")
     footer = ("身份证号仅显示前6位和后4位。本邮件由全口径财政供养人员数据库（roster-sync）自动发送；"
-              "问题明细见 roster_db 的 reconciliation_alert 表。")
+              "问题明细见 roster_db 的 reconciliation_alert 表，源系统记录见 alert_evidence 表。")
     if report_link:
         text.append(f"本期数据月报：{report_link}")
         h.append(f"<p>本期数据月报：{html.escape(report_link)}</p>")
@@ -287,4 +308,35 @@ def compose(office, period: str, parts: dict, units: dict, names: dict, did: str
     h.append(f"<p style='color:#666'>{html.escape(footer)}</p></body></html>")
     return mail.build(subject, "\n".join(text), "".join(h), office.to, office.cc, message_id=f"digest-{did}",
                       headers={"X-Roster-Sync-Digest": did, "X-Roster-Sync-Office": office.region_code,
-                               "X-Roster-Sync-Period": period})
+                               "X-Roster-Sync-Period": period},
+                      attachments=[attachment] if attachment else [])
+
+
+def open_findings_workbook(open_all: pd.DataFrame, new_keys: set, units: dict, names: dict, records: dict,
+                           evidence: pd.DataFrame, period: str) -> bytes:
+    """The office's open findings, one row each, and their records, one sheet per kind of
+    record with the record's fields as received; every ID masked (:mod:`include.alerts.evidence`)."""
+    from include.report import workbook as W
+
+    lines = _lines(open_all, units, names, records)
+    counts = evidence.groupby("alert_key").size() if len(evidence) else pd.Series(dtype=int)
+    age = dict(zip(open_all.alert_key, _age(open_all.first_seen, period)))
+    table = pd.DataFrame({
+        "严重程度": lines.severity.map(C.SEVERITY_LABEL).to_numpy(), "问题": lines.code.map(C.LABEL).to_numpy(),
+        "代码": lines.code.to_numpy(), "单位": lines.unit.to_numpy(), "人员": lines.who.to_numpy(),
+        "情况": lines.what.to_numpy(), "首次发现": lines.since.to_numpy(),
+        "已持续（期）": lines.alert_key.map(age).to_numpy(),
+        "本期新增": ["是" if k in new_keys else "" for k in lines.alert_key],
+        "源系统记录（条）": lines.alert_key.map(counts).fillna(0).astype(int).to_numpy(),
+        "问题编号": lines.alert_key.to_numpy(),
+    })
+    wb = W.new_workbook()
+    W.add_sheet(wb, "未整改问题", table, {"已持续（期）": "int", "源系统记录（条）": "int"},
+                note=f"{period} 期仍未整改的问题（{len(table)} 条）。身份证号仅显示前6位和后4位；"
+                     "各问题的源系统记录见后面各页，按“问题编号”对应。")
+    about = {k: {"问题编号": k, "问题": C.LABEL.get(c, c), "单位": u, "人员": w}
+             for k, c, u, w in zip(lines.alert_key, lines.code, lines.unit, lines.who)}
+    mine = evidence[evidence.alert_key.isin(set(open_all.alert_key))]
+    for title, sheet in E.sheets(mine, about).items():
+        W.add_sheet(wb, title, sheet)
+    return W.to_bytes(wb)

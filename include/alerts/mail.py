@@ -24,10 +24,15 @@ log = logging.getLogger("roster_sync.alerts")
 MAIL_DOMAIN = "roster-sync.invalid"
 
 
+XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
 def build(subject: str, text: str, html: str, to, cc=(), message_id: str | None = None,
-          sender: str | None = None, headers: dict | None = None) -> EmailMessage:
-    """A multipart/alternative message. Subject and both bodies pass through :func:`redact`
-    on the way in: a full ID number cannot leave in a mail even if a caller forgot to mask."""
+          sender: str | None = None, headers: dict | None = None, attachments=()) -> EmailMessage:
+    """A multipart/alternative message, with ``attachments`` (``(file name, bytes)``, XLSX)
+    after it. Subject and both bodies pass through :func:`redact` on the way in: a full ID
+    number cannot leave in a mail even if a caller forgot to mask. An attachment is built
+    masked by its maker (:mod:`include.alerts.evidence`)."""
     msg = EmailMessage()
     msg["Subject"] = redact(subject)
     msg["To"] = ", ".join(to)
@@ -42,6 +47,8 @@ def build(subject: str, text: str, html: str, to, cc=(), message_id: str | None 
         msg[k] = v
     msg.set_content(redact(text))
     msg.add_alternative(redact(html), subtype="html")
+    for name, data in attachments:
+        msg.add_attachment(data, maintype=XLSX[0], subtype=XLSX[1], filename=name)
     return msg
 
 

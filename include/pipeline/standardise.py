@@ -172,6 +172,10 @@ TABLE_ENUMS = {
 }
 
 
+# The field of each source's rows that holds the ID number, as the source names it (SOURCES.md).
+ID_FIELDS = {"staffing": "id_number", "org": "sfzh", "finance": "sfzh", "hr": "公民身份号码"}
+
+
 def _storable_lengths() -> dict:
     """The longest value each received field may have: the width of the ``roster_db`` column
     it ends up in (:mod:`include.pipeline.publish` owns the schema). A longer value is held
@@ -181,12 +185,12 @@ def _storable_lengths() -> dict:
     r, a = roster_table.c, alert_table.c
     name, raw_id, position = r.name.type.length, a.raw_value.type.length, r.position.type.length
     return {
-        "staffing": {"id_number": raw_id, "name": name, "position": position, "quota_type": r.quota_type.type.length,
+        "staffing": {ID_FIELDS["staffing"]: raw_id, "name": name, "position": position, "quota_type": r.quota_type.type.length,
                      "non_establishment_category": r.non_establishment_category.type.length,
                      "post_category": r.post_category.type.length},
-        "org": {"sfzh": raw_id, "xm": name, "zwcc": r.cadre_rank.type.length},
-        "finance": {"sfzh": raw_id, "xm": name},
-        "hr": {"公民身份号码": raw_id, "姓名": name},
+        "org": {ID_FIELDS["org"]: raw_id, "xm": name, "zwcc": r.cadre_rank.type.length},
+        "finance": {ID_FIELDS["finance"]: raw_id, "xm": name},
+        "hr": {ID_FIELDS["hr"]: raw_id, "姓名": name},
         "units": {"name": r.unit_name.type.length, "region_code": r.region_code.type.length},
         "ys_dw": {"dwmc": r.unit_name.type.length, "qhdm": r.region_code.type.length},
     }
@@ -267,6 +271,12 @@ def _as_json(rows: pd.DataFrame) -> np.ndarray:
 AMOUNTS = {"finance": ("yfgz",), "hr": ("缴费基数",)}
 
 
+# A record's key in its own system (OUTPUTS.md "Evidence"): a prefix and the fields joined by
+# ``|``; an HR row's key is its file's name and the row's number instead.
+RECORD_KEYS = {"staffing": ("persons", ("record_id",)), "org": ("gbxx", ("sfzh", "dwdm", "zwmc")),
+               "finance": ("gz_ff", ("ffyf", "dwbm", "sfzh"))}
+
+
 def record_keys(source: str, raw: pd.DataFrame, file_name: str | None = None) -> pd.Series:
     """Each row's key in its own system (OUTPUTS.md "Evidence"), from the row as received:
     ``persons|<record_id>``, ``gbxx|<sfzh>|<dwdm>|<zwmc>``, ``gz_ff|<ffyf>|<dwbm>|<sfzh>``, and
@@ -277,12 +287,12 @@ def record_keys(source: str, raw: pd.DataFrame, file_name: str | None = None) ->
         if col not in raw.columns:
             return pd.Series("", index=raw.index, dtype="string")
         return raw[col].astype("string").str.strip().fillna("")
-    if source == "staffing":
-        return "persons|" + part("record_id")
-    if source == "org":
-        return "gbxx|" + part("sfzh") + "|" + part("dwdm") + "|" + part("zwmc")
-    if source == "finance":
-        return "gz_ff|" + part("ffyf") + "|" + part("dwbm") + "|" + part("sfzh")
+    if source in RECORD_KEYS:
+        prefix, fields = RECORD_KEYS[source]
+        key = pd.Series(prefix, index=raw.index, dtype="string")
+        for f in fields:
+            key = key + "|" + part(f)
+        return key
     if source == "hr":
         if not file_name:
             raise ValueError("an HR record key needs the export's file name")

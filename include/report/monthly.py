@@ -92,8 +92,9 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
     findings = pd.read_parquet(work / "findings.parquet")
     roster = (pd.read_parquet(work / "roster.parquet", columns=["region_code", "personnel_class"])
               .value_counts(dropna=False).rename("persons").reset_index())   # a few rows per region
-    units = pd.read_parquet(work / "std" / "units.parquet", columns=["unit_code", "name"])
+    units = pd.read_parquet(work / "std" / "units.parquet", columns=["unit_code", "name", "funding"])
     unit_names = dict(zip(units.unit_code, units.name))
+    unit_funding = dict(zip(units.unit_code, units.funding))
     juris = jurisdictions(pd.concat([stats.region_code, roster.region_code, findings.region_code]))
     roots = [j for j in juris if not any(a in juris for a in lineage(j)[1:])]
     if only:
@@ -122,7 +123,7 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
         for j in juris:
             name = routing.region_name(j) if routing else f"区划 {j}"
             tables = _tables(s_j[s_j.jurisdiction == j], f_j[f_j.jurisdiction == j], h_j[h_j.jurisdiction == j],
-                             r_j[r_j.jurisdiction == j], periods, period, unit_names)
+                             r_j[r_j.jurisdiction == j], periods, period, unit_names, unit_funding)
             target = Path(out_root) / "reports" / period / j
             (target / "charts").mkdir(parents=True, exist_ok=True)
             pngs = _charts(tables, target / "charts", ZH if zh else EN, zh, periods)
@@ -147,7 +148,7 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
     return out
 
 
-def _tables(stats, findings, history, roster, periods, period, unit_names) -> dict:
+def _tables(stats, findings, history, roster, periods, period, unit_names, unit_funding=None) -> dict:
     q = stats[stats.measure == "quota"].copy()
     q["vacant"] = (q.approved - q.actual).clip(lower=0)
     q["excess"] = (q.actual - q.approved).clip(lower=0)
@@ -183,6 +184,26 @@ def _tables(stats, findings, history, roster, periods, period, unit_names) -> di
         over_units["excess"] = over_units.actual - over_units.approved
         over_units = over_units.sort_values(["excess", "unit_code"], ascending=[False, True])
 
+    name_of = lambda codes: codes.map(unit_names).fillna("").to_numpy()   # noqa: E731
+    over_cap = totals[totals.actual > totals.approved.fillna(0)]
+    over_cap = pd.DataFrame({"unit_code": over_cap.unit_code.to_numpy(), "unit_name": name_of(over_cap.unit_code),
+                             "cap": over_cap.approved.fillna(0).astype(int).to_numpy(), "actual": over_cap.actual.astype(int).to_numpy()})
+    over_cap["excess"] = over_cap.actual - over_cap.cap
+    over_cap = over_cap.sort_values(["excess", "unit_code"], ascending=[False, True], ignore_index=True)
+    over_ld = ld[ld.excess > 0]
+    over_leaders = pd.DataFrame({"unit_code": over_ld.unit_code.to_numpy(), "unit_name": name_of(over_ld.unit_code),
+                                 "level": over_ld.item.map(C.LEVEL_LABEL).fillna(over_ld.item).to_numpy(),
+                                 "approved": over_ld.approved.astype(int).to_numpy(), "actual": over_ld.actual.astype(int).to_numpy(),
+                                 "excess": over_ld.excess.astype(int).to_numpy()}).sort_values(
+        ["excess", "unit_code", "level"], ascending=[False, True, True], ignore_index=True)
+    per_unit = _per_unit(q, ne, ld, findings, unit_names)
+    # The two 在编 figures: the staffing office's count per unit (实有在编, every unit, a person
+    # placed in two units counted in each) against the roster's (each budget-funded person once).
+    roster_est = int(roster[roster.personnel_class == "establishment"].persons.sum())
+    self_funded = int(q[q.unit_code.map(unit_funding or {}).eq("self")].actual.sum())
+    est_gap = {"staffing": int(q.actual.sum()), "roster": roster_est, "self_funded": self_funded,
+               "other": int(q.actual.sum()) - roster_est - self_funded}
+
     by_code = (history.groupby(["code", "period"]).size().unstack("period").reindex(columns=periods).fillna(0).astype(int)
                if len(history) else pd.DataFrame(0, index=[], columns=periods))
     by_code = by_code.reindex([c for c in C.LABEL if c in by_code.index])
@@ -190,7 +211,57 @@ def _tables(stats, findings, history, roster, periods, period, unit_names) -> di
         index=["high", "medium", "info"], columns=periods).fillna(0).astype(int))
     classes = roster.groupby("personnel_class").persons.sum().reindex(list(CLASS_LABEL)).fillna(0).astype(int)
     return {"quota": quota, "by_post": by_post, "cap": cap, "leaders": leaders, "over_units": over_units,
+            "over_cap": over_cap, "over_leaders": over_leaders, "per_unit": per_unit, "est_gap": est_gap,
             "by_code": by_code, "by_severity": by_sev, "classes": classes, "period": period}
+
+
+PER_UNIT_COLUMNS = ["单位代码", "单位名称", "核定编制", "实有在编", "空编", "超编", "空编率", "编外人员", "编外控制数",
+                    "领导正职 核定/实配", "领导副职 核定/实配", "高", "中", "提示", "问题"]
+
+
+def _per_unit(q: pd.DataFrame, ne: pd.DataFrame, ld: pd.DataFrame, findings: pd.DataFrame, unit_names: dict) -> pd.DataFrame:
+    """One row per unit: approved and actual by quota type and in all, non-establishment staff
+    and cap, leader posts, and the unit's findings this period by severity and code. Units
+    with the most serious findings first."""
+    est = q.pivot_table(index="unit_code", columns="item", values=["approved", "actual"], aggfunc="sum", fill_value=0)
+    types = [t for t in QUOTA_ORDER if ("approved", t) in est.columns] + sorted(
+        {t for _, t in est.columns} - set(QUOTA_ORDER))
+    out = pd.DataFrame(index=est.index)
+    for t in types:
+        out[f"{C.QUOTA_LABEL.get(t, t)} 核定/实有"] = (est[("approved", t)].astype(int).astype(str) + " / "
+                                                   + est[("actual", t)].astype(int).astype(str))
+    approved = q.groupby("unit_code").approved.sum()
+    actual = q.groupby("unit_code").actual.sum()
+    totals = ne[ne.item == "total"].set_index("unit_code")
+    lead = ld.pivot_table(index="unit_code", columns="item", values=["approved", "actual"], aggfunc="sum", fill_value=0)
+    units = sorted(set(out.index) | set(totals.index) | set(lead.index) | set(findings.unit_code.dropna()))
+    out = out.reindex(units)
+    f = findings.dropna(subset=["unit_code"])
+    sev = f.groupby(["unit_code", "severity"]).size().unstack("severity").reindex(index=units, columns=["high", "medium", "info"]).fillna(0).astype(int)
+    codes = f.groupby("unit_code").code.agg(lambda c: "、".join(f"{C.LABEL.get(k, k)} {n}" for k, n in c.value_counts().sort_index().items()))
+
+    def pair(level):
+        if ("approved", level) not in lead.columns:
+            return pd.Series("", index=units)
+        a = lead[("approved", level)].reindex(units)
+        b = lead[("actual", level)].reindex(units)
+        return (a.fillna(0).astype(int).astype(str) + " / " + b.fillna(0).astype(int).astype(str)).where(a.notna() | b.notna(), "")
+    a, b = approved.reindex(units).fillna(0).astype(int), actual.reindex(units).fillna(0).astype(int)
+    table = pd.DataFrame({
+        "单位代码": units, "单位名称": [unit_names.get(u, "") for u in units],
+        "核定编制": a.to_numpy(), "实有在编": b.to_numpy(),
+        "空编": (a - b).clip(lower=0).to_numpy(), "超编": (b - a).clip(lower=0).to_numpy(),
+        "空编率": ((a - b).clip(lower=0) / a.where(a > 0)).round(4).to_numpy(),
+        "编外人员": totals.actual.reindex(units).fillna(0).astype(int).to_numpy(),
+        "编外控制数": totals.approved.reindex(units).to_numpy(),
+        "领导正职 核定/实配": pair("principal").to_numpy(), "领导副职 核定/实配": pair("deputy").to_numpy(),
+        "高": sev.high.to_numpy(), "中": sev.medium.to_numpy(), "提示": sev["info"].to_numpy(),
+        "问题": codes.reindex(units).fillna("").to_numpy(),
+    })
+    for col in out.columns:   # each quota type's approved / actual, after the totals
+        table[col] = out[col].fillna("").to_numpy()
+    return table.sort_values(["高", "中", "提示", "超编", "单位代码"], ascending=[False, False, False, False, True],
+                             ignore_index=True)
 
 
 def _charts(t: dict, directory: Path, L: dict, zh: bool, periods: list[str]) -> dict:
@@ -225,6 +296,34 @@ def _pct(x) -> str:
     return "—" if pd.isna(x) else f"{x:.1%}"
 
 
+UNITS_SHOWN = 30    # units with findings listed in the HTML report; all of them are in the workbook
+
+
+def _est_gap_note(g: dict) -> str:
+    """Why the two 在编 figures of the headline differ, in numbers."""
+    gap = g["staffing"] - g["roster"]
+    text = (f"“实有在编” {g['staffing']:,} 人是编办实名制口径：各单位在编人数之和，含自收自支单位，一人在两个单位的各计一次；"
+            f"“财政供养人员·编制内” {g['roster']:,} 人是花名册口径：由财政供养的每人只计一次。")
+    if gap:
+        text += (f"两者相差 {gap:,} 人：自收自支单位在编 {g['self_funded']:,} 人"
+                 f"（不由财政供养，不入花名册），其他 {g['other']:,} 人（一人多编的重复计数、自收自支单位人员由财政发薪、"
+                 "按首个单位归入其他区划的人员）。")
+    return text
+
+
+def _unit_list(df: pd.DataFrame, columns: list[tuple[str, str]]) -> str:
+    """A list of units (over the cap, over leader posts) like the list of units over quota."""
+    if df.empty:
+        return ""
+    e = html.escape
+    h = ["<table><tr><th class='l'>单位</th>" + "".join(f"<th>{e(label)}</th>" for label, _ in columns) + "</tr>"]
+    for r in df.to_dict("records"):
+        cells = "".join(f"<td class='{'bad' if col == 'excess' else ''}'>{e(str(r[col]))}</td>" for _, col in columns)
+        h.append(f"<tr><td class='l'>{e(r['unit_name'])}（{r['unit_code']}）</td>{cells}</tr>")
+    h.append("</table>")
+    return "".join(h)
+
+
 def _html(name: str, region: str, period: str, t: dict, pngs: dict) -> str:
     e = html.escape
     q, ld, cap = t["quota"], t["leaders"], t["cap"]
@@ -243,6 +342,7 @@ th{{background:#eef3f8}} td.l,th.l{{text-align:left}} .kpi{{display:flex;gap:12p
 <div>超编单位<b class="{'bad' if total.units_over else ''}">{int(total.units_over):,}</b></div>
 <div>编外人员<b>{cap['actual']:,}</b>控制数 {cap['cap']:,}</div>
 <div>财政供养人员<b>{int(classes.sum()):,}</b>{'，'.join(f'{CLASS_LABEL[k]} {v:,}' for k, v in classes.items() if v)}</div></div>
+<p class="note">{e(_est_gap_note(t["est_gap"]))}</p>
 <h2>一、编制核定与实有</h2><img src="{_img(pngs['quota'])}" alt="编制核定数与实有人数">
 <table><tr><th class="l">编制类型</th><th>核定</th><th>实有</th><th>空编</th><th>超编</th><th>空编率</th><th>超编单位数</th></tr>"""]
     for item, r in q.iterrows():
@@ -266,12 +366,15 @@ th{{background:#eef3f8}} td.l,th.l{{text-align:left}} .kpi{{display:flex;gap:12p
     h.append(f"<tr><th class='l'>合计 / 控制数</th><th>{cap['actual']:,} / {cap['cap']:,}</th></tr></table>"
              f"<p>超控制数单位：<b class=\"{'bad' if cap['units_over'] else ''}\">{cap['units_over']}</b> 个。"
              "人事、财务、涉密岗位不得使用编外人员。</p>")
+    h.append(_unit_list(t["over_cap"], [("控制数", "cap"), ("编外实有", "actual"), ("超控制数", "excess")]))
     h.append(f"<h2>四、领导职数</h2><img src=\"{_img(pngs['leaders'])}\" alt=\"领导职数\"><table><tr><th class='l'>职级</th>"
              "<th>核定职数</th><th>实配</th><th>超配</th><th>超配单位数</th></tr>")
     for item, r in ld.iterrows():
         h.append(f"<tr><td class='l'>{C.LEVEL_LABEL[item]}</td><td>{r.approved:,}</td><td>{r.actual:,}</td>"
                  f"<td class='{'bad' if r.excess else ''}'>{r.excess:,}</td><td>{r.units_over}</td></tr>")
-    h.append(f"</table><h2>五、核查问题及趋势</h2><img src=\"{_img(pngs['trend'])}\" alt=\"问题趋势\">"
+    h.append("</table>")
+    h.append(_unit_list(t["over_leaders"], [("职级", "level"), ("核定职数", "approved"), ("实配", "actual"), ("超配", "excess")]))
+    h.append(f"<h2>五、核查问题及趋势</h2><img src=\"{_img(pngs['trend'])}\" alt=\"问题趋势\">"
              f"<img src=\"{_img(pngs['codes'])}\" alt=\"本期问题\"><table><tr><th class='l'>问题</th><th class='l'>严重程度</th>")
     bc = t["by_code"]
     h.extend(f"<th>{p}</th>" for p in bc.columns)
@@ -279,53 +382,78 @@ th{{background:#eef3f8}} td.l,th.l{{text-align:left}} .kpi{{display:flex;gap:12p
     for code, r in bc.iterrows():
         h.append(f"<tr><td class='l'>{e(C.LABEL[code])} <small>{code}</small></td><td class='l'>{C.SEVERITY_LABEL[C_SEVERITY[code]]}</td>"
                  + "".join(f"<td>{v:,}</td>" for v in r) + "</tr>")
-    h.append("</table><p class='note'>各期数字为当期发布时的核查结果。问题明细与处理要求见各编办收到的核查提醒邮件。"
+    h.append("</table>")
+    pu = t["per_unit"]
+    flagged = pu[(pu["高"] + pu["中"] + pu["提示"]) > 0]
+    h.append(f"<h2>六、单位明细</h2><p>本期有核查问题的单位 {len(flagged)} 个（共 {len(pu)} 个单位），按高、中、提示问题数排列"
+             + (f"，下表列前 {UNITS_SHOWN} 个" if len(flagged) > UNITS_SHOWN else "") + "；全部单位见 Excel 工作簿“单位明细”页。</p>")
+    if len(flagged):
+        cols = ["单位", "核定编制", "实有在编", "空编率", "编外人员/控制数", "领导正职 核定/实配", "领导副职 核定/实配", "高", "中", "提示", "问题"]
+        h.append("<table><tr>" + "".join(f"<th class='{'l' if c in ('单位', '问题') else ''}'>{c}</th>" for c in cols) + "</tr>")
+        for r in flagged.head(UNITS_SHOWN).to_dict("records"):
+            cap = r["编外控制数"]
+            cap_txt = f"{r['编外人员']:,} / " + ("—" if pd.isna(cap) else f"{int(cap):,}")
+            h.append(f"<tr><td class='l'>{e(r['单位名称'])}（{r['单位代码']}）</td><td>{r['核定编制']:,}</td><td>{r['实有在编']:,}</td>"
+                     f"<td>{_pct(r['空编率'])}</td><td>{cap_txt}</td><td>{r['领导正职 核定/实配']}</td><td>{r['领导副职 核定/实配']}</td>"
+                     f"<td class='{'bad' if r['高'] else ''}'>{r['高']}</td><td>{r['中']}</td><td>{r['提示']}</td>"
+                     f"<td class='l'>{e(r['问题'])}</td></tr>")
+        h.append("</table>")
+    h.append("<p class='note'>各期数字为当期发布时的核查结果。问题明细与处理要求见各编办收到的核查提醒邮件。"
              f"生成于 {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC，roster-sync。</p></body></html>")
     return "".join(h)
 
 
 def _xlsx(path: Path, name: str, region: str, period: str, t: dict) -> None:
-    from openpyxl import Workbook
     from openpyxl.styles import Font
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "概览"
-    total = t["quota"].loc["total"]
-    for row in [[f"{name}（{region}）机构编制数据月报", period], [], ["核定编制", int(total.approved)],
-                ["实有在编", int(total.actual)], ["空编", int(total.vacant)], ["空编率", float(total.vacancy_rate or 0)],
-                ["超编单位数", int(total.units_over)], ["编外人员", t["cap"]["actual"]], ["编外控制数", t["cap"]["cap"]],
-                ["超控制数单位", t["cap"]["units_over"]],
-                *[[f"财政供养人员：{CLASS_LABEL[k]}", int(v)] for k, v in t["classes"].items()]]:
-        ws.append(row)
-    ws["A1"].font = Font(bold=True, size=14)
-    ws["B6"].number_format = "0.0%"
+    from include.report import workbook as W
 
-    def sheet(title: str, header: list, rows):
-        s = wb.create_sheet(title)
-        s.append(header)
-        for c in s[1]:
-            c.font = Font(bold=True)
-        for r in rows:
-            s.append(list(r))
-        s.column_dimensions["A"].width = 28
+    wb = W.new_workbook()
+    total = t["quota"].loc["total"]
+    g = t["est_gap"]
+    overview = pd.DataFrame([
+        ["核定编制", int(total.approved)], ["实有在编（编办实名制口径）", int(total.actual)], ["空编", int(total.vacant)],
+        ["空编率", None if pd.isna(total.vacancy_rate) else float(total.vacancy_rate)],
+        ["超编单位数", int(total.units_over)], ["编外人员", t["cap"]["actual"]], ["编外控制数", t["cap"]["cap"]],
+        ["超控制数单位", t["cap"]["units_over"]],
+        *[[f"财政供养人员：{CLASS_LABEL[k]}（花名册口径）", int(v)] for k, v in t["classes"].items()],
+        ["两个在编数之差：自收自支单位在编", g["self_funded"]], ["两个在编数之差：其他", g["other"]],
+    ], columns=["项目", "数值"])
+    ws = W.add_sheet(wb, "概览", overview, {"数值": "int"}, note=f"{name}（{region}）机构编制数据月报 {period}")
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.cell(row=3 + 4, column=2).number_format = W.FORMATS["rate"]     # 空编率, the 4th item
+    ws.cell(row=3 + len(overview) + 2, column=1, value=_est_gap_note(g))
 
     q = t["quota"]
-    sheet("编制", ["编制类型", "核定", "实有", "空编", "超编", "空编率", "超编单位数"],
-          [["合计" if i == "total" else C.QUOTA_LABEL.get(i, i), int(r.approved), int(r.actual), int(r.vacant), int(r.excess),
-            None if pd.isna(r.vacancy_rate) else float(r.vacancy_rate), int(r.units_over)] for i, r in q.iterrows()])
-    sheet("超编单位", ["单位代码", "单位名称", "编制类型", "核定", "实有", "超编"],
-          [[r.unit_code, r.unit_name, r.quota_type, int(r.approved), int(r.actual), int(r.excess)] for r in t["over_units"].itertuples()])
-    sheet("编外人员", ["岗位类别", "人数"], [[POST_LABEL.get(k, k), int(v)] for k, v in t["by_post"].items()]
-          + [["合计", t["cap"]["actual"]], ["控制数", t["cap"]["cap"]], ["超控制数单位", t["cap"]["units_over"]]])
-    sheet("领导职数", ["职级", "核定职数", "实配", "超配", "超配单位数"],
-          [[C.LEVEL_LABEL[i], int(r.approved), int(r.actual), int(r.excess), int(r.units_over)] for i, r in t["leaders"].iterrows()])
+    W.add_sheet(wb, "编制", pd.DataFrame(
+        [["合计" if i == "total" else C.QUOTA_LABEL.get(i, i), int(r.approved), int(r.actual), int(r.vacant), int(r.excess),
+          None if pd.isna(r.vacancy_rate) else float(r.vacancy_rate), int(r.units_over)] for i, r in q.iterrows()],
+        columns=["编制类型", "核定", "实有", "空编", "超编", "空编率", "超编单位数"]),
+        {"核定": "int", "实有": "int", "空编": "int", "超编": "int", "空编率": "rate", "超编单位数": "int"})
+    ou = t["over_units"]
+    W.add_sheet(wb, "超编单位", pd.DataFrame(
+        [[r.unit_code, r.unit_name, r.quota_type, int(r.approved), int(r.actual), int(r.excess)] for r in ou.itertuples()],
+        columns=["单位代码", "单位名称", "编制类型", "核定", "实有", "超编"]), {"单位代码": "text"})
+    W.add_sheet(wb, "编外人员", pd.DataFrame(
+        [[POST_LABEL.get(k, k), int(v)] for k, v in t["by_post"].items()]
+        + [["合计", t["cap"]["actual"]], ["控制数", t["cap"]["cap"]], ["超控制数单位", t["cap"]["units_over"]]],
+        columns=["岗位类别", "人数"]), {"人数": "int"})
+    W.add_sheet(wb, "超控制数单位", t["over_cap"].rename(columns={
+        "unit_code": "单位代码", "unit_name": "单位名称", "cap": "控制数", "actual": "编外实有", "excess": "超控制数"}),
+        {"单位代码": "text"})
+    W.add_sheet(wb, "领导职数", pd.DataFrame(
+        [[C.LEVEL_LABEL[i], int(r.approved), int(r.actual), int(r.excess), int(r.units_over)] for i, r in t["leaders"].iterrows()],
+        columns=["职级", "核定职数", "实配", "超配", "超配单位数"]))
+    W.add_sheet(wb, "超职数单位", t["over_leaders"].rename(columns={
+        "unit_code": "单位代码", "unit_name": "单位名称", "level": "职级", "approved": "核定职数", "actual": "实配",
+        "excess": "超配"}), {"单位代码": "text"})
+    W.add_sheet(wb, "单位明细", t["per_unit"], {"单位代码": "text", "核定编制": "int", "实有在编": "int", "空编": "int",
+                                             "超编": "int", "空编率": "rate", "编外人员": "int", "编外控制数": "int"})
     bc = t["by_code"]
-    sheet("核查问题", ["问题", "代码", "严重程度", *bc.columns],
-          [[C.LABEL[c], c, C.SEVERITY_LABEL[C_SEVERITY[c]], *map(int, r)] for c, r in bc.iterrows()])
-    tmp = path.with_suffix(".xlsx.part")
-    wb.save(tmp)
-    tmp.replace(path)
+    W.add_sheet(wb, "核查问题", pd.DataFrame(
+        [[C.LABEL[c], c, C.SEVERITY_LABEL[C_SEVERITY[c]], *map(int, r)] for c, r in bc.iterrows()],
+        columns=["问题", "代码", "严重程度", *bc.columns]))
+    _atomic_write(path, W.to_bytes(wb))
 
 
 def _rows(region: str, period: str, t: dict) -> list[dict]:
