@@ -2,6 +2,8 @@
 
     python bench/bench_reconcile.py                   # 1M and 5M persons
     python bench/bench_reconcile.py --copies 1        # 1M only
+    python bench/bench_reconcile.py --copies 1 --before 7de2371 --rounds 2 --publish postgresql
+                                   # what evidence adds to reconcile + publish (7de2371: the last commit without it)
 
 The 1M standardised model comes from the generated 1M jurisdiction (var/bench/p1000000,
 made by bench_extract.py), extracted through the simulators and standardised once, and
@@ -42,8 +44,15 @@ from include.pipeline.reconcile import reconcile
 t0 = time.perf_counter()
 s = reconcile({std!r}, out={out!r}, memory_limit={mem!r})
 dt = time.perf_counter() - t0
+pub = None
+if {publish!r}:   # publish the reconciled period into a fresh roster_db
+    from include.pipeline.publish import publish
+    t1 = time.perf_counter()
+    publish({out!r}, {publish!r}, s["period"], json.load(open({std!r} + "/_summary.json"))["ds"])
+    pub = time.perf_counter() - t1
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print(json.dumps({{"seconds": dt, "rss_mb": hwm / 1024, "roster": s["roster"], "findings": sum(s["findings"].values())}}))
+print(json.dumps({{"seconds": dt, "publish_seconds": pub, "rss_mb": hwm / 1024, "roster": s["roster"],
+                  "findings": sum(s["findings"].values())}}))
 """
 
 LOWER_BOUND = r"""
@@ -155,9 +164,36 @@ def main() -> None:
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for reconcile, e.g. 3GB")
     ap.add_argument("--before", default=None, help="a git revision to time against, alternately, on the same data")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds with --before (best of each printed)")
+    ap.add_argument("--publish", choices=["none", "sqlite", "postgresql"], default="none",
+                    help="also publish each reconciled period into a fresh roster_db and time it (postgresql: a "
+                         "throwaway cluster on loopback, as the tests start)")
     args = ap.parse_args()
     base = std_1m()
     before = checkout(args.before) if args.before else None
+    cluster = None
+    if args.publish == "postgresql":
+        from tests.pg import Cluster
+
+        cluster = Cluster().start()
+    fresh = iter(range(1_000_000))
+
+    def roster_db(out: Path) -> str | None:
+        """A fresh, empty roster_db for one publish."""
+        if args.publish == "none":
+            return None
+        if cluster:
+            return cluster.create_database(f"bench_{next(fresh)}")
+        db = out / "roster.db"
+        db.unlink(missing_ok=True)
+        return f"sqlite:///{db}"
+    try:
+        _sizes(args, base, before, roster_db)
+    finally:
+        if cluster:
+            cluster.stop()
+
+
+def _sizes(args, base: Path, before: Path | None, roster_db) -> None:
     for copies in [int(x) for x in args.copies.split(",")]:
         std = replicate(base, copies)
         out = ROOT / "var" / "bench" / f"work-{copies}M"
@@ -167,8 +203,11 @@ def main() -> None:
         runs, old = [], []
         for _ in range(args.rounds if before else 1):
             if before:
-                old.append(child(RECONCILE.format(root=str(before), std=str(std), out=str(out) + "-before", mem=args.memory_limit)))
-            runs.append(child(RECONCILE.format(root=str(ROOT), std=str(std), out=str(out), mem=args.memory_limit)))
+                Path(str(out) + "-before").mkdir(exist_ok=True)
+                old.append(child(RECONCILE.format(root=str(before), std=str(std), out=str(out) + "-before", mem=args.memory_limit,
+                                                  publish=roster_db(Path(str(out) + "-before")))))
+            runs.append(child(RECONCILE.format(root=str(ROOT), std=str(std), out=str(out), mem=args.memory_limit,
+                                               publish=roster_db(out))))
         rc = min(runs, key=lambda r: r["seconds"])
         times = ", ".join(f"{r['seconds']:.1f}" for r in runs)
         old_times = ", ".join(f"{r['seconds']:.1f}" for r in old)
@@ -181,6 +220,16 @@ def main() -> None:
                   f"(roster {b['roster']:,}, {b['findings']:,} findings); runs {old_times}"
                   f" -> now {rc['seconds'] / b['seconds'] - 1:+.0%} time, {rc['rss_mb'] / b['rss_mb'] - 1:+.0%} peak RSS",
                   flush=True)
+        if args.publish != "none":
+            both = lambda r: r["seconds"] + r["publish_seconds"]   # noqa: E731
+            now = min(runs, key=both)
+            print(f"   publish ({args.publish}): {now['publish_seconds']:6.1f}s; reconcile + publish {both(now):6.1f}s; "
+                  f"runs {', '.join(f'{both(r):.1f}' for r in runs)}", flush=True)
+            if before:
+                was = min(old, key=both)
+                print(f"   before ({args.before}): publish {was['publish_seconds']:6.1f}s; reconcile + publish "
+                      f"{both(was):6.1f}s; runs {', '.join(f'{both(r):.1f}' for r in old)} -> now {both(now) / both(was):.2f}x",
+                      flush=True)
         print(f"   lower bound, count:   {lb_count['seconds']:6.1f}s, peak RSS {lb_count['rss_mb']:6.0f} MB -> ratio "
               f"{rc['seconds'] / lb_count['seconds']:.1f}", flush=True)
         print(f"   lower bound, columns: {lb_cols['seconds']:6.1f}s, peak RSS {lb_cols['rss_mb']:6.0f} MB -> ratio "
