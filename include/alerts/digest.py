@@ -45,7 +45,8 @@ from include.alerts import evidence as E
 from include.alerts import mail
 from include.alerts.routing import Routing
 from include.identifiers import mask_id, mask_id_series, why_invalid
-from include.pipeline.publish import alert_table, event_table, metadata, roster_table
+from include.workspace.service import REASON_LABEL, STATUS_WORD
+from include.pipeline.publish import alert_table, ensure_schema, event_table, metadata, roster_table
 
 log = logging.getLogger("roster_sync.alerts")
 
@@ -60,14 +61,21 @@ digest_log = sa.Table(
 digest_item = sa.Table(
     "digest_item", metadata,
     sa.Column("office_code", sa.String(6), primary_key=True), sa.Column("alert_key", sa.String(32), primary_key=True),
-    sa.Column("event", sa.String(10), primary_key=True), sa.Column("event_period", sa.String(7), primary_key=True),
+    sa.Column("event", sa.String(24), primary_key=True), sa.Column("event_period", sa.String(7), primary_key=True),
     sa.Column("digest_id", sa.String(24), nullable=False),
 )
 OPENING = ("opened", "reopened")
+TOLD = ("new", "expired", "resolved")     # the parts of a plan whose items a digest tells (and records)
 
 
-def plan(conn, routing: Routing) -> dict[str, dict]:
-    """What each office is to be told now: ``{office: {"new", "resolved", "open"}}`` (data frames)."""
+def plan(conn, routing: Routing, period: str | None = None) -> dict[str, dict]:
+    """What each office is to be told now: ``{office: {"new", "expired", "resolved", "open",
+    "explained"}}`` (data frames).
+
+    An open finding the office explained (disposition ``explained``) is counted apart while
+    its ``until`` is not before ``period`` and is not asked of the office; in the first
+    period after ``until`` in which it still holds it is told again once, as
+    ``explanation_expired`` (OUTPUTS.md "What the offices say")."""
     alerts = pd.read_sql(sa.select(alert_table), conn)
     events = pd.read_sql(sa.select(event_table), conn)
     told = pd.read_sql(sa.select(digest_item), conn)
@@ -89,6 +97,18 @@ def plan(conn, routing: Routing) -> dict[str, dict]:
     open_["event"] = open_.event.fillna("opened")
     open_["event_period"] = open_.event_period.fillna(open_.first_seen)
     open_["is_new"] = untold(open_)
+    # Explained: covered while until >= period; after it, told once more (explanation_expired).
+    period = period or (open_.last_seen.max() if len(open_) else None)
+    explained = (open_.disposition == "explained").to_numpy() & open_.disposition_until.notna().to_numpy()
+    covered = explained & (open_.disposition_until.fillna("") >= (period or "")).to_numpy()
+    lapsed = explained & ~covered
+    expired_told = told[told.event == "explanation_expired"][["office_code", "alert_key", "event_period"]]
+    expired_told = expired_told.merge(open_[["alert_key", "disposition_until"]], on="alert_key")
+    expired_told = set(zip(expired_told[expired_told.event_period > expired_told.disposition_until].office_code,
+                           expired_told[expired_told.event_period > expired_told.disposition_until].alert_key))
+    open_["is_expired"] = lapsed & ~pd.Series([(o, k) in expired_told for o, k in zip(open_.office_code, open_.alert_key)],
+                                              dtype=bool).to_numpy()
+    open_["is_covered"] = covered
 
     heard = told.loc[told.event.isin(OPENING), ["office_code", "alert_key"]].drop_duplicates()
     resolved = (alerts[alerts.status == "resolved"].drop(columns="office_code")
@@ -98,7 +118,12 @@ def plan(conn, routing: Routing) -> dict[str, dict]:
     out = {}
     for office in sorted(set(open_.office_code) | set(resolved.office_code)):
         mine = open_[open_.office_code == office]
-        out[office] = {"new": mine[mine.is_new], "open": mine[~mine.is_new], "resolved": resolved[resolved.office_code == office]}
+        expired = mine[mine.is_expired]
+        expired = expired.assign(opening_event=expired.event, opening_period=expired.event_period,
+                                 event="explanation_expired", event_period=period)
+        rest = mine[~mine.is_expired & ~mine.is_covered]
+        out[office] = {"new": rest[rest.is_new], "expired": expired, "open": rest[~rest.is_new],
+                       "explained": mine[mine.is_covered], "resolved": resolved[resolved.office_code == office]}
     return out
 
 
@@ -118,34 +143,39 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
 
     t0 = time.perf_counter()
     engine = database.engine(roster_url)
-    metadata.create_all(engine, tables=[digest_log, digest_item, E.evidence_table])   # evidence: none before it existed
+    ensure_schema(engine, tables=[alert_table, digest_log, digest_item, E.evidence_table])   # a roster_db of an earlier version
     sent = {}
     try:
         # One writer at a time (the publish lock): a second digest run, from a retry or a
         # second deployment, waits, then finds everything told and sends nothing.
         with database.writer(engine) as conn:
-            todo = plan(conn, routing)
-            wanted = {i for parts in todo.values() for k in ("new", "resolved") for i in parts[k].id_number.dropna()}
+            todo = plan(conn, routing, period)
+            wanted = {i for parts in todo.values() for k in TOLD for i in parts[k].id_number.dropna()}
             names = _person_names(conn, period, wanted)
-            lines = any(len(p["new"]) + len(p["resolved"]) for p in todo.values())   # else no line is written
+            lines = any(len(p[k]) for p in todo.values() for k in TOLD)   # else no line is written
             units = _unit_names(work_dir) if lines else {}
             records = _record_names(work_dir) if lines else {}
             for office_code, parts in todo.items():
-                if parts["new"].empty and parts["resolved"].empty:
+                if all(parts[k].empty for k in TOLD):
                     continue
                 office = routing.offices[office_code]
-                items = pd.concat([parts["new"][["alert_key", "event", "event_period"]],
-                                   parts["resolved"][["alert_key", "event", "event_period"]]], ignore_index=True)
+                # an explanation that lapses before the office heard of the opening: the opening is told with it
+                heard_now = parts["expired"][parts["expired"].is_new][["alert_key", "opening_event", "opening_period"]] \
+                    .rename(columns={"opening_event": "event", "opening_period": "event_period"})
+                items = pd.concat([*[parts[k][["alert_key", "event", "event_period"]] for k in TOLD], heard_now],
+                                  ignore_index=True)
                 did = digest_id(office_code, items)
                 # the records behind every finding the mail lists or attaches (open and resolved)
-                ev = E.load(conn, pd.concat([parts[k][["alert_key", "last_seen"]] for k in ("new", "open", "resolved")]))
+                ev = E.load(conn, pd.concat([parts[k][["alert_key", "last_seen"]] for k in (*TOLD, "open", "explained")]))
                 msg = compose(office, period, parts, units, names, did, (report_links or {}).get(office_code), records, ev)
                 where = outbox.send(msg, f"digest_{period}_{office_code}_{did}")
-                counts = {"new": len(parts["new"]), "still_open": len(parts["open"]), "resolved": len(parts["resolved"])}
+                counts = {"new": len(parts["new"]), "still_open": len(parts["open"]), "resolved": len(parts["resolved"]),
+                          "expired": len(parts["expired"]), "explained": len(parts["explained"])}
                 conn.execute(digest_log.insert(), [{
                     "digest_id": did, "office_code": office_code, "period": period, "run_id": run_id,
                     "sent_at": dt.datetime.now(dt.timezone.utc), "channel": outbox.channel, "location": where,
-                    "recipients": ", ".join([*office.to, *office.cc]), **counts}])
+                    "recipients": ", ".join([*office.to, *office.cc]),
+                    **{k: counts[k] for k in ("new", "still_open", "resolved")}}])
                 conn.execute(digest_item.insert(), [
                     {"office_code": office_code, "alert_key": k, "event": e, "event_period": p, "digest_id": did}
                     for k, e, p in zip(items.alert_key, items.event, items.event_period)])
@@ -232,11 +262,20 @@ def _age(first_seen: pd.Series, period: str) -> pd.Series:
 def compose(office, period: str, parts: dict, units: dict, names: dict, did: str, report_link: str | None,
             records: dict | None = None, evidence: pd.DataFrame | None = None):
     new, resolved, still = parts["new"], parts["resolved"], parts["open"]
+    expired = parts.get("expired", new.iloc[0:0])
+    explained = parts.get("explained", new.iloc[0:0])
     subject = (f"[全口径财政供养人员] {office.name} {period} 核查提醒：新增 {len(new)}，"
-               f"仍未整改 {len(still)}，已整改 {len(resolved)}")
+               f"仍未整改 {len(still)}，已整改 {len(resolved)}"
+               + (f"，说明到期 {len(expired)}" if len(expired) else "") + (f"，已说明 {len(explained)}" if len(explained) else ""))
     evidence = evidence if evidence is not None else pd.DataFrame(columns=["alert_key", "source", "record_key", "facts"])
     keys = E.keys_line(evidence)
     new_l, res_l = _lines(new, units, names, records, keys), _lines(resolved, units, names, records, keys)
+    exp_l = _lines(expired, units, names, records, keys)
+    if len(exp_l):   # say until when the explanation ran, and why it was given
+        until = dict(zip(expired.alert_key, expired.disposition_until))
+        reason = dict(zip(expired.alert_key, expired.disposition_reason))
+        exp_l["what"] = [f"{w}；原说明（{REASON_LABEL.get(reason.get(k), reason.get(k) or '')}）有效至 {until.get(k)}，已到期"
+                         for w, k in zip(exp_l.what, exp_l.alert_key)]
     still_counts = pd.DataFrame(columns=["severity", "code", "n", "oldest"])
     if not still.empty:
         s = still.assign(age=_age(still.first_seen, period).to_numpy())
@@ -281,6 +320,12 @@ def compose(office, period: str, parts: dict, units: dict, names: dict, did: str
         text.append("")
 
     section("新增问题", new_l, True)
+    section("说明已到期，请重新处理", exp_l, True)
+    if len(explained):   # counted apart while the explanation covers the period: nothing is asked
+        counts = explained.groupby("code").size()
+        shown = "、".join(f"{C.LABEL.get(c, c)} {n} 条" for c, n in counts.items())
+        text += [f"== 已说明（{len(explained)}），说明有效期内不再提醒：{shown}", ""]
+        h.append(f"<h3>已说明（{len(explained)}）</h3><p>说明有效期内不再提醒：{html.escape(shown)}</p>")
     if not still_counts.empty:
         text.append(f"== 仍未整改（{len(still)}），按问题计数")
         h.append(f"<h3>仍未整改（{len(still)}）</h3><table border='1' cellspacing='0' cellpadding='4' "
@@ -293,7 +338,7 @@ def compose(office, period: str, parts: dict, units: dict, names: dict, did: str
         text.append("")
     section("已整改（不再发现）", res_l, False)
     attachment = None
-    open_all = pd.concat([new, still], ignore_index=True)
+    open_all = pd.concat([new, expired, still, explained], ignore_index=True)
     if not open_all.empty:
         name = f"未整改问题_{office.region_code}_{period}.xlsx"
         attachment = (name, open_findings_workbook(open_all, set(new.alert_key), units, names, records, evidence, period))
@@ -312,6 +357,18 @@ def compose(office, period: str, parts: dict, units: dict, names: dict, did: str
                       attachments=[attachment] if attachment else [])
 
 
+def _answers(alerts: pd.DataFrame) -> dict:
+    """Each alert's latest word from the office, in words: 已说明（借调/挂职）至 2027-03."""
+    if "disposition" not in alerts:
+        return {}
+    out = {}
+    for k, d, r, u in zip(alerts.alert_key, alerts.disposition, alerts.disposition_reason, alerts.disposition_until):
+        if isinstance(d, str):
+            out[k] = (STATUS_WORD.get(d, d) + (f"（{REASON_LABEL.get(r, r)}）" if isinstance(r, str) else "")
+                      + (f" 至 {u}" if isinstance(u, str) else ""))
+    return out
+
+
 def open_findings_workbook(open_all: pd.DataFrame, new_keys: set, units: dict, names: dict, records: dict,
                            evidence: pd.DataFrame, period: str) -> bytes:
     """The office's open findings, one row each, and their records, one sheet per kind of
@@ -328,6 +385,7 @@ def open_findings_workbook(open_all: pd.DataFrame, new_keys: set, units: dict, n
         "已持续（期）": lines.alert_key.map(age).to_numpy(),
         "本期新增": ["是" if k in new_keys else "" for k in lines.alert_key],
         "源系统记录（条）": lines.alert_key.map(counts).fillna(0).astype(int).to_numpy(),
+        "编办答复": [_answers(open_all).get(k, "") for k in lines.alert_key],
         "问题编号": lines.alert_key.to_numpy(),
     })
     wb = W.new_workbook()

@@ -6,7 +6,8 @@ Airflow, by the Variable ``roster_sync_recipients`` (the same JSON). The shape::
 
     {
       "offices": {
-        "150204": {"name": "青山区委编办", "region": "包头市青山区", "to": ["bb@qingshan.example.gov.cn"], "cc": []},
+        "150204": {"name": "青山区委编办", "region": "包头市青山区", "to": ["bb@qingshan.example.gov.cn"], "cc": [],
+                   "users": ["qs_clerk"]},
         "150200": {"name": "包头市委编办", "to": ["bb@baotou.example.gov.cn"]},
         "150000": {"name": "自治区党委编办", "to": ["bb@nmg.example.gov.cn"]}
       },
@@ -19,6 +20,10 @@ that must act). Where that region has no office configured it goes up the hierar
 GB/T 2260 codes: county ``PPCCDD`` -> city ``PPCC00`` -> province ``PP0000``. A finding
 with no region at all (``LEADER_OVER_LIMIT`` for a unit no staffing record knows) goes to
 ``default_office``, the top of the configured hierarchy.
+
+``users`` lists an office's users of the workspace (their login names in Airflow): a user
+sees and answers the findings of the office's region and the regions under it
+(OUTPUTS.md "Who may see and say what"); a user listed by two offices sees both.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class Office:
     to: tuple[str, ...]
     cc: tuple[str, ...] = ()
     region_name: str | None = None         # the jurisdiction's name, for report titles
+    users: tuple[str, ...] = ()            # the office's users of the workspace (Airflow login names)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +75,10 @@ class Routing:
         office = self.offices.get(region_code)
         return office.region_name if office and office.region_name else f"区划 {region_code}"
 
+    def offices_of(self, user: str) -> list[str]:
+        """The offices (their region codes) that list ``user``."""
+        return sorted(code for code, office in self.offices.items() if user in office.users)
+
     def route(self, region_codes: pd.Series) -> pd.Series:
         """:meth:`office_code` over a column; one lookup per distinct region."""
         distinct = region_codes.astype(object).where(region_codes.notna(), None).drop_duplicates()
@@ -88,6 +98,22 @@ def lineage(region_code: object) -> list[str]:
         if parent != out[-1]:
             out.append(parent)
     return out
+
+
+def covers(region: str, region_code: object) -> bool:
+    """Whether ``region`` is ``region_code`` or lies above it (GB/T 2260: ``PP0000`` covers
+    ``PP****``, ``PPCC00`` covers ``PPCC**``)."""
+    return region in lineage(region_code)
+
+
+def region_prefix(region: str) -> str:
+    """The prefix every region code ``region`` covers starts with: ``150000`` -> ``15``,
+    ``150200`` -> ``1502``, ``150204`` -> ``150204``."""
+    if region[2:] == "0000":
+        return region[:2]
+    if region[4:] == "00":
+        return region[:4]
+    return region
 
 
 def parse(config: Mapping, origin: str = "recipients") -> Routing:
@@ -114,9 +140,12 @@ def parse(config: Mapping, origin: str = "recipients") -> Routing:
         for addr in [*to, *cc]:
             if not isinstance(addr, str) or not _EMAIL.fullmatch(addr.strip()):
                 fail(f"office {code}: {addr!r} is not an e-mail address")
+        users = o.get("users") or []
+        if isinstance(users, str) or not all(isinstance(u, str) and u.strip() and u.strip() == u for u in users):
+            fail(f"office {code}: users is a list of login names (non-empty, no surrounding spaces)")
         offices[str(code)] = Office(str(code), str(o.get("name") or f"{code} 机构编制委员会办公室"),
                                     tuple(a.strip() for a in to), tuple(a.strip() for a in cc),
-                                    str(o["region"]) if o.get("region") else None)
+                                    str(o["region"]) if o.get("region") else None, tuple(users))
     default = str(config.get("default_office") or "")
     if not default:   # the top of the configured hierarchy: the shortest lineage, then the lowest code
         default = min(offices, key=lambda c: (len(lineage(c)), c))

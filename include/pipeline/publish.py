@@ -8,7 +8,10 @@ Tables (created when missing; SQLite by default, PostgreSQL in production):
 * ``reconciliation_finding`` (ours): the findings of each published period, as found;
 * ``alert_event`` (ours): opened / reopened / resolved, once per alert and period, for
   the digests that tell an office once;
-* ``publish_log`` (ours): one row per publish.
+* ``publish_log`` (ours): one row per publish;
+* ``alert_disposition`` and ``workspace_audit``: what the offices say on findings and who
+  looked at what (written by the workspace, :mod:`include.workspace`); a finding that
+  reopens here starts with no disposition.
 
 Everything for a period is written in one transaction: a reader sees the old roster or
 the new one, never half of either. Republishing a period replaces its roster and
@@ -71,8 +74,33 @@ alert_table = sa.Table(
     sa.Column("details", sa.Text), sa.Column("first_seen", sa.String(7), nullable=False),
     sa.Column("last_seen", sa.String(7), nullable=False), sa.Column("status", sa.String(10), nullable=False),
     sa.Column("resolved_in", sa.String(7)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+    # OUTPUTS.md "What the offices say": the latest word on the finding (alert_disposition keeps every word)
+    sa.Column("disposition", sa.String(12)), sa.Column("disposition_reason", sa.String(24)),
+    sa.Column("disposition_until", sa.String(7)), sa.Column("disposition_by", sa.String(100)),
+    sa.Column("disposition_at", sa.DateTime(timezone=True)),
+    # ours: the unit's and the person's names as of the last period that found it, for the workspace
+    sa.Column("unit_name", sa.String(200)), sa.Column("name", sa.String(100)),
 )
 sa.Index("ix_alert_region_status", alert_table.c.region_code, alert_table.c.status)
+NAMES = ["unit_name", "name"]
+DISPOSITION_COLUMNS = ["disposition", "disposition_reason", "disposition_until", "disposition_by", "disposition_at"]
+_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")    # SQLite autoincrements an INTEGER primary key only
+# Every word an office said on a finding: appended, never updated or deleted.
+disposition_table = sa.Table(
+    "alert_disposition", metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True), sa.Column("alert_key", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False), sa.Column("reason", sa.String(24)), sa.Column("note", sa.Text),
+    sa.Column("until", sa.String(7)), sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("office_code", sa.String(6)), sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_disposition_alert", disposition_table.c.alert_key, disposition_table.c.id)
+# Every disposition and every view of a finding's unmasked ID number.
+audit_table = sa.Table(
+    "workspace_audit", metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True), sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False), sa.Column("action", sa.String(30), nullable=False),
+    sa.Column("alert_key", sa.String(32)),
+)
 finding_table = sa.Table(
     "reconciliation_finding", metadata,
     sa.Column("period", sa.String(7), primary_key=True), sa.Column("alert_key", sa.String(32), primary_key=True),
@@ -104,6 +132,27 @@ publish_log = sa.Table(
     sa.Column("as_of", sa.Date), sa.Column("run_id", sa.String(250)), sa.Column("published_at", sa.DateTime(timezone=True)),
     sa.Column("roster_rows", sa.Integer), sa.Column("findings", sa.Integer), sa.Column("roster_sha256", sa.String(64)),
 )
+
+
+def ensure_schema(engine: sa.Engine, tables: list | None = None) -> None:
+    """Create the missing tables of ``roster_db`` (all, or ``tables``), add the columns a
+    table gained since it was created (nullable, so adding them changes no row) and widen
+    the text columns that grew (PostgreSQL; SQLite does not hold lengths): a ``roster_db``
+    published by an earlier version keeps working."""
+    metadata.create_all(engine, tables=tables)
+    inspector = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in tables or metadata.sorted_tables:
+            have = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                kind = column.type.compile(dialect=engine.dialect)
+                if column.name not in have and column.nullable:
+                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}'))
+                    log.info("roster_db: added column %s.%s", table.name, column.name)
+                elif (engine.dialect.name == "postgresql" and isinstance(column.type, sa.String) and column.type.length
+                      and getattr(have.get(column.name), "length", None) and have[column.name].length < column.type.length):
+                    conn.execute(sa.text(f'ALTER TABLE {table.name} ALTER COLUMN {column.name} TYPE {kind}'))
+                    log.info("roster_db: widened column %s.%s to %s", table.name, column.name, kind)
 
 
 def alert_keys(findings: pd.DataFrame) -> pd.Series:
@@ -165,6 +214,7 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
     if findings.alert_key.duplicated().any():
         raise ValueError("two findings share an alert key: refusing to publish")
     evidence = _evidence(work, fs, findings)
+    findings = _names(work, fs, findings, roster)
     now = dt.datetime.now(dt.timezone.utc)
     roster_out = roster[ROSTER_COLUMNS].copy()
     roster_out["as_of"] = pd.to_datetime(roster_out.as_of).dt.date
@@ -174,7 +224,7 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
     engine = database.engine(url)
     staging = None
     try:
-        metadata.create_all(engine)
+        ensure_schema(engine)
         with database.writer(engine) as conn:
             plan = _plan_alerts(conn, findings, period, now)
             gate = publish_gate.check(conn, period, len(roster_out), findings, plan["counts"], accept)
@@ -260,6 +310,18 @@ def _evidence(work: str, fs, findings: pd.DataFrame) -> pd.DataFrame:
     return out.drop_duplicates(["alert_key", "source", "record_key"])
 
 
+def _names(work: str, fs, findings: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
+    """Each finding's unit name (the staffing office's units, else the roster's) and the
+    person's name on the roster, kept on the alert for the workspace."""
+    units = dict(zip(roster.unit_code, roster.unit_name))
+    if fs.exists(f"{work}/std/units.parquet"):
+        u = pd.read_parquet(f"{work}/std/units.parquet", columns=["unit_code", "name"])
+        units.update(zip(u.unit_code, u.name))
+    people = dict(zip(roster.id_number, roster.name))
+    return findings.assign(unit_name=findings.unit_code.map(units).astype(object),
+                           name=findings.id_number.map(people).astype(object))
+
+
 def _remove_stale_staging(export_root: str) -> None:
     """Staging directories of publishes that were killed before they could clean up."""
     fs, base = fsspec.core.url_to_fs(f"{export_root.rstrip('/')}/published")
@@ -289,7 +351,7 @@ def _plan_alerts(conn, findings: pd.DataFrame, period: str, now: dt.datetime) ->
     inserts, updates, events = [], [], []
     for key, f in found.iterrows():
         if key not in existing.index:
-            row = {"alert_key": key, **{c: (None if pd.isna(f[c]) else f[c]) for c in ALERT_COLUMNS[1:]},
+            row = {"alert_key": key, **{c: (None if pd.isna(f[c]) else f[c]) for c in [*ALERT_COLUMNS[1:], *NAMES]},
                    "first_seen": period, "last_seen": period, "status": "open", "resolved_in": None, "updated_at": now}
             if later:     # a backfill: the later periods did not find it
                 row.update(status="resolved", resolved_in=later[0])
@@ -304,9 +366,10 @@ def _plan_alerts(conn, findings: pd.DataFrame, period: str, now: dt.datetime) ->
         current = period >= row.last_seen and (resolved_in is None or period >= resolved_in) and not later
         change = {"alert_key": key, "first_seen": min(row.first_seen, period), "last_seen": max(row.last_seen, period),
                   "status": row.status, "resolved_in": row.resolved_in, "updated_at": now,
-                  "severity": row.severity, "region_code": row.region_code, "details": row.details}
+                  "severity": row.severity, "region_code": row.region_code, "details": row.details,
+                  **{c: row.get(c) for c in NAMES}}
         if current:
-            change.update({c: (None if pd.isna(f[c]) else f[c]) for c in ("severity", "region_code", "details")})
+            change.update({c: (None if pd.isna(f[c]) else f[c]) for c in ("severity", "region_code", "details", *NAMES)})
             if row.status == "resolved":
                 change.update(status="open", resolved_in=None)
                 events.append((key, "reopened", f["region_code"]))
@@ -316,7 +379,7 @@ def _plan_alerts(conn, findings: pd.DataFrame, period: str, now: dt.datetime) ->
         for key, row in gone.iterrows():
             updates.append({"alert_key": key, "first_seen": row.first_seen, "last_seen": row.last_seen, "status": "resolved",
                             "resolved_in": period, "updated_at": now, "severity": row.severity, "region_code": row.region_code,
-                            "details": row.details})
+                            "details": row.details, **{c: row.get(c) for c in NAMES}})
             events.append((key, "resolved", row.region_code))
     done = {(r.alert_key, r.event) for r in conn.execute(
         sa.select(event_table.c.alert_key, event_table.c.event).where(event_table.c.period == period))}
@@ -339,6 +402,11 @@ def _apply_alerts(conn, plan: dict, period: str, now: dt.datetime) -> dict:
             {c: sa.bindparam(c) for c in updates[0] if c != "alert_key"})
         for part in _chunks([{**{k: v for k, v in u.items() if k != "alert_key"}, "k": u["alert_key"]} for u in updates]):
             conn.execute(stmt, part)
+    # A finding that reopens starts with no disposition (its history stays in alert_disposition).
+    reopened = sorted(k for k, e, _ in plan["events"] if e == "reopened")
+    for i in range(0, len(reopened), 500):
+        conn.execute(alert_table.update().where(alert_table.c.alert_key.in_(reopened[i:i + 500]))
+                     .values({c: None for c in DISPOSITION_COLUMNS}))
     rows = [{"alert_key": k, "period": period, "event": e, "region_code": reg, "at": now} for k, e, reg in plan["events"]]
     for part in _chunks(rows):
         conn.execute(event_table.insert(), part)

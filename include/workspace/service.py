@@ -1,0 +1,270 @@
+"""The workspace's rules over ``roster_db``: who sees which finding, what an answer may say,
+and what is recorded (OUTPUTS.md "What the offices say", "Who may see and say what",
+"The workspace API").
+
+Every function takes an open connection and a :class:`Caller`; errors are
+:class:`WorkspaceError` with the HTTP status and a message naming the field. A function
+that writes is called inside a transaction and checks everything before it writes, so an
+error writes nothing.
+
+Contract readings (the most literal, written down here):
+
+* ``period`` in the list means the findings found in that published period (their rows
+  of ``reconciliation_finding``);
+* a finding with no region (``region_code`` null) lies under no office's region: only an
+  admin sees it;
+* ``details`` is returned as the JSON it holds (an object), with any ID number in it masked
+  in the list;
+* ``office_code`` of a disposition is the caller's office whose region covers the finding
+  (the nearest one), null for an admin who is no office's user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+
+import sqlalchemy as sa
+
+from include import periods as P
+from include.alerts.routing import Routing, covers, region_prefix
+from include.findings import CODES
+from include.identifiers import mask_id, redact
+from include.pipeline.publish import (
+    DISPOSITION_COLUMNS, alert_table, audit_table, disposition_table, evidence_table, finding_table,
+)
+
+STATUSES = ("acknowledged", "explained", "disputed", "cleared")
+# The reasons each status takes (OUTPUTS.md), with the office's words for them.
+REASONS = {
+    "explained": {"secondment": "借调/挂职", "turnover_pool": "周转池", "borrowed_quota": "预借编制",
+                  "advance_hire": "提前用编", "flexible_retirement": "弹性延迟退休",
+                  "pending_procedure": "手续办理中", "other": "其他"},
+    "disputed": {"source_error": "源系统数据有误", "other": "其他"},
+}
+STATUS_LABEL = {"acknowledged": "已知悉，正在处理", "explained": "已说明（合理例外）", "disputed": "有异议（数据有误）",
+                "cleared": "撤回答复"}
+STATUS_WORD = {"acknowledged": "已知悉", "explained": "已说明", "disputed": "有异议", "cleared": "已撤回"}   # in a table cell
+REASON_LABEL = {k: v for reasons in REASONS.values() for k, v in reasons.items()}
+NOTE_MAX = 2000
+UNTIL_MONTHS = 12           # an explanation covers at most 12 months after the finding's last_seen
+LIST_LIMIT, LIST_MAX = 100, 1000
+LIST_PARAMS = ("period", "status", "code", "region", "unit", "disposition", "limit", "offset")
+DISPOSITION_FILTERS = ("acknowledged", "explained", "disputed", "none")
+_PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_REGION = re.compile(r"\d{6}")
+_UNIT = re.compile(r"[0-9A-Z]{1,18}")
+SEVERITY_RANK = sa.case({"high": 0, "medium": 1, "info": 2}, value=alert_table.c.severity, else_=3)
+
+
+class WorkspaceError(Exception):
+    status = 400
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(WorkspaceError):
+    status = 400
+
+
+class Forbidden(WorkspaceError):
+    status = 403
+
+
+class NotFound(WorkspaceError):
+    status = 404
+
+
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    """Who asks: a login name, whether Airflow makes them an admin, and the regions of the
+    offices that list them as users."""
+    name: str
+    admin: bool = False
+    regions: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, name: str, admin: bool, routing: Routing) -> Caller:
+        return cls(name, admin, tuple(routing.offices_of(name)))
+
+    def sees(self, region_code) -> bool:
+        return self.admin or any(covers(r, region_code) for r in self.regions)
+
+    def office_for(self, region_code) -> str | None:
+        """The caller's nearest office over ``region_code`` (the longest region code prefix)."""
+        mine = [r for r in self.regions if covers(r, region_code)]
+        return max(mine, key=lambda r: len(region_prefix(r))) if mine else None
+
+    def scope(self):
+        """The SQL condition on reconciliation_alert for what the caller sees."""
+        if self.admin:
+            return sa.true()
+        if not self.regions:
+            return sa.false()
+        return sa.or_(*[alert_table.c.region_code.like(region_prefix(r) + "%") for r in self.regions])
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def _masked_details(text: str | None):
+    """The details as JSON, every ID number in them masked (DUPLICATE_IDENTITY's ``others``)."""
+    if not text:
+        return None
+    d = json.loads(text)
+    if isinstance(d, dict) and isinstance(d.get("others"), list):
+        d["others"] = [mask_id(o) for o in d["others"]]
+    return json.loads(redact(json.dumps(d, ensure_ascii=False)))
+
+
+def _alert(row: Mapping, unmasked: bool) -> dict:
+    out = {k: (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else v) for k, v in row.items()}
+    if unmasked:
+        out["details"] = json.loads(row["details"]) if row.get("details") else None
+    else:
+        out["id_number"] = mask_id(row["id_number"]) if row.get("id_number") else None
+        out["raw_value"] = mask_id(row["raw_value"]) if row.get("raw_value") else None
+        out["details"] = _masked_details(row.get("details"))
+    return out
+
+
+def _params(params: Mapping) -> dict:
+    unknown = sorted(set(params) - set(LIST_PARAMS))
+    if unknown:
+        raise BadRequest(f"{unknown[0]}: not a parameter (use {', '.join(LIST_PARAMS)})")
+    p = {k: (str(v).strip() if v is not None else None) for k, v in params.items() if v not in (None, "")}
+
+    def check(name, ok, what):
+        if name in p and not ok(p[name]):
+            raise BadRequest(f"{name}: {p[name]!r} is not {what}")
+    check("period", _PERIOD.fullmatch, "a period YYYY-MM")
+    check("status", lambda v: v in ("open", "resolved"), "open or resolved")
+    check("code", lambda v: v in CODES, "a finding code of OUTPUTS.md")
+    check("region", _REGION.fullmatch, "a 6-digit region code")
+    check("unit", _UNIT.fullmatch, "a unit credit code")
+    check("disposition", lambda v: v in DISPOSITION_FILTERS, "one of " + ", ".join(DISPOSITION_FILTERS))
+    for name, low, high in (("limit", 1, LIST_MAX), ("offset", 0, None)):
+        if name in p:
+            try:
+                n = int(p[name])
+            except ValueError:
+                raise BadRequest(f"{name}: {p[name]!r} is not a whole number") from None
+            if n < low or (high is not None and n > high):
+                raise BadRequest(f"{name}: {n} is out of range ({low}{f'-{high}' if high else ' or more'})")
+            p[name] = n
+    return p
+
+
+def list_alerts(conn, caller: Caller, params: Mapping | None = None) -> dict:
+    """``{"total", "alerts"}``: the caller's findings, filtered, most severe first, IDs masked."""
+    p = _params(params or {})
+    a = alert_table.c
+    where = [caller.scope()]
+    if "region" in p:
+        if not caller.admin and not any(covers(r, p["region"]) for r in caller.regions):
+            raise Forbidden(f"region: {p['region']} is not under your office's region")
+        where.append(a.region_code.like(region_prefix(p["region"]) + "%"))
+    if "period" in p:
+        where.append(a.alert_key.in_(sa.select(finding_table.c.alert_key).where(finding_table.c.period == p["period"])))
+    for name, column in (("status", a.status), ("code", a.code), ("unit", a.unit_code)):
+        if name in p:
+            where.append(column == p[name])
+    if "disposition" in p:
+        where.append(a.disposition.is_(None) if p["disposition"] == "none" else a.disposition == p["disposition"])
+    total = conn.execute(sa.select(sa.func.count()).select_from(alert_table).where(*where)).scalar_one()
+    rows = conn.execute(sa.select(alert_table).where(*where)
+                        .order_by(SEVERITY_RANK, a.region_code, a.unit_code, a.code, a.alert_key)
+                        .limit(p.get("limit", LIST_LIMIT)).offset(p.get("offset", 0))).mappings().all()
+    return {"total": total, "alerts": [_alert(r, unmasked=False) for r in rows]}
+
+
+def _find(conn, caller: Caller, alert_key: str) -> Mapping:
+    if not isinstance(alert_key, str) or not re.fullmatch(r"[0-9a-f]{1,32}", alert_key):
+        raise NotFound(f"alert_key: {alert_key!r} is no finding")
+    row = conn.execute(sa.select(alert_table).where(alert_table.c.alert_key == alert_key)).mappings().first()
+    if row is None:
+        raise NotFound(f"alert_key: {alert_key} is no finding")
+    if not caller.sees(row["region_code"]):
+        raise Forbidden(f"alert_key: {alert_key} is a finding of region {row['region_code'] or '(none)'}, "
+                        "not under your office's region")
+    return row
+
+
+def dispositions(conn, alert_key: str) -> list[dict]:
+    rows = conn.execute(sa.select(disposition_table).where(disposition_table.c.alert_key == alert_key)
+                        .order_by(disposition_table.c.id)).mappings().all()
+    return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()} for r in rows]
+
+
+def get_alert(conn, caller: Caller, alert_key: str, now: dt.datetime | None = None) -> dict:
+    """The finding (ID unmasked: the caller's region covers it), its evidence of its
+    ``last_seen`` period and its dispositions, oldest first. Viewing an unmasked ID is
+    recorded in ``workspace_audit``; call inside a transaction."""
+    row = _find(conn, caller, alert_key)
+    e = evidence_table.c
+    evidence = [{"source": r.source, "record_key": r.record_key, "facts": json.loads(r.facts) if r.facts else None}
+                for r in conn.execute(sa.select(e.source, e.record_key, e.facts).where(
+                    e.alert_key == alert_key, e.period == row["last_seen"]).order_by(e.source, e.record_key))]
+    if row["id_number"] or row["raw_value"]:
+        conn.execute(audit_table.insert().values(at=now or dt.datetime.now(dt.timezone.utc), actor=caller.name,
+                                                 action="view_id", alert_key=alert_key))
+    return {**_alert(row, unmasked=True), "evidence": evidence, "dispositions": dispositions(conn, alert_key)}
+
+
+# --- answering ------------------------------------------------------------------------------
+
+def check_disposition(body, last_seen: str) -> dict:
+    """The row a body asks for, or :class:`BadRequest` naming the field."""
+    if not isinstance(body, Mapping):
+        raise BadRequest("body: must be a JSON object with status, reason, note, until")
+    unknown = sorted(set(body) - {"status", "reason", "note", "until"})
+    if unknown:
+        raise BadRequest(f"{unknown[0]}: not a field (use status, reason, note, until)")
+    status, reason, note, until = (body.get(k) for k in ("status", "reason", "note", "until"))
+    if status not in STATUSES:
+        raise BadRequest(f"status: {status!r} is not one of {', '.join(STATUSES)}")
+    allowed = REASONS.get(status, {})
+    if allowed:
+        if reason not in allowed:
+            raise BadRequest(f"reason: {reason!r} is not a reason for {status} ({', '.join(allowed)})")
+    elif reason is not None:
+        raise BadRequest(f"reason: {status} takes no reason")
+    if note is not None and not isinstance(note, str):
+        raise BadRequest("note: must be text")
+    note = note.strip() if isinstance(note, str) and note.strip() else None
+    if note is not None and len(note) > NOTE_MAX:
+        raise BadRequest(f"note: {len(note)} characters, at most {NOTE_MAX}")
+    if reason == "other" and note is None:
+        raise BadRequest("note: required when the reason is other")
+    if status == "explained":
+        if until is None:
+            raise BadRequest("until: required for explained (the last period YYYY-MM the explanation covers)")
+        if not isinstance(until, str) or not _PERIOD.fullmatch(until):
+            raise BadRequest(f"until: {until!r} is not a period YYYY-MM")
+        latest = P.add_months(last_seen, UNTIL_MONTHS)
+        if until < last_seen or until > latest:
+            raise BadRequest(f"until: {until} is outside {last_seen} (the finding's last period) to {latest}")
+    elif until is not None:
+        raise BadRequest(f"until: only explained takes until, not {status}")
+    return {"status": status, "reason": reason, "note": note, "until": until}
+
+
+def dispose(conn, caller: Caller, alert_key: str, body, now: dt.datetime | None = None) -> dict:
+    """Record the caller's word on a finding; returns the new ``alert_disposition`` row.
+    Call inside a transaction: every check comes before the first write."""
+    row = _find(conn, caller, alert_key)
+    word = check_disposition(body, row["last_seen"])
+    now = now or dt.datetime.now(dt.timezone.utc)
+    record = {"alert_key": alert_key, **word, "actor": caller.name, "office_code": caller.office_for(row["region_code"]),
+              "at": now}
+    new_id = conn.execute(disposition_table.insert().values(record).returning(disposition_table.c.id)).scalar_one()
+    latest = (dict.fromkeys(DISPOSITION_COLUMNS) if word["status"] == "cleared" else
+              {"disposition": word["status"], "disposition_reason": word["reason"], "disposition_until": word["until"],
+               "disposition_by": caller.name, "disposition_at": now})
+    conn.execute(alert_table.update().where(alert_table.c.alert_key == alert_key).values(latest))
+    conn.execute(audit_table.insert().values(at=now, actor=caller.name, action="disposition", alert_key=alert_key))
+    return {"id": new_id, **{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in record.items()}}
