@@ -16,7 +16,7 @@ import unicodedata
 import pandas as pd
 
 FORMATS = {"int": "#,##0", "money": "#,##0.00", "rate": "0.0%", "text": "@"}
-MAX_WIDTH = 60
+MAX_WIDTH = 48
 HEADER_FILL = "DDE7F3"
 
 
@@ -63,7 +63,11 @@ def add_sheet(wb, title: str, frame: pd.DataFrame, formats: dict | None = None, 
             for (cell,) in ws.iter_rows(min_row=top + 1, min_col=j, max_col=j):
                 cell.number_format = fmt
         sample = [col, *frame[col].head(500).tolist()]
-        ws.column_dimensions[letter].width = min(MAX_WIDTH, max(8, max(_width(_cell(v)) for v in sample) + 2))
+        widest = max(_width(_cell(v)) for v in sample) + 2
+        ws.column_dimensions[letter].width = min(MAX_WIDTH, max(8, widest))
+        if widest > MAX_WIDTH:   # long text wraps inside its column instead of running over the next ones
+            for (cell,) in ws.iter_rows(min_row=top + 1, min_col=j, max_col=j):
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
     ws.freeze_panes = ws.cell(row=top + 1, column=1)
     # printed: landscape, all columns on one page's width, the header row on every page
     ws.page_setup.orientation = "landscape"
