@@ -11,5 +11,5 @@ from include.workspace.app import PREFIX, create_app
 class RosterSyncWorkspace(AirflowPlugin):
     name = "roster_sync_workspace"
     fastapi_apps = [{"app": create_app(), "url_prefix": PREFIX, "name": "roster-sync workspace"}]
-    external_views = [{"name": "编办工作台 Workspace", "href": f"{PREFIX}/api/docs", "destination": "nav",
+    external_views = [{"name": "编办工作台 Workspace", "href": f"{PREFIX}/", "destination": "nav",
                        "category": "browse", "url_route": "roster-sync"}]

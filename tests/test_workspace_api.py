@@ -133,3 +133,103 @@ def test_the_plugin_is_in_airflow_s_menu(server):
     plugin = [p for p in r.json()["plugins"] if p["name"] == "roster_sync_workspace"]
     assert plugin and plugin[0]["fastapi_apps"][0]["url_prefix"] == "/roster-sync"
     assert plugin[0]["external_views"][0]["href"].startswith("/roster-sync")
+
+
+# --- the pages, in a real browser ----------------------------------------------------------------
+# Playwright drives Debian's chromium (no browser download is possible here); screenshots of
+# every page are kept under var/screenshots/workspace/ to be looked at.
+SHOTS = ROOT / "var" / "screenshots" / "workspace"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is needed (scripts/test.sh installs it)"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def login(browser, server, user: str):
+    """A fresh browser session, logged in through Airflow's own login page."""
+    page = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN").new_page()
+    page.goto(f"{server['base']}/roster-sync/")
+    page.wait_for_url("**/auth/login**", timeout=30_000)   # not logged in: Airflow's login, then back
+    page.locator("input:not([type=password])").first.fill(user)
+    page.locator("input[type=password]").fill(PASSWORDS[user])
+    page.locator("button[type=submit]").click()
+    page.wait_for_url("**/roster-sync/**", timeout=30_000)
+    page.wait_for_selector("#alerts")
+    return page
+
+
+def test_a_clerk_filters_opens_a_finding_and_explains_it(browser, server):
+    from tests.test_workspace import C
+
+    page = login(browser, server, "qs")
+    page.screenshot(path=str(SHOTS / "1_list.png"), full_page=True)
+    page.select_option("select[name=code]", "DUPLICATE_PAY")
+    page.click("form.filters button")
+    page.wait_for_url("**code=DUPLICATE_PAY**")
+    assert page.inner_text("#total") == "共 3 条"
+    assert masked(C) in page.inner_text("#alerts") and C not in page.content()
+    page.screenshot(path=str(SHOTS / "2_filtered.png"), full_page=True)
+
+    key = key_of(server["url"], C)
+    page.click(f"a[href$='/alerts/{key}']")
+    page.wait_for_selector("#evidence")
+    assert C in page.inner_text("dl"), "the full ID for the office whose region covers it"
+    evidence = page.inner_text("#evidence")
+    assert "gz_ff|" in evidence and "300002" in evidence and "8000" in evidence
+    page.screenshot(path=str(SHOTS / "3_finding.png"), full_page=True)
+
+    before = counts(server["url"])
+    page.select_option("select[name=status]", "explained")
+    page.select_option("select[name=reason]", "explained:other")
+    page.fill("input[name=until]", "2027-02")
+    page.click("#answer button")                          # "other" without a note
+    page.wait_for_selector("#error")
+    assert page.inner_text("#error") == "理由为“其他”时，请填写说明", "the clerk's own words, naming the field"
+    assert counts(server["url"])["alert_disposition"] == before["alert_disposition"], "a bad form writes nothing"
+    assert page.input_value("input[name=until]") == "2027-02", "what the clerk typed is kept"
+    page.screenshot(path=str(SHOTS / "4_bad_form.png"), full_page=True)
+
+    page.select_option("select[name=reason]", "explained:turnover_pool")
+    page.fill("textarea[name=note]", "占用周转池编制，2027年2月前核销")
+    page.click("#answer button")
+    page.wait_for_selector("#message")
+    assert "已说明（周转池） 至 2027-02" in page.inner_text("dl")
+    assert "占用周转池编制" in page.inner_text("#history")
+    page.screenshot(path=str(SHOTS / "5_explained.png"), full_page=True)
+
+    page.goto(f"{server['base']}/roster-sync/?code=DUPLICATE_PAY")
+    assert "其中已说明" in page.inner_text(".pager"), "counted apart"
+    page.goto(f"{server['base']}/roster-sync/?disposition=explained")
+    assert masked(C) in page.inner_text("#alerts")
+    page.goto(f"{server['base']}/roster-sync/search?q=王五")
+    assert masked(C) in page.inner_text("#alerts")
+    page.screenshot(path=str(SHOTS / "6_search.png"), full_page=True)
+    page.context.close()
+
+
+def test_another_county_cannot_see_or_open_it_and_an_admin_sees_both(browser, server):
+    from tests.test_workspace import B, C
+
+    key = key_of(server["url"], C)
+    other = login(browser, server, "other")
+    assert masked(C) not in other.inner_text("#alerts") and masked(B) in other.inner_text("#alerts")
+    response = other.goto(f"{server['base']}/roster-sync/alerts/{key}")
+    assert response.status == 403 and "150204" in other.inner_text("#error")
+    other.screenshot(path=str(SHOTS / "7_forbidden.png"), full_page=True)
+    other.context.close()
+    admin = login(browser, server, "admin")
+    listed = admin.inner_text("#alerts")
+    assert masked(B) in listed and masked(C) in listed
+    admin.screenshot(path=str(SHOTS / "8_admin.png"), full_page=True)
+    admin.context.close()

@@ -18,9 +18,10 @@ import json
 import logging
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from include.workspace import pages
 from include.workspace import service as W
 
 log = logging.getLogger("roster_sync.workspace")
@@ -67,6 +68,30 @@ def roster_engine() -> sa.Engine:
     return _engine(url.render_as_string(hide_password=False) if isinstance(url, sa.URL) else str(url))
 
 
+def _is_page(request: Request) -> bool:
+    return "/api/" not in request.url.path
+
+
+def _login_url(next_url: str) -> str:
+    try:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        return get_auth_manager().get_url_login(next_url=next_url)
+    except Exception:   # no auth manager (a test's own app): Airflow's default login path
+        from urllib.parse import urlencode
+
+        return "/auth/login?" + urlencode({"next": next_url})
+
+
+def _error_page(exc: W.WorkspaceError, prefix: str) -> str:
+    import html
+
+    title = {403: "无权查看", 404: "没有这条问题"}.get(exc.status, "请求有误")
+    return (f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body style='font-family:sans-serif;margin:40px'><h1>{title}</h1><p id='error'>{html.escape(exc.zh)}</p>"
+            f"<p><a href='{prefix}/'>返回问题清单</a></p></body></html>")
+
+
 def create_app(engine_factory=roster_engine, routing_factory=_routing, user_dependency=None) -> FastAPI:
     """The app; the factories and the user dependency are Airflow's by default (a test may
     pass its own)."""
@@ -81,7 +106,63 @@ def create_app(engine_factory=roster_engine, routing_factory=_routing, user_depe
 
     @app.exception_handler(W.WorkspaceError)
     async def _refused(request: Request, exc: W.WorkspaceError):
+        if _is_page(request):
+            return HTMLResponse(_error_page(exc, request.scope.get("root_path", "") or ""), status_code=exc.status)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def _unauthenticated(request: Request, exc: HTTPException):
+        """A page without a valid login goes to Airflow's login page, and back here after."""
+        if _is_page(request) and exc.status_code in (401, 403):
+            return RedirectResponse(_login_url(str(request.url)), status_code=303)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    def prefix(request: Request) -> str:
+        return request.scope.get("root_path", "") or ""
+
+    @app.get("/", response_class=HTMLResponse)
+    def list_page(request: Request, who: W.Caller = Depends(caller)):
+        params = {k: v for k, v in request.query_params.items() if v != ""}
+        with engine_factory().connect() as conn:
+            result = W.list_alerts(conn, who, params)
+        return pages.list_page(result, params, who, prefix(request))
+
+    @app.get("/alerts/{alert_key}", response_class=HTMLResponse)
+    def alert_page(alert_key: str, request: Request, saved: str | None = None, who: W.Caller = Depends(caller)):
+        with engine_factory().begin() as conn:
+            alert = W.get_alert(conn, who, alert_key)
+        return pages.alert_page(alert, who, prefix(request), message="答复已保存。" if saved else None)
+
+    @app.post("/alerts/{alert_key}", response_class=HTMLResponse)
+    async def answer_page(alert_key: str, request: Request, who: W.Caller = Depends(caller)):
+        from starlette.concurrency import run_in_threadpool
+
+        form = dict(await request.form())
+
+        def write():
+            try:
+                with engine_factory().begin() as conn:
+                    W.dispose(conn, who, alert_key, pages.form_body(form))
+                return None
+            except W.BadRequest as exc:     # the page again, with the message and what was typed
+                with engine_factory().begin() as conn:
+                    alert = W.get_alert(conn, who, alert_key)
+                return HTMLResponse(pages.alert_page(alert, who, prefix(request), error=exc.zh,
+                                                     form={**form, "reason_choice": form.get("reason")}), status_code=400)
+        refused = await run_in_threadpool(write)
+        return refused or RedirectResponse(f"{prefix(request)}/alerts/{alert_key}?saved=1", status_code=303)
+
+    @app.get("/search", response_class=HTMLResponse)
+    def search_page(request: Request, q: str = "", who: W.Caller = Depends(caller)):
+        q = q.strip()
+        if not q:
+            return pages.search_page(q, None, who, prefix(request))
+        try:
+            with engine_factory().connect() as conn:
+                result = W.list_alerts(conn, who, {"q": q, "limit": W.LIST_MAX})
+        except W.BadRequest as exc:
+            return HTMLResponse(pages.search_page(q, None, who, prefix(request), error=exc.zh), status_code=400)
+        return pages.search_page(q, result, who, prefix(request))
 
     @app.get("/api/alerts")
     def list_alerts(request: Request, who: W.Caller = Depends(caller)):

@@ -52,20 +52,24 @@ REASON_LABEL = {k: v for reasons in REASONS.values() for k, v in reasons.items()
 NOTE_MAX = 2000
 UNTIL_MONTHS = 12           # an explanation covers at most 12 months after the finding's last_seen
 LIST_LIMIT, LIST_MAX = 100, 1000
-LIST_PARAMS = ("period", "status", "code", "region", "unit", "disposition", "limit", "offset")
+# OUTPUTS.md's filters, and two of ours: severity, and q (a name, or an ID number, for the search page)
+LIST_PARAMS = ("period", "status", "code", "region", "unit", "disposition", "limit", "offset", "severity", "q")
 DISPOSITION_FILTERS = ("acknowledged", "explained", "disputed", "none")
 _PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _REGION = re.compile(r"\d{6}")
 _UNIT = re.compile(r"[0-9A-Z]{1,18}")
+_ID_LIKE = re.compile(r"\d{15}|\d{17}[\dX]")
 SEVERITY_RANK = sa.case({"high": 0, "medium": 1, "info": 2}, value=alert_table.c.severity, else_=3)
 
 
 class WorkspaceError(Exception):
+    """``detail`` names the field (the API's message); ``zh`` says the same to a clerk, on a page."""
     status = 400
 
-    def __init__(self, detail: str):
+    def __init__(self, detail: str, zh: str | None = None):
         super().__init__(detail)
         self.detail = detail
+        self.zh = zh or detail
 
 
 class BadRequest(WorkspaceError):
@@ -147,6 +151,8 @@ def _params(params: Mapping) -> dict:
     check("region", _REGION.fullmatch, "a 6-digit region code")
     check("unit", _UNIT.fullmatch, "a unit credit code")
     check("disposition", lambda v: v in DISPOSITION_FILTERS, "one of " + ", ".join(DISPOSITION_FILTERS))
+    check("severity", lambda v: v in ("high", "medium", "info"), "high, medium or info")
+    check("q", lambda v: 0 < len(v) <= 50, "a name or an ID number (at most 50 characters)")
     for name, low, high in (("limit", 1, LIST_MAX), ("offset", 0, None)):
         if name in p:
             try:
@@ -175,11 +181,18 @@ def list_alerts(conn, caller: Caller, params: Mapping | None = None) -> dict:
             where.append(column == p[name])
     if "disposition" in p:
         where.append(a.disposition.is_(None) if p["disposition"] == "none" else a.disposition == p["disposition"])
-    total = conn.execute(sa.select(sa.func.count()).select_from(alert_table).where(*where)).scalar_one()
+    if "severity" in p:
+        where.append(a.severity == p["severity"])
+    if "q" in p:   # an ID number (exactly, as resolved or as written) or part of a name
+        q = p["q"].upper()
+        where.append(sa.or_(a.id_number == q, a.raw_value == q) if _ID_LIKE.fullmatch(q) else a.name.contains(p["q"], autoescape=True))
+    total, explained = conn.execute(sa.select(sa.func.count(), sa.func.count().filter(a.disposition == "explained"))
+                                    .select_from(alert_table).where(*where)).one()
     rows = conn.execute(sa.select(alert_table).where(*where)
                         .order_by(SEVERITY_RANK, a.region_code, a.unit_code, a.code, a.alert_key)
                         .limit(p.get("limit", LIST_LIMIT)).offset(p.get("offset", 0))).mappings().all()
-    return {"total": total, "alerts": [_alert(r, unmasked=False) for r in rows]}
+    # explained: how many of them an office explained (counted apart: OUTPUTS.md "What the offices say")
+    return {"total": total, "explained": explained, "alerts": [_alert(r, unmasked=False) for r in rows]}
 
 
 def _find(conn, caller: Caller, alert_key: str) -> Mapping:
@@ -187,10 +200,11 @@ def _find(conn, caller: Caller, alert_key: str) -> Mapping:
         raise NotFound(f"alert_key: {alert_key!r} is no finding")
     row = conn.execute(sa.select(alert_table).where(alert_table.c.alert_key == alert_key)).mappings().first()
     if row is None:
-        raise NotFound(f"alert_key: {alert_key} is no finding")
+        raise NotFound(f"alert_key: {alert_key} is no finding", "没有这条问题")
     if not caller.sees(row["region_code"]):
         raise Forbidden(f"alert_key: {alert_key} is a finding of region {row['region_code'] or '(none)'}, "
-                        "not under your office's region")
+                        "not under your office's region",
+                        f"这条问题属于区划 {row['region_code'] or '（无）'}，不在本编办所辖范围内")
     return row
 
 
@@ -220,36 +234,39 @@ def get_alert(conn, caller: Caller, alert_key: str, now: dt.datetime | None = No
 def check_disposition(body, last_seen: str) -> dict:
     """The row a body asks for, or :class:`BadRequest` naming the field."""
     if not isinstance(body, Mapping):
-        raise BadRequest("body: must be a JSON object with status, reason, note, until")
+        raise BadRequest("body: must be a JSON object with status, reason, note, until", "表单内容有误")
     unknown = sorted(set(body) - {"status", "reason", "note", "until"})
     if unknown:
         raise BadRequest(f"{unknown[0]}: not a field (use status, reason, note, until)")
     status, reason, note, until = (body.get(k) for k in ("status", "reason", "note", "until"))
     if status not in STATUSES:
-        raise BadRequest(f"status: {status!r} is not one of {', '.join(STATUSES)}")
+        raise BadRequest(f"status: {status!r} is not one of {', '.join(STATUSES)}", "请选择答复")
     allowed = REASONS.get(status, {})
     if allowed:
         if reason not in allowed:
-            raise BadRequest(f"reason: {reason!r} is not a reason for {status} ({', '.join(allowed)})")
+            raise BadRequest(f"reason: {reason!r} is not a reason for {status} ({', '.join(allowed)})",
+                             f"请选择{STATUS_WORD[status]}的理由：" + "、".join(allowed.values()))
     elif reason is not None:
-        raise BadRequest(f"reason: {status} takes no reason")
+        raise BadRequest(f"reason: {status} takes no reason", f"“{STATUS_WORD[status]}”不填理由")
     if note is not None and not isinstance(note, str):
-        raise BadRequest("note: must be text")
+        raise BadRequest("note: must be text", "说明须为文字")
     note = note.strip() if isinstance(note, str) and note.strip() else None
     if note is not None and len(note) > NOTE_MAX:
-        raise BadRequest(f"note: {len(note)} characters, at most {NOTE_MAX}")
+        raise BadRequest(f"note: {len(note)} characters, at most {NOTE_MAX}", f"说明共 {len(note)} 字，至多 {NOTE_MAX} 字")
     if reason == "other" and note is None:
-        raise BadRequest("note: required when the reason is other")
+        raise BadRequest("note: required when the reason is other", "理由为“其他”时，请填写说明")
     if status == "explained":
         if until is None:
-            raise BadRequest("until: required for explained (the last period YYYY-MM the explanation covers)")
+            raise BadRequest("until: required for explained (the last period YYYY-MM the explanation covers)",
+                             "“已说明”须填写有效至（说明覆盖的最后一个月）")
         if not isinstance(until, str) or not _PERIOD.fullmatch(until):
-            raise BadRequest(f"until: {until!r} is not a period YYYY-MM")
+            raise BadRequest(f"until: {until!r} is not a period YYYY-MM", "有效至须为年月，如 2027-03")
         latest = P.add_months(last_seen, UNTIL_MONTHS)
         if until < last_seen or until > latest:
-            raise BadRequest(f"until: {until} is outside {last_seen} (the finding's last period) to {latest}")
+            raise BadRequest(f"until: {until} is outside {last_seen} (the finding's last period) to {latest}",
+                             f"有效至须在 {last_seen}（最近发现）至 {latest} 之间")
     elif until is not None:
-        raise BadRequest(f"until: only explained takes until, not {status}")
+        raise BadRequest(f"until: only explained takes until, not {status}", f"“{STATUS_WORD[status]}”不填有效至")
     return {"status": status, "reason": reason, "note": note, "until": until}
 
 
