@@ -88,3 +88,13 @@ def lock_wait_seconds() -> int:
     """How long a run waits for another run's lock (publish, a logical date's raw or work
     directory) before it fails clearly: ``ROSTER_SYNC_LOCK_WAIT_SECONDS`` (default 600)."""
     return _int("ROSTER_SYNC_LOCK_WAIT_SECONDS", 600)
+
+
+def workspace_url() -> str | None:
+    """Where the offices open the workspace, as they reach the api-server (e.g.
+    ``https://roster.example.gov.cn/roster-sync``): ``ROSTER_SYNC_WORKSPACE_URL``. When set,
+    each digest line links to its finding's page; unset, digests carry no links."""
+    raw = os.environ.get("ROSTER_SYNC_WORKSPACE_URL", "").strip()
+    if raw and not raw.startswith(("http://", "https://")):
+        raise SettingError(f"ROSTER_SYNC_WORKSPACE_URL must be an http(s) address, not {raw!r}")
+    return raw.rstrip("/") or None

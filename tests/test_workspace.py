@@ -188,12 +188,16 @@ def _digest(url, period, work, tmp_path) -> dict:
     return {"sent": sent, "texts": texts}
 
 
-def test_answers_across_periods_explained_expired_and_reopened(tmp_path, url):
+def test_answers_across_periods_explained_expired_and_reopened(tmp_path, url, monkeypatch):
+    monkeypatch.setenv("ROSTER_SYNC_WORKSPACE_URL", "https://ws.example.gov.cn/roster-sync/")
     engine = sa.create_engine(url)
     work = publish_period(tmp_path, url, P1)
     first = _digest(url, P1, work, tmp_path)
     assert first["sent"]["150204"]["new"] == 3
     a, c_, d = key_of(url, A), key_of(url, C), key_of(url, D)
+    for key in (a, c_, d):   # each line links to its finding's page, and the mail says how to answer
+        assert f"       查看与答复：https://ws.example.gov.cn/roster-sync/alerts/{key}" in first["texts"]["150204"]
+    assert "如何答复" in first["texts"]["150204"]
     now = dt.datetime(2026, 11, 5, tzinfo=dt.timezone.utc)
     with engine.begin() as conn:
         W.dispose(conn, QS, a, {"status": "explained", "reason": "secondment", "until": P1}, now=now)
@@ -249,3 +253,38 @@ def test_a_roster_db_of_an_earlier_version_gains_the_new_columns(url):
     with engine.begin() as c:
         c.execute(sa.text("INSERT INTO digest_item VALUES ('150204', 'k1', 'explanation_expired', :p, 'd1')"), {"p": P2})
         assert W.list_alerts(c, QS)["total"] == 1
+
+
+def test_the_engineers_see_runs_findings_quarantine_and_what_offices_dispute(tmp_path, url):
+    publish_period(tmp_path, url, P1)
+    b = key_of(url, B, "FUNDING_MISMATCH")
+    engine = sa.create_engine(url)
+    with engine.begin() as c:
+        W.dispose(c, OTHER, b, {"status": "disputed", "reason": "source_error", "note": "经费形式在实名制系统中登记错误"})
+        with pytest.raises(W.Forbidden):
+            W.engineers_view(c, QS)
+        view = W.engineers_view(c, ADMIN)
+    assert [r["period"] for r in view["runs"]] == [P1] and view["runs"][0]["roster_rows"] >= 4
+    assert {"period": P1, "code": "DUPLICATE_PAY", "findings": 3} in view["findings_per_code"]
+    [d] = view["disputed"]
+    assert d["alert_key"] == b and d["dispute_reason"] == "source_error" and d["dispute_note"].startswith("经费形式")
+    assert d["id_number"] == masked(B)
+
+
+def test_a_unit_its_numbers_over_the_periods_and_its_findings(tmp_path, url):
+    from tests.test_reconcile_rules import U1
+
+    publish_period(tmp_path, url, P1)
+    publish_period(tmp_path, url, P2)
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        view = W.unit_view(c, QS, U1)
+        with pytest.raises(W.Forbidden):
+            W.unit_view(c, OTHER, U1)
+        with pytest.raises(W.NotFound):
+            W.unit_view(c, QS, "11150204MA0000099X")
+    assert view["unit_name"] == "财政局" and view["region_code"] == "150204" and view["periods"] == [P1, P2]
+    # U1: admin quota 5; A, C, D placed there in both periods
+    assert view["measures"]["quota"]["admin"] == {P1: {"approved": 5, "actual": 3}, P2: {"approved": 5, "actual": 3}}
+    assert view["measures"]["leader_posts"]["principal"][P2]["approved"] == 1
+    assert sorted(a["id_number"] for a in view["alerts"]) == sorted(masked(p) for p in (A, C, D))

@@ -215,6 +215,12 @@ def test_a_clerk_filters_opens_a_finding_and_explains_it(browser, server):
     page.goto(f"{server['base']}/roster-sync/search?q=王五")
     assert masked(C) in page.inner_text("#alerts")
     page.screenshot(path=str(SHOTS / "6_search.png"), full_page=True)
+    page.goto(f"{server['base']}/roster-sync/?code=DUPLICATE_PAY")
+    page.click("#alerts a[href*='/units/']")                # the unit: its quotas and its findings
+    page.wait_for_selector("#quota")
+    assert "5 / 3" in page.inner_text("#quota") and "行政编制" in page.inner_text("#quota")
+    assert masked(C) in page.inner_text("#alerts")
+    page.screenshot(path=str(SHOTS / "10_unit.png"), full_page=True)
     page.context.close()
 
 
@@ -232,4 +238,11 @@ def test_another_county_cannot_see_or_open_it_and_an_admin_sees_both(browser, se
     listed = admin.inner_text("#alerts")
     assert masked(B) in listed and masked(C) in listed
     admin.screenshot(path=str(SHOTS / "8_admin.png"), full_page=True)
+    admin.goto(f"{server['base']}/roster-sync/ops")
+    assert "2026-10" in admin.inner_text("#runs") and "DUPLICATE_PAY" in admin.inner_text("#per_code")
+    admin.screenshot(path=str(SHOTS / "9_engineers.png"), full_page=True)
     admin.context.close()
+    clerk = login(browser, server, "qs")
+    assert "运维视图" not in clerk.inner_text("header")
+    assert clerk.goto(f"{server['base']}/roster-sync/ops").status == 403
+    clerk.context.close()

@@ -40,6 +40,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from include import periods as P
+from include import settings
 from include.alerts import codes as C
 from include.alerts import evidence as E
 from include.alerts import mail
@@ -150,6 +151,7 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
         # second deployment, waits, then finds everything told and sends nothing.
         with database.writer(engine) as conn:
             todo = plan(conn, routing, period)
+            workspace = settings.workspace_url()
             wanted = {i for parts in todo.values() for k in TOLD for i in parts[k].id_number.dropna()}
             names = _person_names(conn, period, wanted)
             lines = any(len(p[k]) for p in todo.values() for k in TOLD)   # else no line is written
@@ -167,7 +169,8 @@ def send_digests(roster_url, period: str, routing: Routing, outbox, work_dir: st
                 did = digest_id(office_code, items)
                 # the records behind every finding the mail lists or attaches (open and resolved)
                 ev = E.load(conn, pd.concat([parts[k][["alert_key", "last_seen"]] for k in (*TOLD, "open", "explained")]))
-                msg = compose(office, period, parts, units, names, did, (report_links or {}).get(office_code), records, ev)
+                msg = compose(office, period, parts, units, names, did, (report_links or {}).get(office_code), records, ev,
+                              workspace)
                 where = outbox.send(msg, f"digest_{period}_{office_code}_{did}")
                 counts = {"new": len(parts["new"]), "still_open": len(parts["open"]), "resolved": len(parts["resolved"]),
                           "expired": len(parts["expired"]), "explained": len(parts["explained"])}
@@ -260,7 +263,7 @@ def _age(first_seen: pd.Series, period: str) -> pd.Series:
 
 
 def compose(office, period: str, parts: dict, units: dict, names: dict, did: str, report_link: str | None,
-            records: dict | None = None, evidence: pd.DataFrame | None = None):
+            records: dict | None = None, evidence: pd.DataFrame | None = None, workspace: str | None = None):
     new, resolved, still = parts["new"], parts["resolved"], parts["open"]
     expired = parts.get("expired", new.iloc[0:0])
     explained = parts.get("explained", new.iloc[0:0])
@@ -305,7 +308,11 @@ def compose(office, period: str, parts: dict, units: dict, names: dict, did: str
                     text.append(f"     - {label}{'：' + r.who if r.who else ''}；{r.what}（首次发现 {r.since}）")
                     if r.records:
                         text.append(f"       记录：{r.records}")
-                    h.append(f"<tr><td>{html.escape(unit)}</td><td>{html.escape(label)}</td><td>{html.escape(r.who)}</td>"
+                    link = f"{workspace}/alerts/{r.alert_key}" if workspace else None
+                    if link:
+                        text.append(f"       查看与答复：{link}")
+                    shown = (f"<a href='{html.escape(link)}'>{html.escape(label)}</a>" if link else html.escape(label))
+                    h.append(f"<tr><td>{html.escape(unit)}</td><td>{shown}</td><td>{html.escape(r.who)}</td>"
                              f"<td style='min-width:320px'>{html.escape(r.what)}</td><td style='font-size:12px;max-width:300px'>{html.escape(r.records)}</td>"
                              f"<td>{r.since}</td></tr>")
             h.append("</table>")
@@ -344,6 +351,11 @@ def compose(office, period: str, parts: dict, units: dict, names: dict, did: str
         attachment = (name, open_findings_workbook(open_all, set(new.alert_key), units, names, records, evidence, period))
         text.append(f"附件《{name}》列出全部 {len(open_all)} 条未整改问题及其源系统记录（每种记录一页）。")
         h.append(f"<p>附件《{html.escape(name)}》列出全部 {len(open_all)} 条未整改问题及其源系统记录（每种记录一页）。</p>")
+    how = ("如何答复：在编办工作台打开问题，选择“已知悉”（正在处理）、“已说明”（合理例外，选择理由并填写有效至，"
+           "有效期内不再提醒）或“有异议”（源系统数据有误）。")
+    if workspace:
+        text.append(f"{how}编办工作台：{workspace}/")
+        h.append(f"<p>{html.escape(how)}编办工作台：<a href='{html.escape(workspace)}/'>{html.escape(workspace)}/</a></p>")
     footer = ("身份证号仅显示前6位和后4位。本邮件由全口径财政供养人员数据库（roster-sync）自动发送；"
               "问题明细见 roster_db 的 reconciliation_alert 表，源系统记录见 alert_evidence 表。")
     if report_link:

@@ -120,6 +120,18 @@ evidence_table = sa.Table(
     sa.Column("facts", sa.Text),
 )
 sa.Index("ix_evidence_period", evidence_table.c.period)
+# Each unit's approved and actual numbers per period (reconcile's unit_stats: measure quota by
+# quota type, non_establishment by post category and total against the cap, leader_posts by
+# level), for the workspace's unit page.
+UNIT_STATS_COLUMNS = ["measure", "unit_code", "region_code", "item", "approved", "actual"]
+unit_stats_table = sa.Table(
+    "unit_stats", metadata,
+    sa.Column("period", sa.String(7), primary_key=True), sa.Column("unit_code", sa.String(18), primary_key=True),
+    sa.Column("measure", sa.String(20), primary_key=True), sa.Column("item", sa.String(30), primary_key=True),
+    sa.Column("region_code", sa.String(6)), sa.Column("approved", sa.BigInteger), sa.Column("actual", sa.BigInteger),
+    sa.Column("unit_name", sa.String(200)),
+)
+sa.Index("ix_unit_stats_unit", unit_stats_table.c.unit_code, unit_stats_table.c.period)
 quarantine_table = sa.Table(
     "quarantine", metadata,
     sa.Column("period", sa.String(7), nullable=False), sa.Column("as_of", sa.Date), sa.Column("source", sa.String(10)),
@@ -215,6 +227,10 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
         raise ValueError("two findings share an alert key: refusing to publish")
     evidence = _evidence(work, fs, findings)
     findings = _names(work, fs, findings, roster)
+    unit_stats = (pd.read_parquet(f"{work}/unit_stats.parquet", columns=UNIT_STATS_COLUMNS)
+                  if fs.exists(f"{work}/unit_stats.parquet") else pd.DataFrame(columns=UNIT_STATS_COLUMNS))
+    unit_stats["item"] = unit_stats["item"].fillna("unknown")
+    unit_stats["unit_name"] = unit_stats.unit_code.map(_unit_names(work, fs, roster)).astype(object)
     now = dt.datetime.now(dt.timezone.utc)
     roster_out = roster[ROSTER_COLUMNS].copy()
     roster_out["as_of"] = pd.to_datetime(roster_out.as_of).dt.date
@@ -246,6 +262,10 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
                 conn.execute(evidence_table.delete().where(evidence_table.c.period == period))
                 for part in _chunks(_records(evidence.assign(period=period))):
                     conn.execute(evidence_table.insert(), part)
+                table = unit_stats_table.name
+                conn.execute(unit_stats_table.delete().where(unit_stats_table.c.period == period))
+                for part in _chunks(_records(unit_stats.assign(period=period))):
+                    conn.execute(unit_stats_table.insert(), part)
                 table = alert_table.name
                 events = _apply_alerts(conn, plan, period, now)
                 table = quarantine_table.name
@@ -310,13 +330,18 @@ def _evidence(work: str, fs, findings: pd.DataFrame) -> pd.DataFrame:
     return out.drop_duplicates(["alert_key", "source", "record_key"])
 
 
-def _names(work: str, fs, findings: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
-    """Each finding's unit name (the staffing office's units, else the roster's) and the
-    person's name on the roster, kept on the alert for the workspace."""
+def _unit_names(work: str, fs, roster: pd.DataFrame) -> dict:
+    """Unit code -> name: the staffing office's units, else the roster's."""
     units = dict(zip(roster.unit_code, roster.unit_name))
     if fs.exists(f"{work}/std/units.parquet"):
         u = pd.read_parquet(f"{work}/std/units.parquet", columns=["unit_code", "name"])
         units.update(zip(u.unit_code, u.name))
+    return units
+
+
+def _names(work: str, fs, findings: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
+    """Each finding's unit name and the person's name on the roster, kept on the alert for the workspace."""
+    units = _unit_names(work, fs, roster)
     people = dict(zip(roster.id_number, roster.name))
     return findings.assign(unit_name=findings.unit_code.map(units).astype(object),
                            name=findings.id_number.map(people).astype(object))

@@ -152,6 +152,28 @@ def create_app(engine_factory=roster_engine, routing_factory=_routing, user_depe
         refused = await run_in_threadpool(write)
         return refused or RedirectResponse(f"{prefix(request)}/alerts/{alert_key}?saved=1", status_code=303)
 
+    @app.get("/api/units/{unit_code}")
+    def unit_api(unit_code: str, who: W.Caller = Depends(caller)):
+        with engine_factory().connect() as conn:
+            return W.unit_view(conn, who, unit_code)
+
+    @app.get("/units/{unit_code}", response_class=HTMLResponse)
+    def unit_page(unit_code: str, request: Request, who: W.Caller = Depends(caller)):
+        with engine_factory().connect() as conn:
+            view = W.unit_view(conn, who, unit_code)
+        return pages.unit_page(view, who, prefix(request))
+
+    @app.get("/api/engineers")
+    def engineers_api(who: W.Caller = Depends(caller)):
+        with engine_factory().connect() as conn:
+            return W.engineers_view(conn, who)
+
+    @app.get("/ops", response_class=HTMLResponse)
+    def engineers_page(request: Request, who: W.Caller = Depends(caller)):
+        with engine_factory().connect() as conn:
+            view = W.engineers_view(conn, who)
+        return pages.engineers_page(view, who, prefix(request))
+
     @app.get("/search", response_class=HTMLResponse)
     def search_page(request: Request, q: str = "", who: W.Caller = Depends(caller)):
         q = q.strip()

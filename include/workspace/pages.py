@@ -39,6 +39,7 @@ def layout(title: str, body: str, caller: W.Caller, prefix: str) -> str:
     return (f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{e(title)} · 编办工作台</title>"
             f"<style>{STYLE}</style></head><body><header><b>全口径财政供养人员 · 编办工作台</b>"
             f"<a href='{prefix}/'>问题清单</a><a href='{prefix}/search'>人员查询</a>"
+            + (f"<a href='{prefix}/ops'>运维视图</a>" if caller.admin else "") +
             f"<span class='who'>{who}</span></header><main>{body}</main></body></html>")
 
 
@@ -53,6 +54,13 @@ def _person(a: dict) -> str:
     if not a.get("id_number"):
         return ""
     return f"{e(a.get('name') or '')} {e(a['id_number'])}".strip()
+
+
+def _unit_link(a: dict, prefix: str) -> str:
+    if not a.get("unit_code"):
+        return ""
+    return (f"<a href='{prefix}/units/{e(a['unit_code'])}'>{e(a.get('unit_name') or a['unit_code'])}</a>"
+            f"<br><span class='muted'>{e(a['unit_code'])}</span>")
 
 
 def _describe(a: dict) -> str:
@@ -91,7 +99,7 @@ def list_page(result: dict, params: dict, caller: W.Caller, prefix: str) -> str:
             f"<tr><td class='sev-{e(sev)}'>{C.SEVERITY_LABEL.get(sev, sev)}</td>"
             f"<td><a href='{prefix}/alerts/{e(a['alert_key'])}'>{e(TERM.get(a['code'], a['code']))}</a><br>"
             f"<span class='muted'>{e(a['code'])}</span></td>"
-            f"<td>{e(a.get('unit_name') or '')}<br><span class='muted'>{e(a.get('unit_code') or '')}</span></td>"
+            f"<td>{_unit_link(a, prefix)}</td>"
             f"<td>{_person(a)}</td><td>{e(_describe(a))}</td>"
             f"<td>{e(a['first_seen'])}</td><td>{e(a['last_seen'])}</td><td>{STATUS_OPEN.get(a['status'], a['status'])}</td>"
             f"<td>{_answer(a)}</td></tr>")
@@ -191,3 +199,81 @@ def search_page(q: str, result: dict | None, caller: W.Caller, prefix: str, erro
                         f"<td>{STATUS_OPEN.get(a['status'], a['status'])}</td><td>{e(a['last_seen'])}</td></tr>")
         body.append("</table>")
     return layout("人员查询", "".join(body), caller, prefix)
+
+
+def engineers_page(view: dict, caller: W.Caller, prefix: str) -> str:
+    """The data engineers' view: runs, findings per code over time, quarantine, disputed findings."""
+    body = ["<h1>运维视图</h1><h2>发布记录（最近 30 次）</h2><table id='runs'><tr><th>期间</th><th>数据日期</th>"
+            "<th>发布时间（UTC）</th><th>花名册人数</th><th>核查问题</th><th>运行</th></tr>"]
+    for r in view["runs"]:
+        body.append(f"<tr><td>{e(r['period'])}</td><td>{e(str(r.get('as_of') or ''))}</td>"
+                    f"<td>{e((r.get('published_at') or '')[:16].replace('T', ' '))}</td><td>{(r.get('roster_rows') or 0):,}</td>"
+                    f"<td>{(r.get('findings') or 0):,}</td><td class='muted'>{e(r.get('run_id') or '')}</td></tr>")
+    body.append("</table>")
+    periods = sorted({x["period"] for x in view["findings_per_code"]})
+    grid = {(x["code"], x["period"]): x["findings"] for x in view["findings_per_code"]}
+    body.append("<h2>各期核查问题（按类型）</h2><table id='per_code'><tr><th>问题</th>"
+                + "".join(f"<th>{e(p)}</th>" for p in periods) + "</tr>")
+    for code in [c for c in CODES if any((c, p) in grid for p in periods)]:
+        body.append(f"<tr><td>{e(TERM[code])} <span class='muted'>{code}</span></td>"
+                    + "".join(f"<td>{grid.get((code, p), 0):,}</td>" for p in periods) + "</tr>")
+    body.append("</table><h2>隔离记录（按期间、来源）</h2><table id='quarantine'><tr><th>期间</th><th>来源</th><th>行数</th></tr>")
+    for x in view["quarantined"]:
+        body.append(f"<tr><td>{e(x['period'])}</td><td>{e(SOURCE_LABEL.get(x['source'], x['source']))}</td><td>{x['rows']:,}</td></tr>")
+    if not view["quarantined"]:
+        body.append("<tr><td colspan='3' class='muted'>没有隔离记录。</td></tr>")
+    body.append(f"</table><h2>有异议的问题（{len(view['disputed'])}）</h2><p class='muted'>编办认为源系统数据有误："
+                "请核对源系统，或修正规则。</p><table id='disputed'><tr><th>问题</th><th>单位</th><th>人员</th><th>理由</th>"
+                "<th>说明</th><th>答复人</th><th>最近发现</th></tr>")
+    for a in view["disputed"]:
+        body.append(f"<tr><td><a href='{prefix}/alerts/{e(a['alert_key'])}'>{e(TERM.get(a['code'], a['code']))}</a></td>"
+                    f"<td>{e(a.get('unit_name') or a.get('unit_code') or '')}</td><td>{_person(a)}</td>"
+                    f"<td>{e(W.REASON_LABEL.get(a.get('dispute_reason'), a.get('dispute_reason') or ''))}</td>"
+                    f"<td>{e(a.get('dispute_note') or '')}</td><td>{e(a.get('disposition_by') or '')}</td>"
+                    f"<td>{e(a['last_seen'])}</td></tr>")
+    if not view["disputed"]:
+        body.append("<tr><td colspan='7' class='muted'>没有有异议的问题。</td></tr>")
+    body.append("</table>")
+    return layout("运维视图", "".join(body), caller, prefix)
+
+
+MEASURES = {"quota": "编制（按编制类型）", "non_establishment": "编外人员（按岗位类别；合计对控制数）",
+            "leader_posts": "领导职数"}
+ITEM_LABEL = {**C.QUOTA_LABEL, **C.LEVEL_LABEL, "total": "合计（控制数）", "general": "一般岗位", "personnel": "人事岗位",
+              "finance": "财务岗位", "classified": "涉密岗位"}
+
+
+def unit_page(view: dict, caller: W.Caller, prefix: str) -> str:
+    """A unit: approved and actual by quota type (and non-establishment, leader posts) over the
+    last periods, and its findings."""
+    periods = view["periods"]
+    body = [f"<h1>{e(view.get('unit_name') or '')} <span class='muted'>{e(view['unit_code'])}</span></h1>"
+            f"<p class='muted'>区划 {e(view.get('region_code') or '（无）')}；核定 / 实有，最近 {len(periods)} 期。</p>"]
+    for measure, title in MEASURES.items():
+        items = view["measures"].get(measure)
+        if not items:
+            continue
+        body.append(f"<h2>{e(title)}</h2><table id='{measure}'><tr><th>项目</th>"
+                    + "".join(f"<th>{e(p)}</th>" for p in periods) + "</tr>")
+        order = [*C.QUOTA_LABEL, "principal", "deputy", "general", "personnel", "finance", "classified", "total"]
+        for item, by_period in sorted(items.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
+            cells = []
+            for p in periods:
+                v = by_period.get(p)
+                if v is None:
+                    cells.append("<td class='muted'>—</td>")
+                    continue
+                over = v["approved"] is not None and v["actual"] > v["approved"]
+                shown = f"{'—' if v['approved'] is None else v['approved']} / {v['actual']}"
+                cells.append(f"<td class='{'sev-high' if over else ''}'>{shown}</td>")
+            body.append(f"<tr><td>{e(ITEM_LABEL.get(item, item))}</td>{''.join(cells)}</tr>")
+        body.append("</table>")
+    body.append(f"<h2>本单位的核查问题（{len(view['alerts'])}）</h2><table id='alerts'><tr><th>严重程度</th><th>问题</th>"
+                "<th>人员</th><th>情况</th><th>最近发现</th><th>状态</th><th>编办答复</th></tr>")
+    for a in view["alerts"]:
+        body.append(f"<tr><td class='sev-{e(a['severity'])}'>{C.SEVERITY_LABEL.get(a['severity'], a['severity'])}</td>"
+                    f"<td><a href='{prefix}/alerts/{e(a['alert_key'])}'>{e(TERM.get(a['code'], a['code']))}</a></td>"
+                    f"<td>{_person(a)}</td><td>{e(_describe(a))}</td><td>{e(a['last_seen'])}</td>"
+                    f"<td>{STATUS_OPEN.get(a['status'], a['status'])}</td><td>{_answer(a)}</td></tr>")
+    body.append("</table>")
+    return layout(view.get("unit_name") or view["unit_code"], "".join(body), caller, prefix)

@@ -34,7 +34,8 @@ from include.alerts.routing import Routing, covers, region_prefix
 from include.findings import CODES
 from include.identifiers import mask_id, redact
 from include.pipeline.publish import (
-    DISPOSITION_COLUMNS, alert_table, audit_table, disposition_table, evidence_table, finding_table,
+    DISPOSITION_COLUMNS, alert_table, audit_table, disposition_table, evidence_table, finding_table, publish_log,
+    quarantine_table, unit_stats_table,
 )
 
 STATUSES = ("acknowledged", "explained", "disputed", "cleared")
@@ -285,3 +286,68 @@ def dispose(conn, caller: Caller, alert_key: str, body, now: dt.datetime | None 
     conn.execute(alert_table.update().where(alert_table.c.alert_key == alert_key).values(latest))
     conn.execute(audit_table.insert().values(at=now, actor=caller.name, action="disposition", alert_key=alert_key))
     return {"id": new_id, **{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in record.items()}}
+
+
+# --- the data engineers' view ---------------------------------------------------------------
+
+def engineers_view(conn, caller: Caller, runs: int = 30) -> dict:
+    """For admins: the last publishes (roster size, findings), findings per code over the
+    published periods, quarantined rows per period and source, and the disputed findings
+    (OUTPUTS.md: listed for the data engineers), IDs masked."""
+    if not caller.admin:
+        raise Forbidden("engineers' view: for Airflow admins only", "运维视图仅限管理员")
+    log = conn.execute(sa.select(publish_log).order_by(publish_log.c.id.desc()).limit(runs)).mappings().all()
+    f = finding_table.c
+    per_code = conn.execute(sa.select(f.period, f.code, sa.func.count()).group_by(f.period, f.code)
+                            .order_by(f.period, f.code)).all()
+    q = quarantine_table.c
+    quarantined = conn.execute(sa.select(q.period, q.source, sa.func.count()).group_by(q.period, q.source)
+                               .order_by(q.period, q.source)).all()
+    a = alert_table.c
+    disputed = conn.execute(sa.select(alert_table).where(a.disposition == "disputed")
+                            .order_by(a.disposition_at.desc())).mappings().all()
+    notes = {}
+    if disputed:
+        d = disposition_table.c
+        for key, note, reason in conn.execute(sa.select(d.alert_key, d.note, d.reason).where(
+                d.alert_key.in_([r["alert_key"] for r in disputed]), d.status == "disputed").order_by(d.id)):
+            notes[key] = {"reason": reason, "note": note}     # the latest dispute's words
+    return {
+        "runs": [{k: (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else v) for k, v in r.items()} for r in log],
+        "findings_per_code": [{"period": p, "code": c, "findings": n} for p, c, n in per_code],
+        "quarantined": [{"period": p, "source": s_, "rows": n} for p, s_, n in quarantined],
+        "disputed": [{**_alert(r, unmasked=False), **{f"dispute_{k}": v for k, v in notes.get(r["alert_key"], {}).items()}}
+                     for r in disputed],
+    }
+
+
+# --- a unit ---------------------------------------------------------------------------------
+
+def unit_view(conn, caller: Caller, unit_code: str, periods: int = 6) -> dict:
+    """A unit: its approved and actual numbers by measure and item over its last ``periods``
+    published periods, and its findings (IDs masked)."""
+    if not isinstance(unit_code, str) or not _UNIT.fullmatch(unit_code):
+        raise NotFound(f"unit_code: {unit_code!r} is no unit", "没有这个单位")
+    u = unit_stats_table.c
+    last = [p for (p,) in conn.execute(sa.select(u.period).where(u.unit_code == unit_code).distinct()
+                                       .order_by(u.period.desc()).limit(periods))]
+    rows = conn.execute(sa.select(unit_stats_table).where(u.unit_code == unit_code, u.period.in_(last))
+                        .order_by(u.measure, u.item, u.period)).mappings().all() if last else []
+    a = alert_table.c
+    alerts = conn.execute(sa.select(alert_table).where(a.unit_code == unit_code)
+                          .order_by(a.status.desc(), SEVERITY_RANK, a.code, a.alert_key)).mappings().all()
+    if not rows and not alerts:
+        raise NotFound(f"unit_code: {unit_code} has no published numbers or findings", "这个单位没有已发布的数据")
+    region = next((r["region_code"] for r in sorted(rows, key=lambda r: r["period"], reverse=True) if r["region_code"]),
+                  None) or next((x["region_code"] for x in alerts if x["region_code"]), None)
+    if not caller.sees(region):
+        raise Forbidden(f"unit_code: {unit_code} is a unit of region {region or '(none)'}, not under your office's region",
+                        f"这个单位属于区划 {region or '（无）'}，不在本编办所辖范围内")
+    measures: dict = {}
+    for r in rows:
+        measures.setdefault(r["measure"], {}).setdefault(r["item"], {})[r["period"]] = {
+            "approved": r["approved"], "actual": r["actual"]}
+    name = next((r["unit_name"] for r in sorted(rows, key=lambda r: r["period"], reverse=True) if r.get("unit_name")),
+                None) or next((x["unit_name"] for x in alerts if x.get("unit_name")), None)
+    return {"unit_code": unit_code, "unit_name": name, "region_code": region, "periods": sorted(last),
+            "measures": measures, "alerts": [_alert(x, unmasked=False) for x in alerts]}
