@@ -41,8 +41,14 @@ def main(argv=None) -> int:
     ap.add_argument("--var", default=str(ROOT / "var" / "demo"))
     ap.add_argument("--persons", type=int, default=7000)
     ap.add_argument("--fresh", action="store_true", help="regenerate the county")
+    ap.add_argument("--workspace", action="store_true",
+                    help="then serve the offices' workspace (Airflow's api-server) until Ctrl-C; the runs are skipped "
+                         "when the demo's roster_db already has its periods")
+    ap.add_argument("--port", type=int, default=8080, help="the workspace's port on 127.0.0.1")
     args = ap.parse_args(argv)
     var = Path(args.var)
+    if args.workspace and not args.fresh and _published(var):
+        return serve_workspace(var, args.port)
     data = var / "data"
     if args.fresh and var.exists():
         shutil.rmtree(var)
@@ -82,7 +88,58 @@ def main(argv=None) -> int:
             if rc:
                 return rc
     summarise(var, data, manifest["periods"])
+    if args.workspace:
+        return serve_workspace(var, args.port)
     return rc
+
+
+# The demo's logins: an admin, and each office's users of config/recipients.json (read-only
+# in Airflow; what they see in the workspace is their office's region).
+DEMO_PASSWORD = "demo"
+
+
+def _published(var: Path) -> bool:
+    import sqlalchemy as sa
+
+    db = var / "roster.db"
+    if not db.exists():
+        return False
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as c:
+            return bool(c.execute(sa.text("SELECT count(*) FROM publish_log")).scalar())
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def serve_workspace(var: Path, port: int) -> int:
+    """Airflow's api-server on 127.0.0.1:``port`` with the workspace plugin, over the demo's roster_db."""
+    from include.alerts.routing import load
+
+    users = {"admin": "admin", **{u: "viewer" for o in load().offices.values() for u in o.users}}
+    passwords = var / "workspace_passwords.json"
+    passwords.write_text(json.dumps({u: DEMO_PASSWORD for u in users}))
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(var / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(ROOT),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in users.items()),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW_CONN_ROSTER_DB": json.dumps({"conn_type": "sqlite", "host": str(var / "roster.db")}),
+    })
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    print(f"== the offices' workspace: http://127.0.0.1:{port}/roster-sync/  (Airflow: http://127.0.0.1:{port}/)")
+    print(f"   logins (password {DEMO_PASSWORD!r} for each): " + ", ".join(
+        f"{u} ({'admin: everything' if r == 'admin' else 'its office region'})" for u, r in users.items()))
+    print("   Ctrl-C stops it.", flush=True)
+    try:
+        return subprocess.run([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], env=env).returncode
+    except KeyboardInterrupt:
+        return 0
 
 
 def summarise(var: Path, data: Path, periods: list[str]) -> None:

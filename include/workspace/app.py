@@ -50,9 +50,13 @@ def _routing():
 
 @functools.lru_cache(maxsize=4)
 def _engine(url: str) -> sa.Engine:
+    """One engine per roster_db; the first use adds what an earlier version's roster_db lacks."""
     from include.pipeline import database
+    from include.pipeline.publish import ensure_schema
 
-    return database.engine(url)
+    engine = database.engine(url)
+    ensure_schema(engine)
+    return engine
 
 
 def roster_engine() -> sa.Engine:
