@@ -217,6 +217,14 @@ def test_answers_across_periods_explained_expired_and_reopened(tmp_path, url, mo
         status = dict(conn.execute(sa.text("SELECT alert_key, status FROM reconciliation_alert")).all())
     assert status[a] == status[c_] == "open" and status[d] == "resolved"
 
+    from include.report import monthly           # the monthly report counts C apart too
+    reports = monthly.build(work, url, P2, str(tmp_path / "lake"), ROUTES)
+    with engine.connect() as conn:
+        apart = conn.execute(sa.text("SELECT region_code, item, actual FROM monthly_report WHERE period = :p "
+                                     "AND section = 'findings_explained'"), {"p": P2}).all()
+    assert ("150204", "DUPLICATE_PAY", 1) in [tuple(r) for r in apart]
+    assert "本期已说明" in open(reports["150204"]["html"], encoding="utf-8").read()
+
     again = _digest(url, P2, work, tmp_path)       # a rerun tells nothing again
     assert again["sent"] == {}
 

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from include import periods as P
 from include.alerts import codes as C
 from include.alerts.routing import Routing, lineage
-from include.pipeline.publish import finding_table, metadata
+from include.pipeline.publish import alert_table, ensure_schema, finding_table, metadata
 from include.findings import SEVERITY as C_SEVERITY
 from include.report import charts
 
@@ -104,10 +104,14 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
 
     engine = database.engine(roster_url)
     try:
-        metadata.create_all(engine, tables=[report_table, finding_table])
+        ensure_schema(engine, tables=[report_table, finding_table, alert_table])
         with engine.connect() as conn:
             history = pd.read_sql(sa.select(finding_table.c.period, finding_table.c.code, finding_table.c.severity,
                                             finding_table.c.region_code).where(finding_table.c.period <= period), conn)
+            # explained by the office and covered this period: counted apart (已说明), OUTPUTS.md
+            a = alert_table.c
+            explained = pd.read_sql(sa.select(a.code, a.region_code).where(
+                a.status == "open", a.disposition == "explained", a.disposition_until >= period), conn)
         first = P.add_months(period, -(trend_periods - 1))
         history = history[(history.period >= first) & (history.period < period)]
         history = pd.concat([history, findings[["code", "severity", "region_code"]].assign(period=period)], ignore_index=True)
@@ -118,12 +122,14 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
         f_j = _spread(findings, juris, roots)
         h_j = _spread(history, juris, roots)
         r_j = _spread(roster, juris, roots)
+        x_j = _spread(explained, juris, roots)
         out, rows = {}, []
         zh = charts.cjk_font() is not None
         for j in juris:
             name = routing.region_name(j) if routing else f"区划 {j}"
             tables = _tables(s_j[s_j.jurisdiction == j], f_j[f_j.jurisdiction == j], h_j[h_j.jurisdiction == j],
-                             r_j[r_j.jurisdiction == j], periods, period, unit_names, unit_funding)
+                             r_j[r_j.jurisdiction == j], periods, period, unit_names, unit_funding,
+                             x_j[x_j.jurisdiction == j])
             target = Path(out_root) / "reports" / period / j
             (target / "charts").mkdir(parents=True, exist_ok=True)
             pngs = _charts(tables, target / "charts", ZH if zh else EN, zh, periods)
@@ -148,7 +154,7 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
     return out
 
 
-def _tables(stats, findings, history, roster, periods, period, unit_names, unit_funding=None) -> dict:
+def _tables(stats, findings, history, roster, periods, period, unit_names, unit_funding=None, explained=None) -> dict:
     q = stats[stats.measure == "quota"].copy()
     q["vacant"] = (q.approved - q.actual).clip(lower=0)
     q["excess"] = (q.actual - q.approved).clip(lower=0)
@@ -212,7 +218,9 @@ def _tables(stats, findings, history, roster, periods, period, unit_names, unit_
     classes = roster.groupby("personnel_class").persons.sum().reindex(list(CLASS_LABEL)).fillna(0).astype(int)
     return {"quota": quota, "by_post": by_post, "cap": cap, "leaders": leaders, "over_units": over_units,
             "over_cap": over_cap, "over_leaders": over_leaders, "per_unit": per_unit, "est_gap": est_gap,
-            "by_code": by_code, "by_severity": by_sev, "classes": classes, "period": period}
+            "by_code": by_code, "by_severity": by_sev, "classes": classes, "period": period,
+            "explained": (explained.groupby("code").size() if explained is not None and len(explained)
+                          else pd.Series(dtype=int)).reindex(by_code.index).fillna(0).astype(int)}
 
 
 PER_UNIT_COLUMNS = ["单位代码", "单位名称", "核定编制", "实有在编", "空编", "超编", "空编率", "编外人员", "编外控制数",
@@ -378,11 +386,12 @@ th{{background:#eef3f8}} td.l,th.l{{text-align:left}} .kpi{{display:flex;gap:12p
              f"<img src=\"{_img(pngs['codes'])}\" alt=\"本期问题\"><table><tr><th class='l'>问题</th><th class='l'>严重程度</th>")
     bc = t["by_code"]
     h.extend(f"<th>{p}</th>" for p in bc.columns)
-    h.append("</tr>")
+    h.append("<th>本期已说明</th></tr>")
     for code, r in bc.iterrows():
         h.append(f"<tr><td class='l'>{e(C.LABEL[code])} <small>{code}</small></td><td class='l'>{C.SEVERITY_LABEL[C_SEVERITY[code]]}</td>"
-                 + "".join(f"<td>{v:,}</td>" for v in r) + "</tr>")
-    h.append("</table>")
+                 + "".join(f"<td>{v:,}</td>" for v in r) + f"<td>{int(t['explained'].get(code, 0)):,}</td></tr>")
+    h.append("</table><p class='note'>本期已说明：编办已说明为合理例外（借调、周转池、弹性延迟退休等）且在说明有效期内的问题，"
+             "仍计入各期数字，单列于此，不要求处理。</p>")
     pu = t["per_unit"]
     flagged = pu[(pu["高"] + pu["中"] + pu["提示"]) > 0]
     h.append(f"<h2>六、单位明细</h2><p>本期有核查问题的单位 {len(flagged)} 个（共 {len(pu)} 个单位），按高、中、提示问题数排列"
@@ -451,8 +460,8 @@ def _xlsx(path: Path, name: str, region: str, period: str, t: dict) -> None:
                                              "超编": "int", "空编率": "rate", "编外人员": "int", "编外控制数": "int"})
     bc = t["by_code"]
     W.add_sheet(wb, "核查问题", pd.DataFrame(
-        [[C.LABEL[c], c, C.SEVERITY_LABEL[C_SEVERITY[c]], *map(int, r)] for c, r in bc.iterrows()],
-        columns=["问题", "代码", "严重程度", *bc.columns]))
+        [[C.LABEL[c], c, C.SEVERITY_LABEL[C_SEVERITY[c]], *map(int, r), int(t["explained"].get(c, 0))] for c, r in bc.iterrows()],
+        columns=["问题", "代码", "严重程度", *bc.columns, "本期已说明"]))
     _atomic_write(path, W.to_bytes(wb))
 
 
@@ -469,6 +478,7 @@ def _rows(region: str, period: str, t: dict) -> list[dict]:
     rows += [row("leader_posts", i, r.approved, r.actual, None, r.excess) for i, r in t["leaders"].iterrows()]
     cur = t["by_code"][period] if period in t["by_code"].columns else pd.Series(dtype=int)
     rows += [row("findings", c, None, v) for c, v in cur.items()]
+    rows += [row("findings_explained", c, None, v) for c, v in t["explained"].items() if v]
     rows += [row("roster", k, None, v) for k, v in t["classes"].items()]
     return rows
 
