@@ -167,7 +167,8 @@ def _params(params: Mapping) -> dict:
 
 
 def list_alerts(conn, caller: Caller, params: Mapping | None = None) -> dict:
-    """``{"total", "alerts"}``: the caller's findings, filtered, most severe first, IDs masked."""
+    """``{"total", "explained", "alerts"}``: the caller's findings, filtered, the open ones first and
+    the most severe first among them, IDs masked."""
     p = _params(params or {})
     a = alert_table.c
     where = [caller.scope()]
@@ -190,7 +191,7 @@ def list_alerts(conn, caller: Caller, params: Mapping | None = None) -> dict:
     total, explained = conn.execute(sa.select(sa.func.count(), sa.func.count().filter(a.disposition == "explained"))
                                     .select_from(alert_table).where(*where)).one()
     rows = conn.execute(sa.select(alert_table).where(*where)
-                        .order_by(SEVERITY_RANK, a.region_code, a.unit_code, a.code, a.alert_key)
+                        .order_by(a.status, SEVERITY_RANK, a.region_code, a.unit_code, a.code, a.alert_key)   # open first
                         .limit(p.get("limit", LIST_LIMIT)).offset(p.get("offset", 0))).mappings().all()
     # explained: how many of them an office explained (counted apart: OUTPUTS.md "What the offices say")
     return {"total": total, "explained": explained, "alerts": [_alert(r, unmasked=False) for r in rows]}
