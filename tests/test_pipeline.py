@@ -220,3 +220,42 @@ def test_every_finding_has_its_evidence_and_every_key_names_a_real_record(publis
         facts = json.loads(row.facts)
         assert row.record_key == f"gz_ff|{facts['ffyf']}|{facts['dwbm']}|{facts['sfzh'].strip()}"
         assert isinstance(facts["yfgz"], float)
+
+
+def test_roster_change_is_the_difference_of_the_two_rosters(published):
+    """OUTPUTS.md "Changes between periods", recomputed here from the two periods' roster rows."""
+    import json as _json
+
+    url = published["url"]
+    cols = ["unit_code", "personnel_class", "quota_type", "budget_unit_codes", "gross_pay"]
+    before = table(url, "SELECT * FROM roster WHERE period = :p", p=P1).set_index("id_number")
+    after = table(url, "SELECT * FROM roster WHERE period = :p", p=P2).set_index("id_number")
+    expected = {}
+    for pid in set(after.index) - set(before.index):
+        expected[pid] = ("added", None)
+    for pid in set(before.index) - set(after.index):
+        expected[pid] = ("removed", None)
+    for pid in set(before.index) & set(after.index):
+        diff = {}
+        for c in cols:
+            x, y = before.at[pid, c], after.at[pid, c]
+            if c == "gross_pay":
+                x, y = (None if pd.isna(x) else round(float(x), 2)), (None if pd.isna(y) else round(float(y), 2))
+            else:
+                x, y = (None if pd.isna(x) else x), (None if pd.isna(y) else y)
+            if x != y:
+                diff[c] = {"before": x, "after": y}
+        if diff:
+            expected[pid] = ("changed", diff)
+    got = table(url, "SELECT * FROM roster_change WHERE period = :p", p=P2)
+    assert len(got) == len(expected) and len(expected) > 0
+    assert set(got.previous_period) == {P1}
+    for r in got.itertuples():
+        kind, diff = expected[r.id_number]
+        assert r.change == kind, r.id_number
+        assert (_json.loads(r.fields) if isinstance(r.fields, str) else None) == diff, r.id_number
+    assert table(url, "SELECT count(*) AS n FROM roster_change WHERE period = :p", p=P1).n[0] == 0, "the first period: none"
+    second = published["runs"][2]["publish"]
+    assert second["changes"] == got.change.value_counts().to_dict()
+    assert second["exports"]["changes_csv"].endswith(f"roster_changes_{P2}.csv")
+    assert second["exports"]["csv"].endswith(f"roster_{P2}.csv")

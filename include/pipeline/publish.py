@@ -132,6 +132,14 @@ unit_stats_table = sa.Table(
     sa.Column("unit_name", sa.String(200)),
 )
 sa.Index("ix_unit_stats_unit", unit_stats_table.c.unit_code, unit_stats_table.c.period)
+# OUTPUTS.md "Changes between periods": finance's 人员增减变动, against the latest earlier period.
+CHANGE_COLUMNS = ["unit_code", "personnel_class", "quota_type", "budget_unit_codes", "gross_pay"]
+change_table = sa.Table(
+    "roster_change", metadata,
+    sa.Column("period", sa.String(7), primary_key=True), sa.Column("previous_period", sa.String(7), nullable=False),
+    sa.Column("id_number", sa.String(18), primary_key=True), sa.Column("change", sa.String(8), nullable=False),
+    sa.Column("fields", sa.Text),
+)
 quarantine_table = sa.Table(
     "quarantine", metadata,
     sa.Column("period", sa.String(7), nullable=False), sa.Column("as_of", sa.Date), sa.Column("source", sa.String(10)),
@@ -244,10 +252,11 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
         with database.writer(engine) as conn:
             plan = _plan_alerts(conn, findings, period, now)
             gate = publish_gate.check(conn, period, len(roster_out), findings, plan["counts"], accept)
+            changes = _changes_against_previous(conn, roster_out, period)
             if export_root:   # under the lock: any staging directory left now is a killed publish's
                 _remove_stale_staging(export_root)
                 staging = f"{export_root.rstrip('/')}/published/.staging-{period}-{uuid.uuid4().hex[:8]}"
-                _write_exports(roster_out, period, staging)
+                _write_exports(roster_out, period, staging, changes)
             table = roster_table.name
             try:
                 conn.execute(roster_table.delete().where(roster_table.c.period == period))
@@ -262,6 +271,10 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
                 conn.execute(evidence_table.delete().where(evidence_table.c.period == period))
                 for part in _chunks(_records(evidence.assign(period=period))):
                     conn.execute(evidence_table.insert(), part)
+                table = change_table.name
+                conn.execute(change_table.delete().where(change_table.c.period == period))
+                for part in _chunks(_records(changes)):
+                    conn.execute(change_table.insert(), part)
                 table = unit_stats_table.name
                 conn.execute(unit_stats_table.delete().where(unit_stats_table.c.period == period))
                 for part in _chunks(_records(unit_stats.assign(period=period))):
@@ -302,10 +315,12 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
             if efs.exists(target):
                 efs.rm(target)
             efs.mv(name, target)
-            exports[target.rsplit(".", 1)[-1]] = target
+            ext = target.rsplit(".", 1)[-1]
+            exports[f"changes_{ext}" if "/roster_changes_" in target else ext] = target
         efs.rm(staging, recursive=True)
     summary = {"period": period, "roster_rows": len(roster_out), "findings": len(findings), "events": events,
                "quarantined": len(q), "gate": gate,
+               "changes": {k: int(v) for k, v in changes.change.value_counts().items()},
                "exports": exports, "seconds": round(time.perf_counter() - t0, 2)}
     log.info("published %s: %s roster rows, %s findings (%s), exports in %s", period, f"{len(roster_out):,}",
              len(findings), ", ".join(f"{k} {v}" for k, v in events.items()) or "no alert changes",
@@ -467,13 +482,69 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _write_exports(roster: pd.DataFrame, period: str, staging: str) -> None:
+def _write_exports(roster: pd.DataFrame, period: str, staging: str, changes: pd.DataFrame | None = None) -> None:
     fs, _ = fsspec.core.url_to_fs(staging)
     fs.makedirs(staging, exist_ok=True)
-    base = f"{staging}/roster_{period}"
-    with fs.open(f"{base}.parquet", "wb") as fh:
-        roster.to_parquet(fh, index=False)
-    with fs.open(f"{base}.csv", "wb") as fh:
-        fh.write(csv_safe(roster).to_csv(index=False).encode("utf-8-sig"))
-    with fs.open(f"{base}.xlsx", "wb") as fh:
-        write_xlsx(roster, fh)
+    for stem, frame in ((f"roster_{period}", roster), (f"roster_changes_{period}", changes)):
+        if frame is None:
+            continue
+        base = f"{staging}/{stem}"
+        with fs.open(f"{base}.parquet", "wb") as fh:
+            frame.to_parquet(fh, index=False)
+        with fs.open(f"{base}.csv", "wb") as fh:
+            fh.write(csv_safe(frame).to_csv(index=False).encode("utf-8-sig"))
+        with fs.open(f"{base}.xlsx", "wb") as fh:
+            write_xlsx(frame, fh)
+
+
+def roster_changes(current: pd.DataFrame, previous: pd.DataFrame, period: str, previous_period: str | None) -> pd.DataFrame:
+    """Finance's changes of ``period`` against ``previous_period`` (OUTPUTS.md "Changes between
+    periods"): ``added`` (on the current roster only), ``removed`` (on the previous only),
+    ``changed`` (on both, with a different unit, class, quota type, budget units or gross
+    pay); ``fields`` holds, for a change, each differing column's value before and after.
+    No previous period: no rows. Pay is compared to the fen; two missing values are equal."""
+    cols = ["period", "previous_period", "id_number", "change", "fields"]
+    if previous_period is None:
+        return pd.DataFrame(columns=cols)
+    a = current[["id_number", *CHANGE_COLUMNS]]
+    b = previous[["id_number", *CHANGE_COLUMNS]]
+    m = a.merge(b, on="id_number", how="outer", suffixes=("", "_before"), indicator=True)
+    differs = {}
+    for c in CHANGE_COLUMNS:
+        now, was = m[c], m[f"{c}_before"]
+        if c == "gross_pay":
+            now, was = pd.to_numeric(now).round(2), pd.to_numeric(was).round(2)
+        else:
+            now, was = now.astype("string"), was.astype("string")
+        differs[c] = ((now != was) & ~(now.isna() & was.isna())).fillna(True).to_numpy() & (m._merge == "both").to_numpy()
+    changed = pd.Series(False, index=m.index)
+    for d in differs.values():
+        changed |= d
+
+    def value(v):
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        return round(float(v), 2) if not isinstance(v, str) else v
+    fields = pd.Series(None, index=m.index, dtype=object)
+    idx = changed[changed].index
+    sub = m.loc[idx]
+    fields.loc[idx] = [json.dumps({c: {"before": value(row[f"{c}_before"]), "after": value(row[c])}
+                                   for c in CHANGE_COLUMNS if differs[c][i]}, ensure_ascii=False)
+                       for i, (_, row) in zip(idx, sub.iterrows())]
+    kind = pd.Series(None, index=m.index, dtype=object)
+    kind[(m._merge == "left_only").to_numpy()] = "added"
+    kind[(m._merge == "right_only").to_numpy()] = "removed"
+    kind[changed.to_numpy()] = "changed"
+    out = pd.DataFrame({"period": period, "previous_period": previous_period, "id_number": m.id_number,
+                        "change": kind, "fields": fields})
+    return out[out.change.notna()].sort_values("id_number", ignore_index=True)[cols]
+
+
+def _changes_against_previous(conn, roster: pd.DataFrame, period: str) -> pd.DataFrame:
+    """The changes of ``period`` against the latest published period before it."""
+    previous_period = conn.execute(sa.select(sa.func.max(publish_log.c.period)).where(publish_log.c.period < period)).scalar()
+    previous = pd.DataFrame(columns=["id_number", *CHANGE_COLUMNS])
+    if previous_period:
+        r = roster_table.c
+        previous = pd.read_sql(sa.select(r.id_number, *[r[c] for c in CHANGE_COLUMNS]).where(r.period == previous_period), conn)
+    return roster_changes(roster, previous, period, previous_period)
