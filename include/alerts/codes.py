@@ -50,6 +50,7 @@ def describe(code: str, details: str | None, quota_type=None, level=None, source
         d = json.loads(details) if details else {}
     except (TypeError, ValueError):
         d = {}
+    named = {u.get("unit_code"): u.get("name") for u in d.get("units") or []}   # the units' names, for the lines below
     if code == "OVER_QUOTA":
         return f"{QUOTA_LABEL.get(quota_type, quota_type)}：核定 {_num(d.get('approved'))}，实有 {_num(d.get('actual'))}，超 {_num(d.get('excess'))}"
     if code == "NON_ESTABLISHMENT_OVER_CAP":
@@ -83,11 +84,9 @@ def describe(code: str, details: str | None, quota_type=None, level=None, source
         return (f"出生 {d.get('birth_date')}（{SEX_LABEL.get(d.get('sex'), '—')}），法定退休日期 {d.get('retirement_date')}，"
                 f"人社状态 {d.get('hr_status') or '无记录'}" + (f"，本月发放身份 {'、'.join(d['paid_as'])}" if d.get("paid_as") else ""))
     if code == "LEADER_RANK_MISMATCH":
-        named = {u.get("unit_code"): u.get("name") for u in d.get("units") or []}
         return "；".join(f"{named.get(p.get('unit_code')) or '单位'}（{p.get('unit_code')}）{p.get('ldlb')}任 {p.get('zwcc')}，"
                         f"机构规格最高 {p.get('limit')}" for p in d.get("posts") or [])
     if code == "FUNDING_MISMATCH":
-        named = {u.get("unit_code"): u.get("name") for u in d.get("units") or []}
         paid = {p.get("dwbm"): p for p in d.get("payments") or []}
         return "；".join(f"自收自支单位 {named.get(p.get('unit_code')) or ''}（{p.get('unit_code')}）经预算单位 {p.get('dwbm')} "
                         f"{(paid.get(p.get('dwbm')) or {}).get('name') or ''} 以财政拨款发放（{p.get('rylb')}）"
@@ -97,7 +96,6 @@ def describe(code: str, details: str | None, quota_type=None, level=None, source
         others = [mask_id(o) for o in d.get("others") or []]
         return f"另有号码 {'、'.join(others)} 出生地与出生日期相同，同名 {'、'.join(d.get('names') or [])}"
     parts = []
-    named = {u.get("unit_code"): u.get("name") for u in d.get("units") or []}
 
     def unit(code):
         return f"{named.get(code) or ''}（{code}）"

@@ -46,7 +46,7 @@ from include.alerts import evidence as E
 from include.alerts import mail
 from include.alerts.routing import Routing
 from include.identifiers import mask_id, mask_id_series, why_invalid
-from include.workspace.service import REASON_LABEL, STATUS_WORD
+from include.workspace.service import REASON_LABEL, answer_words
 from include.pipeline.publish import alert_table, ensure_schema, event_table, metadata, roster_table
 
 log = logging.getLogger("roster_sync.alerts")
@@ -103,12 +103,11 @@ def plan(conn, routing: Routing, period: str | None = None) -> dict[str, dict]:
     explained = (open_.disposition == "explained").to_numpy() & open_.disposition_until.notna().to_numpy()
     covered = explained & (open_.disposition_until.fillna("") >= (period or "")).to_numpy()
     lapsed = explained & ~covered
-    expired_told = told[told.event == "explanation_expired"][["office_code", "alert_key", "event_period"]]
-    expired_told = expired_told.merge(open_[["alert_key", "disposition_until"]], on="alert_key")
-    expired_told = set(zip(expired_told[expired_told.event_period > expired_told.disposition_until].office_code,
-                           expired_told[expired_told.event_period > expired_told.disposition_until].alert_key))
-    open_["is_expired"] = lapsed & ~pd.Series([(o, k) in expired_told for o, k in zip(open_.office_code, open_.alert_key)],
-                                              dtype=bool).to_numpy()
+    # told of the lapse already: an explanation_expired item after the current until
+    lapse = told[told.event == "explanation_expired"].merge(open_[["alert_key", "disposition_until"]], on="alert_key")
+    lapse = lapse[lapse.event_period > lapse.disposition_until][["office_code", "alert_key"]].assign(_told=True)
+    lapse_told = open_[["office_code", "alert_key"]].merge(lapse.drop_duplicates(), how="left")._told.notna().to_numpy()
+    open_["is_expired"] = lapsed & ~lapse_told
     open_["is_covered"] = covered
 
     heard = told.loc[told.event.isin(OPENING), ["office_code", "alert_key"]].drop_duplicates()
@@ -369,18 +368,6 @@ def compose(office, period: str, parts: dict, units: dict, names: dict, did: str
                       attachments=[attachment] if attachment else [])
 
 
-def _answers(alerts: pd.DataFrame) -> dict:
-    """Each alert's latest word from the office, in words: 已说明（借调/挂职）至 2027-03."""
-    if "disposition" not in alerts:
-        return {}
-    out = {}
-    for k, d, r, u in zip(alerts.alert_key, alerts.disposition, alerts.disposition_reason, alerts.disposition_until):
-        if isinstance(d, str):
-            out[k] = (STATUS_WORD.get(d, d) + (f"（{REASON_LABEL.get(r, r)}）" if isinstance(r, str) else "")
-                      + (f" 至 {u}" if isinstance(u, str) else ""))
-    return out
-
-
 def open_findings_workbook(open_all: pd.DataFrame, new_keys: set, units: dict, names: dict, records: dict,
                            evidence: pd.DataFrame, period: str) -> bytes:
     """The office's open findings, one row each, and their records, one sheet per kind of
@@ -388,6 +375,9 @@ def open_findings_workbook(open_all: pd.DataFrame, new_keys: set, units: dict, n
     from include.report import workbook as W
 
     lines = _lines(open_all, units, names, records)
+    answers = ({k: answer_words(d, r, u) for k, d, r, u in zip(open_all.alert_key, open_all.disposition,
+                                                                open_all.disposition_reason, open_all.disposition_until)}
+               if "disposition" in open_all else {})
     counts = evidence.groupby("alert_key").size() if len(evidence) else pd.Series(dtype=int)
     age = dict(zip(open_all.alert_key, _age(open_all.first_seen, period)))
     table = pd.DataFrame({
@@ -397,7 +387,7 @@ def open_findings_workbook(open_all: pd.DataFrame, new_keys: set, units: dict, n
         "已持续（期）": lines.alert_key.map(age).to_numpy(),
         "本期新增": ["是" if k in new_keys else "" for k in lines.alert_key],
         "源系统记录（条）": lines.alert_key.map(counts).fillna(0).astype(int).to_numpy(),
-        "编办答复": [_answers(open_all).get(k, "") for k in lines.alert_key],
+        "编办答复": [answers.get(k, "") for k in lines.alert_key],
         "问题编号": lines.alert_key.to_numpy(),
     })
     wb = W.new_workbook()

@@ -38,6 +38,15 @@ def kind(source: str, record_key: str) -> str:
     return "hr" if source == "hr" else record_key.split("|", 1)[0]
 
 
+def kind_order(source: str, record_key: str) -> int:
+    """Where a record comes in a list of evidence: in :data:`KINDS` order (reference items first)."""
+    k = kind(source, record_key)
+    return _ORDER.get(k, len(_ORDER))
+
+
+_ORDER = {k: i for i, k in enumerate(KINDS)}
+
+
 def masked_key(source: str, record_key: str) -> str:
     """A record key to show: its ID part masked."""
     parts = record_key.split("|")
@@ -88,9 +97,7 @@ def keys_line(ev: pd.DataFrame, shown: int = 3) -> dict[str, str]:
     out = {}
     if ev.empty:
         return out
-    order = list(KINDS)
-    ev = ev.assign(_k=[order.index(kind(s, k)) if kind(s, k) in KINDS else len(order)
-                       for s, k in zip(ev.source, ev.record_key)])
+    ev = ev.assign(_k=[kind_order(s, k) for s, k in zip(ev.source, ev.record_key)])
     ev = ev.sort_values(["alert_key", "_k", "record_key"], kind="stable")
     for key, g in ev.groupby("alert_key", sort=False):
         first = [f"{SOURCE_LABEL.get(s, s)} {masked_key(s, k)}" for s, k in zip(g.source.iloc[:shown], g.record_key.iloc[:shown])]

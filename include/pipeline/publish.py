@@ -234,11 +234,13 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
     if findings.alert_key.duplicated().any():
         raise ValueError("two findings share an alert key: refusing to publish")
     evidence = _evidence(work, fs, findings)
-    findings = _names(work, fs, findings, roster)
+    unit_names = _unit_names(work, fs, roster)
+    findings = findings.assign(unit_name=findings.unit_code.map(unit_names).astype(object),   # kept on the alert
+                               name=findings.id_number.map(dict(zip(roster.id_number, roster.name))).astype(object))
     unit_stats = (pd.read_parquet(f"{work}/unit_stats.parquet", columns=UNIT_STATS_COLUMNS)
                   if fs.exists(f"{work}/unit_stats.parquet") else pd.DataFrame(columns=UNIT_STATS_COLUMNS))
     unit_stats["item"] = unit_stats["item"].fillna("unknown")
-    unit_stats["unit_name"] = unit_stats.unit_code.map(_unit_names(work, fs, roster)).astype(object)
+    unit_stats["unit_name"] = unit_stats.unit_code.map(unit_names).astype(object)
     now = dt.datetime.now(dt.timezone.utc)
     roster_out = roster[ROSTER_COLUMNS].copy()
     roster_out["as_of"] = pd.to_datetime(roster_out.as_of).dt.date
@@ -346,20 +348,12 @@ def _evidence(work: str, fs, findings: pd.DataFrame) -> pd.DataFrame:
 
 
 def _unit_names(work: str, fs, roster: pd.DataFrame) -> dict:
-    """Unit code -> name: the staffing office's units, else the roster's."""
+    """Unit code -> name: the staffing office's units, else the roster's (for the alerts and unit_stats)."""
     units = dict(zip(roster.unit_code, roster.unit_name))
     if fs.exists(f"{work}/std/units.parquet"):
         u = pd.read_parquet(f"{work}/std/units.parquet", columns=["unit_code", "name"])
         units.update(zip(u.unit_code, u.name))
     return units
-
-
-def _names(work: str, fs, findings: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
-    """Each finding's unit name and the person's name on the roster, kept on the alert for the workspace."""
-    units = _unit_names(work, fs, roster)
-    people = dict(zip(roster.id_number, roster.name))
-    return findings.assign(unit_name=findings.unit_code.map(units).astype(object),
-                           name=findings.id_number.map(people).astype(object))
 
 
 def _remove_stale_staging(export_root: str) -> None:

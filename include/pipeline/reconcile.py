@@ -569,8 +569,8 @@ REFERENCE_KEYS = {"units": "'units|' || unit_code", "quotas": "'quotas|' || unit
 def _evidence_sql() -> str:
     pairs = ", ".join(f"('{f.code}', '{s}')" for f in F.PERSON_CODES.values() for s in f.record_sources())
     keys = _cols("f")
-    # the unit codes whose evidence is every record the unit's count took (see unit_ev)
-    counted = F._in(("OVER_QUOTA", "NON_ESTABLISHMENT_OVER_CAP", "HIGH_VACANCY", "LEADER_OVER_LIMIT", "REVOKED_UNIT_STAFFED"))
+    # the unit codes (scope unit), whose evidence is every record the unit's count took (see unit_ev)
+    counted = F._in(c for c, f in F.UNIT_CODES.items() if f.scope == "unit")
     return f"""
 CREATE OR REPLACE TABLE evidence AS
 WITH f AS (SELECT DISTINCT {_cols()} FROM findings),

@@ -223,10 +223,6 @@ def _tables(stats, findings, history, roster, periods, period, unit_names, unit_
                           else pd.Series(dtype=int)).reindex(by_code.index).fillna(0).astype(int)}
 
 
-PER_UNIT_COLUMNS = ["单位代码", "单位名称", "核定编制", "实有在编", "空编", "超编", "空编率", "编外人员", "编外控制数",
-                    "领导正职 核定/实配", "领导副职 核定/实配", "高", "中", "提示", "问题"]
-
-
 def _per_unit(q: pd.DataFrame, ne: pd.DataFrame, ld: pd.DataFrame, findings: pd.DataFrame, unit_names: dict) -> pd.DataFrame:
     """One row per unit: approved and actual by quota type and in all, non-establishment staff
     and cap, leader posts, and the unit's findings this period by severity and code. Units

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from include import periods as P
 from include.alerts import codes as C
-from include.alerts.evidence import KINDS, SOURCE_LABEL, kind
+from include.alerts.evidence import KINDS, SOURCE_LABEL, kind, kind_order
 from include.findings import CODES, TERM
 from include.workspace import service as W
 
@@ -69,14 +69,8 @@ def _describe(a: dict) -> str:
 
 
 def _answer(a: dict) -> str:
-    if not a.get("disposition"):
-        return "<span class='muted'>未答复</span>"
-    text = W.STATUS_WORD.get(a["disposition"], a["disposition"])
-    if a.get("disposition_reason"):
-        text += f"（{W.REASON_LABEL.get(a['disposition_reason'], a['disposition_reason'])}）"
-    if a.get("disposition_until"):
-        text += f" 至 {a['disposition_until']}"
-    return f"<span class='tag'>{e(text)}</span>"
+    text = W.answer_words(a.get("disposition"), a.get("disposition_reason"), a.get("disposition_until"))
+    return f"<span class='tag'>{e(text)}</span>" if text else "<span class='muted'>未答复</span>"
 
 
 def list_page(result: dict, params: dict, caller: W.Caller, prefix: str) -> str:
@@ -144,9 +138,7 @@ def alert_page(a: dict, caller: W.Caller, prefix: str, message: str | None = Non
     body.append("<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in info) + f"<dt>编办答复</dt><dd>{_answer(a)}</dd></dl>")
     body.append(f"<h2>源系统记录（{len(a['evidence'])} 条，{e(a['last_seen'])} 期）</h2>"
                 "<table id='evidence'><tr><th>来源</th><th>记录键</th><th>记录内容（按源系统原样）</th></tr>")
-    order = list(KINDS)
-    for ev in sorted(a["evidence"], key=lambda x: (order.index(kind(x["source"], x["record_key"]))
-                                                   if kind(x["source"], x["record_key"]) in KINDS else 99, x["record_key"])):
+    for ev in sorted(a["evidence"], key=lambda x: (kind_order(x["source"], x["record_key"]), x["record_key"])):
         source, what = SOURCE_LABEL.get(ev["source"], ev["source"]), KINDS.get(kind(ev["source"], ev["record_key"]), "")
         body.append(f"<tr><td>{e(source)}" + (f"<br><span class='muted'>{e(what)}</span>" if what != source else "") + "</td>"
                     f"<td>{e(ev['record_key'])}</td><td>{_facts_table(ev['facts'])}</td></tr>")

@@ -126,8 +126,21 @@ def _masked_details(text: str | None):
     return json.loads(redact(json.dumps(d, ensure_ascii=False)))
 
 
+def _plain(row: Mapping) -> dict:
+    """A database row as JSON-ready values (dates and times in ISO 8601)."""
+    return {k: (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else v) for k, v in row.items()}
+
+
+def answer_words(disposition, reason, until) -> str:
+    """An office's latest word in a few words, for a table cell: 已说明（借调/挂职） 至 2027-03."""
+    if not isinstance(disposition, str):
+        return ""
+    return (STATUS_WORD.get(disposition, disposition) + (f"（{REASON_LABEL.get(reason, reason)}）" if isinstance(reason, str) else "")
+            + (f" 至 {until}" if isinstance(until, str) else ""))
+
+
 def _alert(row: Mapping, unmasked: bool) -> dict:
-    out = {k: (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else v) for k, v in row.items()}
+    out = _plain(row)
     if unmasked:
         out["details"] = json.loads(row["details"]) if row.get("details") else None
     else:
@@ -213,7 +226,7 @@ def _find(conn, caller: Caller, alert_key: str) -> Mapping:
 def dispositions(conn, alert_key: str) -> list[dict]:
     rows = conn.execute(sa.select(disposition_table).where(disposition_table.c.alert_key == alert_key)
                         .order_by(disposition_table.c.id)).mappings().all()
-    return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()} for r in rows]
+    return [_plain(r) for r in rows]
 
 
 def get_alert(conn, caller: Caller, alert_key: str, now: dt.datetime | None = None) -> dict:
@@ -286,7 +299,7 @@ def dispose(conn, caller: Caller, alert_key: str, body, now: dt.datetime | None 
                "disposition_by": caller.name, "disposition_at": now})
     conn.execute(alert_table.update().where(alert_table.c.alert_key == alert_key).values(latest))
     conn.execute(audit_table.insert().values(at=now, actor=caller.name, action="disposition", alert_key=alert_key))
-    return {"id": new_id, **{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in record.items()}}
+    return {"id": new_id, **_plain(record)}
 
 
 # --- the data engineers' view ---------------------------------------------------------------
@@ -314,7 +327,7 @@ def engineers_view(conn, caller: Caller, runs: int = 30) -> dict:
                 d.alert_key.in_([r["alert_key"] for r in disputed]), d.status == "disputed").order_by(d.id)):
             notes[key] = {"reason": reason, "note": note}     # the latest dispute's words
     return {
-        "runs": [{k: (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else v) for k, v in r.items()} for r in log],
+        "runs": [_plain(r) for r in log],
         "findings_per_code": [{"period": p, "code": c, "findings": n} for p, c, n in per_code],
         "quarantined": [{"period": p, "source": s_, "rows": n} for p, s_, n in quarantined],
         "disputed": [{**_alert(r, unmasked=False), **{f"dispute_{k}": v for k, v in notes.get(r["alert_key"], {}).items()}}
