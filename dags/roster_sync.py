@@ -174,7 +174,9 @@ def roster_sync():
                                   run_id=ctx["run_id"], accept=ctx["params"].get("accept_publish_gate"))
         print(f"roster_sync publish gate: {summary['gate']['summary']}"
               + (f" (accepted by {summary['gate']['accepted']['by']})" if summary["gate"]["accepted"] else ""))
-        ctx["outlet_events"][ROSTER].extra = {"period": period, "rows": summary["roster_rows"]}
+        # the month's changes (人员增减变动) travel with the event: a consumer knows what moved without a query
+        ctx["outlet_events"][ROSTER].extra = {"period": period, "rows": summary["roster_rows"],
+                                              **{k: summary["changes"].get(k, 0) for k in ("added", "removed", "changed")}}
         print(f"roster_sync published {period}: {summary['roster_rows']:,} persons on the roster, "
               f"{summary['findings']} findings, alerts {summary['events'] or 'unchanged'}")
         return summary

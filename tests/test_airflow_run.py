@@ -74,6 +74,10 @@ def test_the_run_extracts_publishes_and_matches_the_truth(airflow_run, small_wor
     result = compare(found, truth["findings"], roster.id_number, truth["roster"])
     assert ((result.recall == 1) & (result.precision == 1)).all(), result.to_string()
     assert (tmp / "lake" / "published" / "2026-10" / "roster_2026-10.xlsx").exists()
+    with sqlite3.connect(tmp / "airflow" / "airflow.db") as db:   # the roster Asset's event carries the counts
+        events = [json.loads(e) for (e,) in db.execute(
+            "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.uri LIKE 'roster-sync://roster%'")]
+    assert events and events[0] == {"period": "2026-10", "rows": len(roster), "added": 0, "removed": 0, "changed": 0}
     assert (tmp / "lake" / "reports" / "2026-10" / "150204" / "monthly_report_150204_2026-10.html").exists()
 
 

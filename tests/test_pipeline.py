@@ -103,9 +103,12 @@ def test_roster_columns_and_exports(published):
     assert raw.startswith(b"\xef\xbb\xbf")
     assert pd.read_csv(exports["csv"], encoding="utf-8-sig", dtype=str).shape[0] == len(roster)
     from openpyxl import load_workbook
-    ws = load_workbook(exports["xlsx"], read_only=True).active
-    rows = list(ws.iter_rows(values_only=True))
-    assert len(rows) == len(roster) + 1 and list(rows[0]) == expected
+    wb = load_workbook(exports["xlsx"], read_only=True)
+    rows = list(wb["花名册"].iter_rows(values_only=True))
+    assert len(rows) == len(roster) + 1
+    # every contract column is there under its Chinese header, findable in the data dictionary
+    names = {r[1]: r[0] for r in wb["数据字典"].iter_rows(min_row=3, values_only=True) if r[0] and r[1]}
+    assert sorted(names[h] for h in rows[0]) == sorted(expected)
 
 
 def test_accuracy_command(published, small_world, capsys):
@@ -222,14 +225,10 @@ def test_every_finding_has_its_evidence_and_every_key_names_a_real_record(publis
         assert isinstance(facts["yfgz"], float)
 
 
-def test_roster_change_is_the_difference_of_the_two_rosters(published):
-    """OUTPUTS.md "Changes between periods", recomputed here from the two periods' roster rows."""
-    import json as _json
-
-    url = published["url"]
+def expected_changes(before: pd.DataFrame, after: pd.DataFrame) -> dict:
+    """id -> (change, fields), recomputed from two periods' roster rows one person at a time."""
     cols = ["unit_code", "personnel_class", "quota_type", "budget_unit_codes", "gross_pay"]
-    before = table(url, "SELECT * FROM roster WHERE period = :p", p=P1).set_index("id_number")
-    after = table(url, "SELECT * FROM roster WHERE period = :p", p=P2).set_index("id_number")
+    before, after = before.set_index("id_number"), after.set_index("id_number")
     expected = {}
     for pid in set(after.index) - set(before.index):
         expected[pid] = ("added", None)
@@ -247,15 +246,160 @@ def test_roster_change_is_the_difference_of_the_two_rosters(published):
                 diff[c] = {"before": x, "after": y}
         if diff:
             expected[pid] = ("changed", diff)
-    got = table(url, "SELECT * FROM roster_change WHERE period = :p", p=P2)
+    return expected
+
+
+def assert_changes(got: pd.DataFrame, expected: dict, previous_period: str) -> None:
     assert len(got) == len(expected) and len(expected) > 0
-    assert set(got.previous_period) == {P1}
+    assert got.id_number.is_unique
+    assert set(got.previous_period) == {previous_period}
     for r in got.itertuples():
         kind, diff = expected[r.id_number]
         assert r.change == kind, r.id_number
-        assert (_json.loads(r.fields) if isinstance(r.fields, str) else None) == diff, r.id_number
-    assert table(url, "SELECT count(*) AS n FROM roster_change WHERE period = :p", p=P1).n[0] == 0, "the first period: none"
+        assert (json.loads(r.fields) if isinstance(r.fields, str) else None) == diff, r.id_number
+
+
+def test_roster_change_is_the_difference_of_the_two_rosters(published):
+    """OUTPUTS.md "Changes between periods", recomputed here from the two periods' roster rows."""
+    url = published["url"]
+    before = table(url, "SELECT * FROM roster WHERE period = :p", p=P1)
+    after = table(url, "SELECT * FROM roster WHERE period = :p", p=P2)
+    expected = expected_changes(before, after)
+    assert {k for k, _ in expected.values()} == {"added", "removed", "changed"}
+    got = table(url, "SELECT * FROM roster_change WHERE period = :p", p=P2)
+    assert_changes(got, expected, P1)
+    # the first period, published twice: nothing to compare with, no rows
+    assert table(url, "SELECT count(*) AS n FROM roster_change WHERE period = :p", p=P1).n[0] == 0
+    assert published["runs"][1]["publish"]["changes"] == {}
     second = published["runs"][2]["publish"]
     assert second["changes"] == got.change.value_counts().to_dict()
     assert second["exports"]["changes_csv"].endswith(f"roster_changes_{P2}.csv")
     assert second["exports"]["csv"].endswith(f"roster_{P2}.csv")
+    exported = pd.read_csv(second["exports"]["changes_csv"], encoding="utf-8-sig", dtype=str)
+    assert list(exported.columns) == ["period", "previous_period", "id_number", "change", "fields"]
+    assert sorted(exported.id_number) == sorted(got.id_number)
+
+
+def test_a_republished_period_replaces_its_changes(published, tmp_path):
+    """Republishing P2 from a changed roster: its roster_change rows are recomputed, never added to."""
+    import shutil
+
+    from include.pipeline.publish import publish
+
+    url, run = published["url"], published["runs"][2]
+    work = tmp_path / "work"
+    shutil.copytree(run["reconcile"]["dir"], work)
+    roster = pd.read_parquet(work / "roster.parquet")
+    on_both = roster.id_number.isin(set(table(url, "SELECT id_number FROM roster WHERE period = :p", p=P1).id_number))
+    quiet = roster[on_both & roster.alert_codes.fillna("").eq("") & roster.gross_pay.notna()]
+    dropped, repaid = quiet.id_number.iloc[0], quiet.id_number.iloc[1]
+    roster = roster[roster.id_number != dropped].copy()
+    roster.loc[roster.id_number == repaid, "gross_pay"] += 123.45
+    roster.to_parquet(work / "roster.parquet", index=False)
+    try:
+        summary = publish(str(work), url, P2, D2)
+        before = table(url, "SELECT * FROM roster WHERE period = :p", p=P1)
+        after = table(url, "SELECT * FROM roster WHERE period = :p", p=P2)
+        assert dropped not in set(after.id_number)
+        got = table(url, "SELECT * FROM roster_change WHERE period = :p", p=P2)
+        assert_changes(got, expected_changes(before, after), P1)
+        by_id = got.set_index("id_number")
+        assert by_id.at[dropped, "change"] == "removed"
+        assert json.loads(by_id.at[repaid, "fields"])["gross_pay"]["after"] == round(
+            float(after.set_index("id_number").at[repaid, "gross_pay"]), 2)
+        assert summary["changes"] == got.change.value_counts().to_dict()
+    finally:   # put the period back as the pipeline published it
+        publish(run["reconcile"]["dir"], url, P2, D2)
+    restored = table(url, "SELECT * FROM roster_change WHERE period = :p", p=P2)
+    assert_changes(restored, expected_changes(table(url, "SELECT * FROM roster WHERE period = :p", p=P1),
+                                              table(url, "SELECT * FROM roster WHERE period = :p", p=P2)), P1)
+    assert dropped not in set(restored.id_number)
+
+
+def test_the_workbook_opens_ready_for_finance(published):
+    """What finance sees on opening roster_<period>.xlsx: types, styles, labels, summary, changes."""
+    import datetime as dt
+
+    from openpyxl import load_workbook
+
+    from include import dictionary as D
+
+    url = published["url"]
+    exports = published["runs"][2]["publish"]["exports"]
+    roster = table(url, "SELECT * FROM roster WHERE period = :p", p=P2).set_index("id_number")
+    wb = load_workbook(exports["xlsx"])
+    assert wb.sheetnames == ["花名册", "汇总", "本期变动", "数据字典"]
+    ws = wb["花名册"]
+    header = [c.value for c in ws[1]]
+    at = {D.HEADER[c]: i for i, c in enumerate(D.HEADER)}
+    col = {h: i for i, h in enumerate(header)}
+    assert header[:2] == ["身份证号", "姓名"] and set(header) == set(at)
+    assert ws.freeze_panes == "C2"
+    assert ws.auto_filter.ref == f"A1:{ws.cell(row=1, column=len(header)).column_letter}{len(roster) + 1}"
+    assert all(c.font.b for c in ws[1]) and ws.print_title_rows == "$1:$1"
+    assert ws.column_dimensions["A"].width >= 18, "an ID fits its column"
+    checked = 0
+    for row in ws.iter_rows(min_row=2, max_row=len(roster) + 1):
+        cell = {h: row[i] for h, i in col.items()}
+        pid = cell["身份证号"].value
+        assert isinstance(pid, str) and cell["身份证号"].number_format == "@"
+        person = roster.loc[pid]
+        assert cell["单位代码"].data_type == "s" and cell["单位代码"].value == person.unit_code
+        born = cell["出生日期"]
+        assert isinstance(born.value, dt.datetime) and born.number_format == "yyyy-mm-dd"
+        assert born.value.date() == pd.Timestamp(person.birth_date).date()
+        pay = cell["应发工资（元）"]
+        if pd.isna(person.gross_pay):
+            assert pay.value is None
+        else:
+            assert isinstance(pay.value, (int, float)) and pay.number_format == "#,##0.00"
+            assert round(pay.value, 2) == round(float(person.gross_pay), 2)
+        assert cell["人员类别"].value == D.PERSONNEL_CLASS[person.personnel_class]
+        assert cell["编办实名制在册"].value == ("是" if person.in_staffing else "否")
+        if isinstance(person.quota_type, str):
+            assert cell["编制类型"].value == D.QUOTA_TYPE[person.quota_type]
+        checked += 1
+    assert checked == len(roster)
+    # the summary adds up to the roster
+    summary = list(wb["汇总"].iter_rows(values_only=True))
+    totals = [r for r in summary if r and r[0] == "合计"]
+    assert len(totals) == 2
+    pay = round(float(pd.to_numeric(roster.gross_pay).sum()), 2)
+    assert totals[0][1] == len(roster) and round(totals[0][3], 2) == pay
+    assert totals[1][2] == len(roster) and round(totals[1][3], 2) == pay
+    assert "新增" in summary[0][0] and P1 in summary[0][0]
+    # the changes sheet: one row per roster_change row, in words
+    changes = table(url, "SELECT * FROM roster_change WHERE period = :p", p=P2)
+    sheet = list(wb["本期变动"].iter_rows(values_only=True))
+    assert len(sheet) == len(changes) + 1
+    kinds = pd.Series([r[2] for r in sheet[1:]]).value_counts().to_dict()
+    assert kinds == {D.CHANGE[k]: v for k, v in changes.change.value_counts().items()}
+    assert any(r[8] and "→" in r[8] for r in sheet[1:]), "a change says what changed"
+    assert load_workbook(exports["changes_xlsx"], read_only=True).sheetnames == ["变动明细", "数据字典"]
+
+
+def test_changes_between_any_two_published_periods(published, tmp_path, capsys, small_world):
+    from include.pipeline import changes
+    from tests.id_scan import full_ids_in, known_ids
+
+    url = published["url"]
+    rows, view = changes.between(url, P2, P1)
+    stored = table(url, "SELECT * FROM roster_change WHERE period = :p", p=P2)
+    assert sorted(map(tuple, rows.astype(str).to_numpy())) == sorted(map(tuple, stored.astype(str).to_numpy()))
+    assert len(view) == len(rows) and set(view.id_number) == set(rows.id_number)
+    back, _ = changes.between(url, P1, P2)
+    swap = {"added": "removed", "removed": "added", "changed": "changed"}
+    assert dict(zip(back.id_number, back.change)) == {i: swap[c] for i, c in zip(rows.id_number, rows.change)}
+    for r in back[back.change == "changed"].itertuples():
+        there = json.loads(rows.set_index("id_number").at[r.id_number, "fields"])
+        assert json.loads(r.fields) == {c: {"before": v["after"], "after": v["before"]} for c, v in there.items()}
+
+    assert changes.main([P2, P1, "--db", url, "--export", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{P2} against {P1}: 新增" in out
+    assert not full_ids_in(out, known_ids(small_world, [P1, P2])), "the command prints masked IDs"
+    for ext in ("xlsx", "csv", "parquet"):
+        assert (tmp_path / f"roster_changes_{P2}_vs_{P1}.{ext}").exists()
+    with pytest.raises(SystemExit) as exc:
+        changes.main(["2030-01", P1, "--db", url])
+    assert exc.value.code == 2 and "not published in roster_db: 2030-01" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The column-wise XLSX writer: what it writes, openpyxl reads back the same."""
+"""The column-wise XLSX writer: what it writes, openpyxl reads back the same, with its styles."""
 
 import datetime as dt
 import io
@@ -25,10 +25,10 @@ def test_values_types_and_escaping_round_trip():
     xlsx.write_xlsx(df, buf)
     rows = read(buf.getvalue())["roster"]
     assert rows[0] == ("text", "number", "flag", "day")
-    assert rows[1] == ("买买提·艾力", 1.5, True, "2026-10-31")
+    assert rows[1] == ("买买提·艾力", 1.5, True, dt.datetime(2026, 10, 31))
     assert rows[2] == ("a < b & c > d", None, False, None)
     assert rows[3][0] is None and rows[3][1] == 3
-    assert rows[4] == ("ctrlchar", 7029.86, False, "2000-02-29")
+    assert rows[4] == ("ctrlchar", 7029.86, False, dt.datetime(2000, 2, 29))
 
 
 def test_a_table_longer_than_a_sheet_continues_on_the_next(monkeypatch):
@@ -41,9 +41,51 @@ def test_a_table_longer_than_a_sheet_continues_on_the_next(monkeypatch):
     assert list(sheets) == ["roster", "roster_2", "roster_3"]
     assert [r[0] for s in sheets.values() for r in s[1:]] == list(range(7))
     assert all(s[0] == ("n",) for s in sheets.values())
+    wb = load_workbook(io.BytesIO(buf.getvalue()))
+    assert all(ws.freeze_panes == "A2" and ws.auto_filter.ref for ws in wb.worksheets), "each part keeps its header"
 
 
 def test_an_empty_table_has_its_header():
     buf = io.BytesIO()
     xlsx.write_xlsx(pd.DataFrame({"a": pd.Series([], dtype="string")}), buf)
     assert read(buf.getvalue())["roster"] == [("a",)]
+
+
+def test_formats_styles_and_layout_for_people():
+    df = pd.DataFrame({
+        "id": ["110105194805211234", "650102200001011234", None],
+        "pay": [7029.856, 100.0, None],
+        "n": [1200, 3, 45],
+        "born": pd.to_datetime(["1948-05-21", "2000-01-01", None]),
+        "名称": ["内蒙古自治区包头市青山区财政局", "x", "y"],
+    })
+    buf = io.BytesIO()
+    xlsx.write_workbook([xlsx.Sheet("花名册", [xlsx.Table(df, {"id": "text", "pay": "money", "n": "int"},
+                                                       {"id": "身份证号", "pay": "应发（元）"})], freeze_columns=1)], buf)
+    wb = load_workbook(io.BytesIO(buf.getvalue()))
+    ws = wb["花名册"]
+    assert [c.value for c in ws[1]] == ["身份证号", "应发（元）", "n", "born", "名称"]
+    assert all(c.font.b and c.fill.fgColor.rgb.endswith("DDE7F3") for c in ws[1])
+    assert ws.freeze_panes == "B2" and ws.auto_filter.ref == "A1:E4" and ws.print_title_rows == "$1:$1"
+    assert ws["A2"].value == "110105194805211234" and ws["A2"].data_type == "s" and ws["A2"].number_format == "@"
+    assert ws["B2"].value == 7029.86 and ws["B2"].number_format == "#,##0.00"
+    assert ws["C2"].value == 1200 and ws["C2"].number_format == "#,##0"
+    assert ws["D2"].value == dt.datetime(1948, 5, 21) and ws["D2"].number_format == "yyyy-mm-dd"
+    assert ws["A4"].value is None and ws["D4"].value is None
+    widths = {k: v.width for k, v in ws.column_dimensions.items()}
+    assert widths["A"] >= 18 + 2, "the ID fits"
+    assert widths["E"] >= 2 * 15, "a Chinese character counts two"
+    assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
+
+
+def test_tables_one_under_the_other_with_titles():
+    a = pd.DataFrame({"类别": ["编制内", "合计"], "人数": [3, 3]})
+    b = pd.DataFrame({"单位": ["001", "002"], "人数": [1, 2], "金额": [1.5, 2.25]})
+    buf = io.BytesIO()
+    xlsx.write_workbook([xlsx.Sheet("汇总", [xlsx.Table(a, title="按类别"), xlsx.Table(b, {"单位": "text"}, title="按单位")])], buf)
+    ws = load_workbook(io.BytesIO(buf.getvalue()))["汇总"]
+    rows = [tuple(v for v in r if v is not None) for r in ws.iter_rows(values_only=True)]
+    assert rows == [("按类别",), ("类别", "人数"), ("编制内", 3), ("合计", 3), (), ("按单位",), ("单位", "人数", "金额"),
+                    ("001", 1, 1.5), ("002", 2, 2.25)]
+    assert ws["A1"].font.b and ws["A2"].font.b and ws["A7"].font.b
+    assert ws.freeze_panes is None and ws.auto_filter.ref is None, "several tables: no single header to freeze"

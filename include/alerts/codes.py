@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 
+from include import dictionary as D
 from include.findings import ACTION as _ACTION
 from include.findings import TERM
 from include.identifiers import mask_id
@@ -21,12 +22,10 @@ ACTION = _ACTION
 
 SEVERITY_LABEL = {"high": "高", "medium": "中", "info": "提示"}
 SEVERITY_ORDER = {"high": 0, "medium": 1, "info": 2}
-QUOTA_LABEL = {"admin": "行政编制", "political_legal": "政法专项编制", "logistics": "机关工勤编制",
-               "institution": "事业编制", "school": "中小学教职工编制", "turnover": "周转编制",
-               "non_establishment_cap": "编外控制数"}
-LEVEL_LABEL = {"principal": "正职", "deputy": "副职"}
+QUOTA_LABEL = D.QUOTA_TYPE
+LEVEL_LABEL = D.LEADER_LEVEL
 SOURCE_LABEL = {"staffing": "编办实名制", "org": "组织部", "finance": "财政工资", "hr": "人社"}
-SEX_LABEL = {"M": "男", "F": "女"}
+SEX_LABEL = D.SEX
 
 
 def _num(v) -> str:

@@ -18,6 +18,7 @@ import json
 import pandas as pd
 import sqlalchemy as sa
 
+from include.alerts.codes import SOURCE_LABEL  # noqa: F401  (the pages read it from here)
 from include.identifiers import mask_id, redact
 from include.pipeline.publish import evidence_table
 from include.pipeline.standardise import ID_FIELDS, RECORD_KEYS
@@ -28,7 +29,6 @@ KINDS = {
     "quotas": "编制核定", "leader_posts": "领导职数", "units": "机构",
     "persons": "实名制人员", "gbxx": "组织部干部", "gz_ff": "财政工资", "hr": "人社参保",
 }
-SOURCE_LABEL = {"staffing": "编办实名制", "org": "组织部", "finance": "财政工资", "hr": "人社"}
 # Where the ID sits in a record key (1 after the prefix): from the key's own definition.
 _KEY_ID_PART = {prefix: 1 + fields.index(ID_FIELDS[source])
                 for source, (prefix, fields) in RECORD_KEYS.items() if ID_FIELDS[source] in fields}

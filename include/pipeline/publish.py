@@ -39,7 +39,8 @@ import sqlalchemy as sa
 from include.findings import KEYS
 from include.identifiers import redact
 from include.pipeline.reconcile import FINDING_KEY_COLUMNS, ROSTER_COLUMNS
-from include.pipeline.xlsx import write_xlsx
+from include.pipeline import changes as changes_mod
+from include.report import finance
 
 log = logging.getLogger("roster_sync.publish")
 
@@ -132,8 +133,8 @@ unit_stats_table = sa.Table(
     sa.Column("unit_name", sa.String(200)),
 )
 sa.Index("ix_unit_stats_unit", unit_stats_table.c.unit_code, unit_stats_table.c.period)
-# OUTPUTS.md "Changes between periods": finance's 人员增减变动, against the latest earlier period.
-CHANGE_COLUMNS = ["unit_code", "personnel_class", "quota_type", "budget_unit_codes", "gross_pay"]
+# OUTPUTS.md "Changes between periods": finance's 人员增减变动, against the latest earlier
+# period (include/pipeline/changes.py computes them).
 change_table = sa.Table(
     "roster_change", metadata,
     sa.Column("period", sa.String(7), primary_key=True), sa.Column("previous_period", sa.String(7), nullable=False),
@@ -200,11 +201,6 @@ publish_acceptance = sa.Table(
     sa.Column("reason", sa.Text, nullable=False), sa.Column("summary", sa.Text), sa.Column("at", sa.DateTime(timezone=True)),
 )
 
-# Characters a spreadsheet reads as the start of a formula (CSV injection): such a text cell
-# is written with a leading apostrophe, which Excel and LibreOffice show as text.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 class PublishError(RuntimeError):
     """roster_db refused the period; names the table, never a row."""
 
@@ -254,11 +250,12 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
         with database.writer(engine) as conn:
             plan = _plan_alerts(conn, findings, period, now)
             gate = publish_gate.check(conn, period, len(roster_out), findings, plan["counts"], accept)
-            changes = _changes_against_previous(conn, roster_out, period)
+            changes, change_view, previous_period = _changes_against_previous(conn, roster_out, period)
             if export_root:   # under the lock: any staging directory left now is a killed publish's
                 _remove_stale_staging(export_root)
                 staging = f"{export_root.rstrip('/')}/published/.staging-{period}-{uuid.uuid4().hex[:8]}"
-                _write_exports(roster_out, period, staging, changes)
+                finance.write_period_exports(staging, period, roster_out, changes, change_view, previous_period,
+                                             _budget_unit_names(work, fs))
             table = roster_table.name
             try:
                 conn.execute(roster_table.delete().where(roster_table.c.period == period))
@@ -354,6 +351,15 @@ def _unit_names(work: str, fs, roster: pd.DataFrame) -> dict:
         u = pd.read_parquet(f"{work}/std/units.parquet", columns=["unit_code", "name"])
         units.update(zip(u.unit_code, u.name))
     return units
+
+
+def _budget_unit_names(work: str, fs) -> dict:
+    """Budget unit code (dwbm) -> name (dwmc), from finance's ys_dw of the period."""
+    path = f"{work}/std/budget_units.parquet"
+    if not fs.exists(path):
+        return {}
+    b = pd.read_parquet(path, columns=["dwbm", "dwmc"])
+    return dict(zip(b.dwbm, b.dwmc))
 
 
 def _remove_stale_staging(export_root: str) -> None:
@@ -462,83 +468,11 @@ def _quarantine(work: str, fs) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["source", "rec_no", "reason", "record"])
 
 
-def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
-    """The frame with every text cell that a spreadsheet would read as a formula
-    (``=``, ``+``, ``-``, ``@``, tab, carriage return first) prefixed by an apostrophe."""
-    out = df.copy()
-    for col in out.columns:
-        values = out[col]
-        if pd.api.types.infer_dtype(values, skipna=True) != "string":
-            continue            # numbers, dates, booleans: never a formula
-        risky = values.str.startswith(FORMULA_START).fillna(False).astype(bool)
-        if risky.any():
-            out.loc[risky, col] = "'" + values[risky]
-    return out
-
-
-def _write_exports(roster: pd.DataFrame, period: str, staging: str, changes: pd.DataFrame | None = None) -> None:
-    fs, _ = fsspec.core.url_to_fs(staging)
-    fs.makedirs(staging, exist_ok=True)
-    for stem, frame in ((f"roster_{period}", roster), (f"roster_changes_{period}", changes)):
-        if frame is None:
-            continue
-        base = f"{staging}/{stem}"
-        with fs.open(f"{base}.parquet", "wb") as fh:
-            frame.to_parquet(fh, index=False)
-        with fs.open(f"{base}.csv", "wb") as fh:
-            fh.write(csv_safe(frame).to_csv(index=False).encode("utf-8-sig"))
-        with fs.open(f"{base}.xlsx", "wb") as fh:
-            write_xlsx(frame, fh)
-
-
-def roster_changes(current: pd.DataFrame, previous: pd.DataFrame, period: str, previous_period: str | None) -> pd.DataFrame:
-    """Finance's changes of ``period`` against ``previous_period`` (OUTPUTS.md "Changes between
-    periods"): ``added`` (on the current roster only), ``removed`` (on the previous only),
-    ``changed`` (on both, with a different unit, class, quota type, budget units or gross
-    pay); ``fields`` holds, for a change, each differing column's value before and after.
-    No previous period: no rows. Pay is compared to the fen; two missing values are equal."""
-    cols = ["period", "previous_period", "id_number", "change", "fields"]
-    if previous_period is None:
-        return pd.DataFrame(columns=cols)
-    a = current[["id_number", *CHANGE_COLUMNS]]
-    b = previous[["id_number", *CHANGE_COLUMNS]]
-    m = a.merge(b, on="id_number", how="outer", suffixes=("", "_before"), indicator=True)
-    differs = {}
-    for c in CHANGE_COLUMNS:
-        now, was = m[c], m[f"{c}_before"]
-        if c == "gross_pay":
-            now, was = pd.to_numeric(now).round(2), pd.to_numeric(was).round(2)
-        else:
-            now, was = now.astype("string"), was.astype("string")
-        differs[c] = ((now != was) & ~(now.isna() & was.isna())).fillna(True).to_numpy() & (m._merge == "both").to_numpy()
-    changed = pd.Series(False, index=m.index)
-    for d in differs.values():
-        changed |= d
-
-    def value(v):
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            return None
-        return round(float(v), 2) if not isinstance(v, str) else v
-    fields = pd.Series(None, index=m.index, dtype=object)
-    idx = changed[changed].index
-    sub = m.loc[idx]
-    fields.loc[idx] = [json.dumps({c: {"before": value(row[f"{c}_before"]), "after": value(row[c])}
-                                   for c in CHANGE_COLUMNS if differs[c][i]}, ensure_ascii=False)
-                       for i, (_, row) in zip(idx, sub.iterrows())]
-    kind = pd.Series(None, index=m.index, dtype=object)
-    kind[(m._merge == "left_only").to_numpy()] = "added"
-    kind[(m._merge == "right_only").to_numpy()] = "removed"
-    kind[changed.to_numpy()] = "changed"
-    out = pd.DataFrame({"period": period, "previous_period": previous_period, "id_number": m.id_number,
-                        "change": kind, "fields": fields})
-    return out[out.change.notna()].sort_values("id_number", ignore_index=True)[cols]
-
-
-def _changes_against_previous(conn, roster: pd.DataFrame, period: str) -> pd.DataFrame:
-    """The changes of ``period`` against the latest published period before it."""
+def _changes_against_previous(conn, roster: pd.DataFrame, period: str) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """The changes of ``period`` against the latest published period before it (rows, the
+    readable view, that period; no earlier period: no rows and None)."""
     previous_period = conn.execute(sa.select(sa.func.max(publish_log.c.period)).where(publish_log.c.period < period)).scalar()
-    previous = pd.DataFrame(columns=["id_number", *CHANGE_COLUMNS])
+    previous = pd.DataFrame(columns=changes_mod.VIEW_COLUMNS)
     if previous_period:
-        r = roster_table.c
-        previous = pd.read_sql(sa.select(r.id_number, *[r[c] for c in CHANGE_COLUMNS]).where(r.period == previous_period), conn)
-    return roster_changes(roster, previous, period, previous_period)
+        previous = changes_mod.read_roster(conn, previous_period)
+    return (*changes_mod.period_changes(roster, previous, period, previous_period), previous_period)

@@ -1,33 +1,82 @@
-"""A column-wise XLSX writer for large tables (the roster export).
+"""A column-wise XLSX writer for large tables (the roster export), styled for people.
 
 openpyxl (53 s) and XlsxWriter (30 s) both build every cell as a Python object: for the
 106k-row roster of a 100k jurisdiction that is half a minute or more, several minutes for
 a province. A roster is one flat table of text and numbers, so the sheet's XML is built
 here column by column with pandas' vectorised string operations and streamed into the
-zip in chunks: the file is plain SpreadsheetML (inline strings, numbers, booleans), which
-Excel, LibreOffice and openpyxl read.
+zip in chunks: plain SpreadsheetML (inline strings, numbers, booleans, one style sheet),
+which Excel, LibreOffice and openpyxl read.
 
-Dates are written as ISO text (``2026-10-31``) so that they read the same everywhere.
-A table longer than a sheet continues on the next sheet (``roster``, ``roster_2``...).
+What a person sees on opening it: a bold shaded header row that stays in view (and the
+first ``freeze_columns`` columns), a filter on the header, columns as wide as their
+content (a Chinese character counts two), IDs and codes as text (an 18-digit ID never
+turns into ``1.10105E+17``), dates as dates (``yyyy-mm-dd``), money with two decimals;
+printed landscape, one page wide, the header on every page. The formats are those of
+the small workbooks (:mod:`include.report.workbook`): ``text``, ``int``, ``money``,
+``rate``, plus ``date``, ``wrap`` (long text wrapped in its column) and ``number``.
+
+A sheet holds one or more tables, one under the other, each with an optional title
+line. A single table longer than a sheet continues on the next sheet (``roster``,
+``roster_2``...), its header repeated.
 """
 
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass, field
+from typing import Mapping
 from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
 
+from include.report.workbook import FORMATS as NUMBER_FORMATS
+from include.report.workbook import HEADER_FILL, MAX_WIDTH
+
 ROWS_PER_SHEET = 1_000_000          # Excel holds 1,048,576 rows a sheet
 CHUNK = 50_000
+WIDTH_SAMPLE = 20_000               # rows read to size a column
+LINE_HEIGHT = 15                    # points: one line of 11-point text
 _INVALID_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+# Characters that take two columns on screen (CJK, full-width forms).
+_WIDE = r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]"
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+# The cell styles (cellXfs) of every workbook this writes, by format name; cells sit at the top
+# of their row, beside a wrapped cell several lines high.
+STYLE = {"number": 0, "header": 1, "title": 2, "text": 3, "int": 4, "money": 5, "rate": 6, "date": 7, "wrap": 8}
+STYLES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    f'<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
+    f'<numFmt numFmtId="165" formatCode="{NUMBER_FORMATS["rate"]}"/></numFmts>'
+    '<fonts count="3"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+    '<font><b/><sz val="12"/><name val="Calibri"/><family val="2"/></font></fonts>'
+    '<fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
+    f'<fill><patternFill patternType="solid"><fgColor rgb="FF{HEADER_FILL}"/><bgColor indexed="64"/></patternFill></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="9">'
+    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1"><alignment vertical="top"/></xf>'
+    '<xf numFmtId="49" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1" applyNumberFormat="1" applyAlignment="1">'
+    '<alignment vertical="center"/></xf>'
+    '<xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" applyAlignment="1"><alignment vertical="top"/></xf>'
+    '<xf numFmtId="3" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" applyAlignment="1"><alignment vertical="top"/></xf>'
+    '<xf numFmtId="4" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" applyAlignment="1"><alignment vertical="top"/></xf>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" applyAlignment="1"><alignment vertical="top"/></xf>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" applyAlignment="1"><alignment vertical="top"/></xf>'
+    '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" applyAlignment="1">'
+    '<alignment wrapText="1" vertical="top"/></xf>'
+    '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
 
 CONTENT_TYPES = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                  '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
                  '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
                  '<Default Extension="xml" ContentType="application/xml"/>'
                  '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+                 '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
                  '{sheets}</Types>')
 SHEET_TYPE = ('<Override PartName="/xl/worksheets/sheet{n}.xml" '
               'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>')
@@ -37,61 +86,248 @@ ROOT_RELS = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
              'Target="xl/workbook.xml"/></Relationships>')
 WORKBOOK = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>{sheets}</sheets></workbook>')
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            '<sheets>{sheets}</sheets>{names}</workbook>')
 WORKBOOK_RELS = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                 '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>')
+                 '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}'
+                 '<Relationship Id="rIdStyles" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" '
+                 'Target="styles.xml"/></Relationships>')
 SHEET_HEAD = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-              '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
-SHEET_TAIL = "</sheetData></worksheet>"
+              '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+              '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><dimension ref="{dimension}"/>{views}<sheetFormatPr defaultRowHeight="15"/>{cols}<sheetData>')
+SHEET_TAIL = ('</sheetData>{filter}<pageMargins left="0.4" right="0.4" top="0.5" bottom="0.5" header="0.3" footer="0.3"/>'
+              '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/></worksheet>')
 
 
-def _text_cells(values: pd.Series) -> pd.Series:
-    s = values.astype("string").str.replace(_INVALID_XML, "", regex=True)
-    s = s.str.replace("&", "&amp;", regex=False).str.replace("<", "&lt;", regex=False).str.replace(">", "&gt;", regex=False)
-    return ('<c t="inlineStr"><is><t xml:space="preserve">' + s + "</t></is></c>").fillna("<c/>")
+@dataclass
+class Table:
+    """A frame as a table: ``formats`` maps columns to a format (others are inferred from
+    the dtype), ``headers`` maps columns to the header shown (others show their name)."""
+    frame: pd.DataFrame
+    formats: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    title: str | None = None
 
 
-def _cells(values: pd.Series) -> pd.Series:
-    """One column's cells as XML, vectorised."""
+@dataclass
+class Sheet:
+    """A sheet of one or more tables, one under the other (a blank row between). With one
+    table, its header is frozen with the first ``freeze_columns`` columns and filtered."""
+    name: str
+    tables: list[Table]
+    freeze_columns: int = 0
+
+
+def column_letter(i: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    s = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def infer_format(values: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(values):
-        return pd.Series(np.where(values.to_numpy(dtype=bool), '<c t="b"><v>1</v></c>', '<c t="b"><v>0</v></c>'),
-                         index=values.index).where(values.notna(), "<c/>")
+        return "bool"
     if pd.api.types.is_numeric_dtype(values):
-        num = pd.to_numeric(values, errors="coerce")
-        text = num.map(repr, na_action="ignore") if num.dtype.kind == "f" else num.astype("string")
-        return ("<c><v>" + text.astype("string") + "</v></c>").fillna("<c/>")
+        return "number"
     if pd.api.types.is_datetime64_any_dtype(values):
-        return _text_cells(values.dt.strftime("%Y-%m-%d"))
-    return _text_cells(values.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v, na_action="ignore")
-                       if values.dtype == object else values)
+        return "date"
+    if values.dtype == object:
+        first = values.dropna().head(1)
+        if len(first) and hasattr(first.iloc[0], "isoformat"):
+            return "date"
+    return "text"
 
 
-def write_xlsx(df: pd.DataFrame, fh, sheet: str = "roster") -> None:
-    """Write ``df`` as an XLSX workbook to the binary file object ``fh``."""
-    n = len(df)
-    starts = list(range(0, max(n, 1), ROWS_PER_SHEET))
-    names = [sheet if i == 0 else f"{sheet}_{i + 1}" for i in range(len(starts))]
-    header = "".join(f'<c t="inlineStr"><is><t>{escape(str(c))}</t></is></c>' for c in df.columns)
+def _escaped(values: pd.Series) -> pd.Series:
+    s = values.astype("string").str.replace(_INVALID_XML, "", regex=True)
+    return s.str.replace("&", "&amp;", regex=False).str.replace("<", "&lt;", regex=False).str.replace(">", "&gt;", regex=False)
+
+
+def _text_cells(values: pd.Series, style: int) -> pd.Series:
+    return (f'<c t="inlineStr" s="{style}"><is><t xml:space="preserve">' + _escaped(values) + "</t></is></c>").fillna("<c/>")
+
+
+def _serial(values: pd.Series) -> pd.Series:
+    """Dates (datetime64, or ``datetime.date`` objects) as spreadsheet day numbers."""
+    d = pd.to_datetime(values, errors="coerce")
+    return ((d - EXCEL_EPOCH) / pd.Timedelta(days=1)).astype("float64")
+
+
+def _number_text(num: pd.Series) -> pd.Series:
+    """Numbers as the text of a cell's value: integers without a decimal point."""
+    present = num.dropna()
+    if num.dtype.kind in "iu" or bool((present % 1 == 0).all()):
+        return num.astype("Int64").astype("string")
+    return num.map(repr, na_action="ignore").astype("string")
+
+
+def _cells(values: pd.Series, fmt: str) -> pd.Series:
+    """One column's cells as XML, vectorised."""
+    if fmt == "bool":
+        return pd.Series(np.where(values.to_numpy(dtype=bool, na_value=False), '<c t="b"><v>1</v></c>', '<c t="b"><v>0</v></c>'),
+                         index=values.index).where(values.notna(), "<c/>")
+    style = STYLE.get(fmt, STYLE["text"])
+    if fmt in ("number", "int", "money", "rate", "date"):
+        num = _serial(values) if fmt == "date" else pd.to_numeric(values, errors="coerce").astype("float64")
+        if fmt == "money":
+            num = num.round(2)
+        attr = f' s="{style}"' if style else ""
+        return (f"<c{attr}><v>" + _number_text(num) + "</v></c>").fillna("<c/>")
+    if values.dtype == object:
+        values = values.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v, na_action="ignore")
+    return _text_cells(values, style)
+
+
+def display_width(values: pd.Series) -> int:
+    """The widest value's width on screen, a Chinese character counting two."""
+    s = values.dropna().astype("string")
+    if not len(s):
+        return 0
+    return int((s.str.len() + s.str.count(_WIDE)).max())
+
+
+def _shown(values: pd.Series, fmt: str) -> pd.Series:
+    """Values as a person sees them (to size the column)."""
+    if fmt == "date":
+        return pd.Series(["0000-00-00"] if values.notna().any() else [], dtype="string")
+    if fmt in ("money", "int", "number", "rate"):
+        num = pd.to_numeric(values, errors="coerce").dropna()
+        if not len(num):
+            return pd.Series([], dtype="string")
+        top = float(num.abs().max())
+        return pd.Series([f"-{top:,.2f}" if fmt == "money" else f"-{top:,.0f}" if fmt == "int" else repr(top)])
+    if fmt == "bool":
+        return pd.Series(["FALSE"])
+    return values
+
+
+def _layout(tables: list[Table]) -> tuple[list[tuple[Table, list[str], int, int]], int]:
+    """Each table with its formats, the row of its header, of its first data row; the last row."""
+    row, placed = 1, []
+    for t in tables:
+        fmts = [t.formats.get(c) or infer_format(t.frame[c]) for c in t.frame.columns]
+        if t.title:
+            row += 1
+        placed.append((t, fmts, row, row + 1))
+        row += 1 + len(t.frame) + 1
+    return placed, row - 2
+
+
+def _widths(placed) -> list[float]:
+    widths: dict[int, int] = {}
+    for t, fmts, _, _ in placed:
+        sample = t.frame.head(WIDTH_SAMPLE)
+        for j, (col, fmt) in enumerate(zip(t.frame.columns, fmts)):
+            header = str(t.headers.get(col, col))
+            w = max(display_width(pd.Series([header])) + 4, display_width(_shown(sample[col], fmt)) + 3)   # +4: filter button
+            widths[j] = max(widths.get(j, 0), w)
+    return [min(MAX_WIDTH, max(6, widths[j])) for j in range(len(widths))]
+
+
+def _header_row(t: Table, r: int) -> str:
+    cells = "".join(f'<c t="inlineStr" s="{STYLE["header"]}"><is><t>{escape(str(t.headers.get(c, c)))}</t></is></c>'
+                    for c in t.frame.columns)
+    return f'<row r="{r}">{cells}</row>'
+
+
+def _row_heights(frame: pd.DataFrame, fmts: list[str], widths: list[float]) -> pd.Series | None:
+    """Each row's height when a ``wrap`` column runs over lines (Excel and LibreOffice keep a
+    row one line high unless told), else None."""
+    lines = None
+    for j, (col, fmt) in enumerate(zip(frame.columns, fmts)):
+        if fmt != "wrap":
+            continue
+        s = frame[col].astype("string").fillna("")
+        n = np.ceil((s.str.len() + s.str.count(_WIDE)).to_numpy(dtype=float) / max(widths[j] - 2, 1)).clip(1)
+        lines = n if lines is None else np.maximum(lines, n)
+    return None if lines is None else pd.Series((lines * LINE_HEIGHT).round(1), index=frame.index)
+
+
+def _data_rows(frame: pd.DataFrame, fmts: list[str], first_row: int, widths: list[float] | None = None) -> bytes:
+    cells = None
+    for col, fmt in zip(frame.columns, fmts):
+        c = _cells(frame[col], fmt)
+        cells = c if cells is None else cells + c
+    if cells is None:
+        return b""
+    rows = pd.Series(np.arange(first_row, first_row + len(frame)).astype(str), index=frame.index)
+    heights = _row_heights(frame, fmts, widths) if widths else None
+    if heights is not None:
+        rows = rows + '" ht="' + heights.astype(str) + '" customHeight="1'
+    xml = '<row r="' + rows + '">' + cells + "</row>"
+    return "".join(xml.tolist()).encode()
+
+
+def _quoted(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _pages(sheets: list[Sheet]):
+    """(sheet name, tables, freeze_columns) per worksheet: a long single table split over sheets."""
+    for s in sheets:
+        if len(s.tables) == 1 and len(s.tables[0].frame) > ROWS_PER_SHEET:
+            t = s.tables[0]
+            for i, start in enumerate(range(0, len(t.frame), ROWS_PER_SHEET)):
+                part = Table(t.frame.iloc[start:start + ROWS_PER_SHEET], t.formats, t.headers, t.title)
+                yield (s.name if i == 0 else f"{s.name}_{i + 1}"), [part], s.freeze_columns
+        else:
+            yield s.name, s.tables, s.freeze_columns
+
+
+def write_workbook(sheets: list[Sheet], fh) -> None:
+    """Write ``sheets`` as an XLSX workbook to the binary file object ``fh``."""
+    pages = list(_pages(sheets))
+    names = []
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        zf.writestr("[Content_Types].xml", CONTENT_TYPES.format(sheets="".join(SHEET_TYPE.format(n=i + 1) for i in range(len(starts)))))
+        zf.writestr("[Content_Types].xml", CONTENT_TYPES.format(sheets="".join(SHEET_TYPE.format(n=i + 1) for i in range(len(pages)))))
         zf.writestr("_rels/.rels", ROOT_RELS)
-        zf.writestr("xl/workbook.xml", WORKBOOK.format(sheets="".join(
-            f'<sheet name="{escape(nm)}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, nm in enumerate(names))))
+        zf.writestr("xl/styles.xml", STYLES)
         zf.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS.format(rels="".join(
             f'<Relationship Id="rId{i + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
-            f'Target="worksheets/sheet{i + 1}.xml"/>' for i in range(len(starts)))))
-        for i, start in enumerate(starts):
+            f'Target="worksheets/sheet{i + 1}.xml"/>' for i in range(len(pages)))))
+        for i, (name, tables, freeze_columns) in enumerate(pages):
+            placed, last = _layout(tables)
+            ncols = max((len(t.frame.columns) for t in tables), default=0)
+            single = len(placed) == 1
+            pane = ""
+            if single and ncols:
+                header_row = placed[0][2]
+                top_left = f"{column_letter(freeze_columns)}{header_row + 1}"
+                split = f'xSplit="{freeze_columns}" ' if freeze_columns else ""
+                active = "bottomRight" if freeze_columns else "bottomLeft"
+                pane = (f'<pane {split}ySplit="{header_row}" topLeftCell="{top_left}" activePane="{active}" state="frozen"/>'
+                        f'<selection pane="{active}" activeCell="{top_left}" sqref="{top_left}"/>')
+            selected = 'tabSelected="1" ' if i == 0 else ""
+            views = f'<sheetViews><sheetView {selected}workbookViewId="0">{pane}</sheetView></sheetViews>'
+            widths = _widths(placed)
+            cols = "".join(f'<col min="{j + 1}" max="{j + 1}" width="{w}" customWidth="1"/>' for j, w in enumerate(widths))
+            filt = ""
+            if single and ncols:
+                header_row = placed[0][2]
+                ref = f"$A${header_row}:${column_letter(ncols - 1)}${max(last, header_row + 1)}"
+                filt = f'<autoFilter ref="{ref.replace("$", "")}"/>'
+                names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">{escape(_quoted(name))}!{ref}</definedName>')
+                names.append(f'<definedName name="_xlnm.Print_Titles" localSheetId="{i}">{escape(_quoted(name))}!${header_row}:${header_row}</definedName>')
             with zf.open(f"xl/worksheets/sheet{i + 1}.xml", "w", force_zip64=True) as out:
-                out.write(SHEET_HEAD.encode())
-                out.write(f'<row r="1">{header}</row>'.encode())
-                stop = min(start + ROWS_PER_SHEET, n)
-                for a in range(start, stop, CHUNK):
-                    part = df.iloc[a:min(a + CHUNK, stop)]
-                    cells = None
-                    for col in part.columns:
-                        c = _cells(part[col])
-                        cells = c if cells is None else cells + c
-                    rows = np.arange(a - start + 2, a - start + 2 + len(part)).astype(str)
-                    xml = '<row r="' + pd.Series(rows, index=part.index) + '">' + cells + "</row>"
-                    out.write("".join(xml.tolist()).encode())
-                out.write(SHEET_TAIL.encode())
+                dimension = f"A1:{column_letter(max(ncols, 1) - 1)}{max(last, 1)}"
+                out.write(SHEET_HEAD.format(dimension=dimension, views=views, cols=f"<cols>{cols}</cols>" if cols else "").encode())
+                for t, fmts, header_row, first in placed:
+                    if t.title:
+                        out.write(f'<row r="{header_row - 1}"><c t="inlineStr" s="{STYLE["title"]}"><is><t>'
+                                  f'{escape(t.title)}</t></is></c></row>'.encode())
+                    out.write(_header_row(t, header_row).encode())
+                    for a in range(0, len(t.frame), CHUNK):
+                        out.write(_data_rows(t.frame.iloc[a:a + CHUNK], fmts, first + a, widths))
+                out.write(SHEET_TAIL.format(filter=filt).encode())
+        zf.writestr("xl/workbook.xml", WORKBOOK.format(
+            sheets="".join(f'<sheet name="{escape(nm)}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, (nm, _, _) in enumerate(pages)),
+            names=f"<definedNames>{''.join(names)}</definedNames>" if names else ""))
+
+
+def write_xlsx(df: pd.DataFrame, fh, sheet: str = "roster", formats: Mapping[str, str] | None = None) -> None:
+    """Write ``df`` as a one-sheet XLSX workbook to the binary file object ``fh``."""
+    write_workbook([Sheet(sheet, [Table(df, formats or {})])], fh)

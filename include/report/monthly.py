@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from include import dictionary as D
 from include import periods as P
 from include.alerts import codes as C
 from include.alerts.routing import Routing, lineage
@@ -48,8 +49,8 @@ report_table = sa.Table(
     sa.Column("excess", sa.BigInteger), sa.Column("generated_at", sa.DateTime(timezone=True)),
 )
 QUOTA_ORDER = ["admin", "political_legal", "logistics", "institution", "school", "turnover"]
-POST_LABEL = {"general": "一般岗位", "personnel": "人事岗位", "finance": "财务岗位", "classified": "涉密岗位"}
-CLASS_LABEL = {"establishment": "编制内", "non_establishment": "编制外", "retired": "离退休", "unknown": "待核实"}
+POST_LABEL = D.POST_CATEGORY
+CLASS_LABEL = D.PERSONNEL_CLASS
 EN = {"quota": "Establishment: approved vs actual by quota type", "ne": "Non-establishment staff vs cap",
       "leaders": "Leader posts: approved vs actual", "trend": "Findings per period by severity",
       "codes": "Findings this period by code", "approved": "approved", "actual": "actual", "cap": "cap"}
