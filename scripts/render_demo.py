@@ -8,7 +8,10 @@ and its monthly report, and writes under ``--out``:
 * ``digest_<office>.png``: the mail's HTML part, as a mail client shows it (headless Chromium);
 * ``digest_<office>_<attachment>.pdf`` / ``.png``: each attached workbook, each sheet as
   LibreOffice prints it (PDF) and its first page (PNG);
-* ``report_<region>.png`` and ``report_<region>.pdf``: the monthly report's HTML, and its workbook.
+* ``report_<region>.png`` and ``report_<region>.pdf``: the monthly report's HTML, and its workbook;
+* ``roster_<period>.pdf`` and ``roster_<period>_<sheet>.png``: finance's workbook as
+  LibreOffice prints it, and the first page of each sheet (花名册, 汇总, 本期变动, 数据字典);
+  ``roster_changes_<period>.pdf`` / ``.png`` likewise.
 
 Needs ``chromium`` and ``libreoffice`` (Debian packages ``chromium``, ``libreoffice-calc-nogui``).
 """
@@ -42,6 +45,23 @@ def office_pdf(xlsx: Path, out: Path) -> Path:
     return pdf
 
 
+def sheet_pages(pdf: Path, out: Path, markers: dict[str, str]) -> list[Path]:
+    """The first page of each sheet, found by a text only that sheet prints (``name -> marker``)."""
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    pages = text.split("\f")
+    written = []
+    for name, marker in markers.items():
+        first = next((i + 1 for i, page in enumerate(pages) if marker in page), None)
+        if first is None:
+            print(f"   {pdf.name}: no page shows {marker!r}", file=sys.stderr)
+            continue
+        stem = out / f"{pdf.stem}_{name}"
+        subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", "-f", str(first), "-l", str(first), str(pdf), str(stem)],
+                       check=True)
+        written.append(stem.with_suffix(".png"))
+    return written
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--period", default="2026-11")
@@ -70,6 +90,13 @@ def main(argv=None) -> int:
         chromium_png(html, out / f"report_{region}.png", height=5200)
         print(out / f"report_{region}.png")
         print(office_pdf(html.with_suffix(".xlsx"), out))
+    published = lake / "published" / args.period
+    for name, markers in ((f"roster_{args.period}.xlsx", {"roster": "身份证号", "summary": "按人员类别", "changes": "变动类型",
+                                                          "dictionary": "列名（程序用）"}),
+                          (f"roster_changes_{args.period}.xlsx", {"changes": "变动类型", "dictionary": "列名（程序用）"})):
+        if (published / name).exists():
+            pdf = office_pdf(published / name, out)
+            print(pdf, *sheet_pages(pdf, out, markers), sep="\n")
     return 0
 
 
