@@ -79,3 +79,66 @@ def writer(eng: sa.Engine, name: str = PUBLISH_LOCK):
                                        "is another publish still going?") from None
                 conn.execute(sa.text("SET LOCAL lock_timeout = 0"))
             yield conn
+
+
+def insert_frame(conn: sa.Connection, table: sa.Table, frame, chunk: int = 100_000) -> int:
+    """Append ``frame``'s rows (columns named as ``table``'s) to ``table`` inside the caller's
+    transaction, at bulk speed; returns the rows written.
+
+    * PostgreSQL: ``COPY ... FROM STDIN`` (CSV, ``\\N`` for null) through the driver, in
+      chunks: no statement per row, no parameters to bind (a bare COPY of a 1M roster is
+      seconds where executemany took minutes);
+    * SQLite: the driver's ``executemany`` over plain tuples, each column converted once,
+      vectorised, to what SQLAlchemy would have stored (dates as ``YYYY-MM-DD``, times as
+      ``YYYY-MM-DD HH:MM:SS.ffffff``, booleans as 0/1, amounts as floats): SQLAlchemy's
+      per-row dictionaries and type processors skipped.
+
+    Either way it is the caller's transaction: a reader sees all the rows or none. A
+    database error comes back as SQLAlchemy's ``DBAPIError`` carrying the driver's message,
+    never the rows (the caller reports the first line only).
+    """
+    import io
+
+    import pandas as pd
+
+    if not len(frame):
+        return 0
+    cols = list(frame.columns)
+    types = {c: table.c[c].type for c in cols}
+    out = pd.DataFrame(index=frame.index)
+    sqlite = conn.dialect.name == "sqlite"
+    for c in cols:
+        v, t = frame[c], types[c]
+        if isinstance(t, sa.DateTime):
+            d = pd.to_datetime(v, utc=True, errors="coerce")
+            v = d.dt.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else d.dt.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+        elif isinstance(t, sa.Date):
+            v = pd.to_datetime(v, errors="coerce").dt.strftime("%Y-%m-%d")
+        elif isinstance(t, sa.Boolean):
+            v = v.astype("boolean").astype("Int64") if sqlite else v.astype("boolean")
+        elif isinstance(t, sa.Integer):
+            v = pd.to_numeric(v).astype("Int64")
+        elif isinstance(t, sa.Numeric):
+            v = pd.to_numeric(v).astype("float64")
+        out[c] = v
+    raw = conn.connection.dbapi_connection
+    statement = f"INSERT INTO {table.name}"
+    try:
+        if sqlite:
+            statement = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            cur = raw.cursor()
+            for a in range(0, len(out), chunk):
+                part = out.iloc[a:a + chunk].astype(object)
+                cur.executemany(statement, part.where(part.notna(), None).itertuples(index=False, name=None))
+            cur.close()
+        else:
+            statement = f"COPY {table.name} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+            with raw.cursor() as cur:
+                for a in range(0, len(out), chunk):
+                    buf = io.StringIO()
+                    out.iloc[a:a + chunk].to_csv(buf, index=False, header=False, na_rep="\\N")
+                    buf.seek(0)
+                    cur.copy_expert(statement, buf)
+    except conn.dialect.dbapi.Error as exc:
+        raise sa.exc.DBAPIError(statement, None, exc, hide_parameters=True) from None
+    return len(out)

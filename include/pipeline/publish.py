@@ -185,10 +185,6 @@ def alert_keys(findings: pd.DataFrame) -> pd.Series:
     return findings.apply(key, axis=1) if len(findings) else pd.Series([], dtype=str)
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
-    return df.astype(object).where(df.notna(), None).to_dict("records")
-
-
 def _chunks(rows: list, n: int = 20_000):
     for i in range(0, len(rows), n):
         yield rows[i:i + n]
@@ -259,31 +255,24 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
             table = roster_table.name
             try:
                 conn.execute(roster_table.delete().where(roster_table.c.period == period))
-                for part in _chunks(_records(roster_out)):
-                    conn.execute(roster_table.insert(), part)
+                database.insert_frame(conn, roster_table, roster_out)
                 table = finding_table.name
                 conn.execute(finding_table.delete().where(finding_table.c.period == period))
-                rows = _records(findings[ALERT_COLUMNS].assign(period=period))
-                for part in _chunks(rows):
-                    conn.execute(finding_table.insert(), part)
+                database.insert_frame(conn, finding_table, findings[ALERT_COLUMNS].assign(period=period))
                 table = evidence_table.name
                 conn.execute(evidence_table.delete().where(evidence_table.c.period == period))
-                for part in _chunks(_records(evidence.assign(period=period))):
-                    conn.execute(evidence_table.insert(), part)
+                database.insert_frame(conn, evidence_table, evidence.assign(period=period))
                 table = change_table.name
                 conn.execute(change_table.delete().where(change_table.c.period == period))
-                for part in _chunks(_records(changes)):
-                    conn.execute(change_table.insert(), part)
+                database.insert_frame(conn, change_table, changes)
                 table = unit_stats_table.name
                 conn.execute(unit_stats_table.delete().where(unit_stats_table.c.period == period))
-                for part in _chunks(_records(unit_stats.assign(period=period))):
-                    conn.execute(unit_stats_table.insert(), part)
+                database.insert_frame(conn, unit_stats_table, unit_stats.assign(period=period))
                 table = alert_table.name
                 events = _apply_alerts(conn, plan, period, now)
                 table = quarantine_table.name
                 conn.execute(quarantine_table.delete().where(quarantine_table.c.period == period))
-                for part in _chunks(_records(q.assign(period=period, as_of=dt.date.fromisoformat(as_of)))):
-                    conn.execute(quarantine_table.insert(), part)
+                database.insert_frame(conn, quarantine_table, q.assign(period=period, as_of=dt.date.fromisoformat(as_of)))
                 table = publish_log.name
                 sha = hashlib.sha256(pd.util.hash_pandas_object(roster_out.sort_values("id_number"), index=False).values.tobytes()).hexdigest()
                 conn.execute(publish_log.insert(), [{"period": period, "as_of": dt.date.fromisoformat(as_of), "run_id": run_id,
