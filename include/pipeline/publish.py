@@ -228,7 +228,7 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
     evidence = _evidence(work, fs, findings)
     unit_names = _unit_names(work, fs, roster)
     findings = findings.assign(unit_name=findings.unit_code.map(unit_names).astype(object),   # kept on the alert
-                               name=findings.id_number.map(dict(zip(roster.id_number, roster.name))).astype(object))
+                               name=findings.id_number.map(roster.set_index("id_number").name).astype(object))
     unit_stats = (pd.read_parquet(f"{work}/unit_stats.parquet", columns=UNIT_STATS_COLUMNS)
                   if fs.exists(f"{work}/unit_stats.parquet") else pd.DataFrame(columns=UNIT_STATS_COLUMNS))
     unit_stats["item"] = unit_stats["item"].fillna("unknown")
@@ -335,7 +335,8 @@ def _evidence(work: str, fs, findings: pd.DataFrame) -> pd.DataFrame:
 
 def _unit_names(work: str, fs, roster: pd.DataFrame) -> dict:
     """Unit code -> name: the staffing office's units, else the roster's (for the alerts and unit_stats)."""
-    units = dict(zip(roster.unit_code, roster.unit_name))
+    placed = roster[["unit_code", "unit_name"]].drop_duplicates("unit_code")   # thousands of units, not a million rows
+    units = dict(zip(placed.unit_code, placed.unit_name))
     if fs.exists(f"{work}/std/units.parquet"):
         u = pd.read_parquet(f"{work}/std/units.parquet", columns=["unit_code", "name"])
         units.update(zip(u.unit_code, u.name))
