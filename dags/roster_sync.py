@@ -182,15 +182,34 @@ def roster_sync():
         return summary
 
     @task
-    def monthly_report(published: dict, work_dir: str) -> dict:
-        """数据月报: each jurisdiction's quotas, vacancies, non-establishment, leader posts, findings trend."""
+    def plan_reports(published: dict, work_dir: str) -> list[list[str]]:
+        """The jurisdictions of the month's reports, in batches built in parallel."""
+        from include import settings
+        from include.report.monthly import report_batches
+
+        batches = report_batches(work_dir, settings.report_batches())
+        print(f"roster_sync monthly reports {published['period']}: {sum(map(len, batches))} jurisdictions "
+              f"in {len(batches)} batches")
+        return batches
+
+    @task(map_index_template="{{ report_batch }}")
+    def monthly_report(jurisdictions: list[str], published: dict, work_dir: str) -> dict:
+        """数据月报 of a batch of jurisdictions: quotas, vacancies, non-establishment, leader posts, findings trend."""
         from include.pipeline import airflow_glue as g
         from include.report.monthly import build
 
-        reports = build(work_dir, g.sql_url("roster_db"), published["period"], g.data_root(), g.routing())
+        get_current_context()["report_batch"] = (f"{jurisdictions[0]} +{len(jurisdictions) - 1}" if jurisdictions
+                                                 else "none")
+        reports = build(work_dir, g.sql_url("roster_db"), published["period"], g.data_root(), g.routing(),
+                        only=jurisdictions)
         for region, r in reports.items():
             print(f"roster_sync monthly report {published['period']} {region} {r['name']}: {r['html']}")
         return {region: r["html"] for region, r in reports.items()}
+
+    @task
+    def collect_reports(parts: list[dict]) -> dict:
+        """The batches' reports as one map, region -> HTML, for the digests' links."""
+        return {region: html for part in parts for region, html in part.items()}
 
     @task
     def send_digests(reports: dict, published: dict, work_dir: str) -> dict:
@@ -216,7 +235,9 @@ def roster_sync():
     regions = reconcile_region.expand(region=plan_regions(std_dir))
     work_dir = audit(combine_regions(std_dir, regions))
     published = publish(work_dir, period)
-    send_digests(monthly_report(published, work_dir), published, work_dir)
+    reports = monthly_report.partial(published=published, work_dir=work_dir).expand(
+        jurisdictions=plan_reports(published, work_dir))
+    send_digests(collect_reports(reports), published, work_dir)
 
 
 roster_sync()

@@ -90,6 +90,13 @@ def lock_wait_seconds() -> int:
     return _int("ROSTER_SYNC_LOCK_WAIT_SECONDS", 600)
 
 
+def report_batches() -> int:
+    """How many mapped tasks build the month's reports (数据月报), each a share of the
+    jurisdictions, in parallel as the executor allows: ``ROSTER_SYNC_REPORT_BATCHES``
+    (default 4)."""
+    return max(1, _int("ROSTER_SYNC_REPORT_BATCHES", 4, lo=1))
+
+
 def workspace_url() -> str | None:
     """Where the offices open the workspace, as they reach the api-server (e.g.
     ``https://roster.example.gov.cn/roster-sync``): ``ROSTER_SYNC_WORKSPACE_URL``. When set,

@@ -323,6 +323,31 @@ def test_report_rerun_replaces_its_rows(province):
     assert set(after.period) == {P1, P2}
 
 
+def test_reports_built_in_batches_are_the_reports_built_at_once(province):
+    """The DAG maps the reports over batches of jurisdictions: the same rows and files as one build."""
+    from include.report.monthly import build, report_batches
+
+    second = province["runs"][2]
+    work = second["reconcile"]["dir"]
+    batches = report_batches(work, 3)
+    assert len(batches) == 3 and sorted(sum(batches, [])) == sorted(second["reports"])
+    assert report_batches(work, 50) == [[j] for j in sorted(second["reports"])], "never an empty batch"
+    before = table(province["url"], "SELECT * FROM monthly_report ORDER BY 1, 2, 3, 4").drop(columns="generated_at")
+    xlsx_before = {j: open(r["xlsx"], "rb").read() for j, r in second["reports"].items()}
+    built = {}
+    for batch in batches:
+        built.update(build(work, province["url"], P2, province["root"], province["routes"], only=batch))
+    after = table(province["url"], "SELECT * FROM monthly_report ORDER BY 1, 2, 3, 4").drop(columns="generated_at")
+    pd.testing.assert_frame_equal(before, after)
+    assert set(built) == set(second["reports"])
+    from openpyxl import load_workbook
+    import io
+    for j, r in built.items():
+        old, new = load_workbook(io.BytesIO(xlsx_before[j])), load_workbook(r["xlsx"])
+        for name in old.sheetnames:
+            assert list(old[name].values) == list(new[name].values), (j, name)
+
+
 # --- routing -----------------------------------------------------------------------------------
 
 def test_routing_goes_up_the_hierarchy():

@@ -61,8 +61,10 @@ def test_failed_gates_and_wrong_credentials_are_not_retried():
 
 def test_roster_sync_ends_with_report_and_digests_and_alerts_engineers(dagbag):
     dag = dagbag.dags["roster_sync"]
-    assert dag.get_task("monthly_report").upstream_task_ids == {"publish", "audit"}
-    assert "monthly_report" in dag.get_task("send_digests").upstream_task_ids
+    assert dag.get_task("monthly_report").upstream_task_ids == {"plan_reports", "publish", "audit"}
+    assert dag.get_task("plan_reports").upstream_task_ids == {"publish", "audit"}
+    assert dag.get_task("send_digests").upstream_task_ids >= {"collect_reports", "publish"}
+    assert dag.get_task("collect_reports").upstream_task_ids == {"monthly_report"}
     for d in (dag, dagbag.dags["roster_sync_deadline"]):
         for t in d.tasks:
             assert t.on_failure_callback, f"{d.dag_id}.{t.task_id} does not tell the engineers when it fails"

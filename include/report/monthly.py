@@ -69,6 +69,24 @@ def jurisdictions(regions: pd.Series) -> list[str]:
     return sorted(set(own) | {a for a, rs in below.items() if len(rs | ({a} if a in own else set())) >= 2})
 
 
+def _roster_counts(work: Path) -> pd.DataFrame:
+    """Persons per region and class: a few rows per region, read once from the roster."""
+    return (pd.read_parquet(work / "roster.parquet", columns=["region_code", "personnel_class"])
+            .value_counts(dropna=False).rename("persons").reset_index())
+
+
+def report_batches(work_dir: str, batches: int) -> list[list[str]]:
+    """The jurisdictions of ``work_dir`` in at most ``batches`` lists of about equal length, for
+    the DAG to build in parallel (:func:`build` with ``only``); always one list at least."""
+    work = Path(work_dir)
+    regions = pd.concat([pd.read_parquet(work / "unit_stats.parquet", columns=["region_code"]).region_code,
+                         _roster_counts(work).region_code,
+                         pd.read_parquet(work / "findings.parquet", columns=["region_code"]).region_code])
+    juris = jurisdictions(regions)
+    n = max(1, min(batches, len(juris)))
+    return [juris[i::n] for i in range(n)]
+
+
 def _spread(df: pd.DataFrame, juris: list[str], roots: list[str]) -> pd.DataFrame:
     """Each row once per jurisdiction that covers its region (rows with no region: the roots)."""
     reg = df.region_code.astype("string")
@@ -86,19 +104,19 @@ def _spread(df: pd.DataFrame, juris: list[str], roots: list[str]) -> pd.DataFram
 
 def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routing | None = None,
           trend_periods: int = 6, only: list[str] | None = None) -> dict:
-    """Write the reports of every jurisdiction for ``period``; returns ``{region: {"html", "xlsx", "charts"}}``."""
+    """Write the reports of every jurisdiction for ``period`` (of those in ``only`` when given:
+    a batch of :func:`report_batches`); returns ``{region: {"html", "xlsx", "charts"}}``."""
     t0 = time.perf_counter()
     work = Path(work_dir)
     stats = pd.read_parquet(work / "unit_stats.parquet")
     findings = pd.read_parquet(work / "findings.parquet")
-    roster = (pd.read_parquet(work / "roster.parquet", columns=["region_code", "personnel_class"])
-              .value_counts(dropna=False).rename("persons").reset_index())   # a few rows per region
+    roster = _roster_counts(work)
     units = pd.read_parquet(work / "std" / "units.parquet", columns=["unit_code", "name", "funding"])
     unit_names = dict(zip(units.unit_code, units.name))
     unit_funding = dict(zip(units.unit_code, units.funding))
     juris = jurisdictions(pd.concat([stats.region_code, roster.region_code, findings.region_code]))
     roots = [j for j in juris if not any(a in juris for a in lineage(j)[1:])]
-    if only:
+    if only is not None:
         juris = [j for j in juris if j in set(only)]
 
     from include.pipeline import database
@@ -142,7 +160,7 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
             out[j] = {"name": name, "html": str(html_path), "xlsx": str(target / f"{stem}.xlsx"), "charts": pngs}
         now = dt.datetime.now(dt.timezone.utc)
         with database.writer(engine) as conn:     # one writer at a time: a second report run waits, then replaces
-            if only:
+            if only is not None:
                 conn.execute(report_table.delete().where(report_table.c.period == period, report_table.c.region_code.in_(juris)))
             else:
                 conn.execute(report_table.delete().where(report_table.c.period == period))
