@@ -23,8 +23,11 @@ import pandas as pd
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"
 _ID_BODY = re.compile(r"^\d{17}$")
-# Every whitespace character, the ideographic space U+3000 included.
-_WHITESPACE = re.compile(r"\s+", re.UNICODE)
+# Every whitespace character, the ideographic space U+3000 included: Python's ``\s``, written
+# out as a class of the characters themselves (every ``str.isspace()`` one, none above U+3000),
+# so that pandas hands it to Arrow's RE2 (whose ``\s`` is ASCII-only) instead of looping in Python.
+WHITESPACE_RUN = "[" + "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "]+"
+_WHITESPACE = re.compile(WHITESPACE_RUN)
 
 
 def id_check_char(body17: str) -> str:
@@ -169,7 +172,7 @@ def normalise_name(raw: object) -> str | None:
 
 
 def normalise_name_series(names: pd.Series) -> pd.Series:
-    out = names.astype("string").str.replace(r"\s+", "", regex=True)
+    out = names.astype("string").str.replace(WHITESPACE_RUN, "", regex=True)
     for variant in MIDDLE_DOT_VARIANTS:
         out = out.str.replace(variant, MIDDLE_DOT, regex=False)
     return out
@@ -179,7 +182,7 @@ def normalise_name_series(names: pd.Series) -> pd.Series:
 
 def clean_id_series(raw: pd.Series) -> pd.Series:
     """:func:`clean_id` over a column: upper-case, all whitespace removed, 15-digit IDs converted."""
-    s = raw.astype("string").str.replace(r"\s+", "", regex=True).str.upper()
+    s = raw.astype("string").str.replace(WHITESPACE_RUN, "", regex=True).str.upper()
     legacy = s.str.fullmatch(r"\d{15}").fillna(False).to_numpy(dtype=bool)
     if legacy.any():
         body = s[legacy].str[:6] + "19" + s[legacy].str[6:]
