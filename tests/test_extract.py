@@ -228,3 +228,26 @@ def test_a_page_with_missing_and_extra_fields_keeps_everything_as_received():
     assert rows[1]["approved"] == 4 and rows[1]["updated_at"] is None
     assert rows[1]["_missing"] == "updated_at" and json.loads(rows[1]["_extra"]) == {"note": "新增"}
     assert rows[0]["_missing"] is None
+
+
+def test_hr_decode_reads_every_value_as_text_and_refuses_a_body_in_another_encoding(tmp_path):
+    """Arrow's CSV reader keeps leading zeros, empty fields as "", quoted commas; a UTF-8 body under a
+    GB18030 header is refused by name, never loaded in part."""
+    from include.pipeline.extract.hr import decode
+    from include.pipeline.extract.http import SourceContractError
+    from include.pipeline.store import RunStore
+
+    store = RunStore(str(tmp_path), "hr", "2026-10-31")
+    store.begin()
+    store.fs.makedirs(store.path("files"), exist_ok=True)
+    text = '公民身份号码,姓名,缴费基数\n011010519480521123,"买买提·艾力, 阿",\n11010519480521123X,张三,08000.50\n'
+    with store.fs.open(store.path("files/ok.csv"), "wb") as fh:
+        fh.write(text.encode("gb18030"))
+    assert decode(store, {"name": "ok.csv", "rows": 2}) == ["公民身份号码", "姓名", "缴费基数"]
+    got = pd.read_parquet(store.path("ok.csv.parquet"))
+    assert got.values.tolist() == [["011010519480521123", "买买提·艾力, 阿", ""], ["11010519480521123X", "张三", "08000.50"]]
+    bad = "公民身份号码,姓名\n".encode("gb18030") + ("110105194805211234,买买提·艾力\n" * 3000).encode("utf-8")
+    with store.fs.open(store.path("files/bad.csv"), "wb") as fh:
+        fh.write(bad)
+    with pytest.raises(SourceContractError, match="bad.csv is not GB18030 text"):
+        decode(store, {"name": "bad.csv", "rows": 3000})

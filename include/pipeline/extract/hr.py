@@ -8,13 +8,13 @@ again and is never loaded in part. The bytes are kept as received
 
 from __future__ import annotations
 
+import csv
 import hashlib
-import io
 import logging
 import time
 
-import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import requests
 
 from include.pipeline.extract.http import SourceAuthError, SourceConn, SourceContractError, SourceError, check, json_body, make_session
@@ -75,29 +75,36 @@ def download(session, conn: SourceConn, entry: dict, store: RunStore, attempts: 
     raise SourceError(f"{conn.conn_id}: {entry['name']} never arrived whole in {attempts} attempts; nothing of it was loaded")
 
 
-def decode(store: RunStore, entry: dict, chunk_rows: int = 200_000) -> list[str]:
-    """GB18030 CSV to ``<name>.parquet`` (every value text), in chunks. Returns the header."""
+def decode(store: RunStore, entry: dict, block_size: int = 8 << 20) -> list[str]:
+    """GB18030 CSV to ``<name>.parquet`` (every value text, an empty field an empty string), read
+    by Arrow's streaming CSV reader block by block (pandas' reader took 9 s of a 9.5 s
+    extract at 1M). Returns the header."""
     src = store.path(f"files/{entry['name']}")
     name = f"{entry['name']}.parquet"
-    rows, writer, header = 0, None, None
+    with store.fs.open(src, "rb") as raw:
+        first = raw.readline()
     try:
-        with store.fs.open(src, "rb") as raw, io.TextIOWrapper(raw, encoding="gb18030", newline="") as text:
-            for part in pd.read_csv(text, dtype=str, keep_default_na=False, chunksize=chunk_rows):
-                table = pa.Table.from_pandas(part, preserve_index=False)
-                if writer is None:
-                    header = list(part.columns)
-                    writer = store.parquet_writer(name, table.schema)
-                writer.write_table(table)
-                rows += len(part)
+        header = next(csv.reader([first.decode("gb18030")]), []) if first.strip() else []
     except UnicodeDecodeError as exc:
         raise SourceContractError(f"hr: {entry['name']} is not GB18030 text (byte {exc.start})") from None
-    except pd.errors.EmptyDataError:
-        header = []
-    if writer is None:  # a header-only or empty file
-        empty = pd.read_csv(store.fs.open(src, "rb"), encoding="gb18030", dtype=str, nrows=0) if header != [] else pd.DataFrame()
-        header = list(empty.columns)
-        writer = store.parquet_writer(name, pa.schema([(c, pa.string()) for c in header]))
-    writer.close()
+    schema = pa.schema([(c, pa.string()) for c in header])
+    rows = 0
+    with store.parquet_writer(name, schema) as writer:
+        if header:
+            convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=False,
+                                           quoted_strings_can_be_null=False)
+            try:
+                with store.fs.open(src, "rb") as raw:
+                    reader = pacsv.open_csv(raw, read_options=pacsv.ReadOptions(encoding="gb18030", block_size=block_size),
+                                            convert_options=convert)
+                    for batch in reader:
+                        writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+                        rows += batch.num_rows
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                if "decode" in str(exc).lower() or isinstance(exc, UnicodeDecodeError):
+                    raise SourceContractError(f"hr: {entry['name']} is not GB18030 text") from None
+                raise SourceContractError(f"hr: {entry['name']} is not a CSV file Arrow can read: "
+                                          f"{str(exc).splitlines()[0][:160]}") from None
     if rows != entry["rows"]:
         raise SourceError(f"hr: {entry['name']} has {rows} data rows, the index says {entry['rows']}")
     return header
