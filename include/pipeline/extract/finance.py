@@ -2,7 +2,7 @@
 
 A sync reads the months it has not read yet and re-reads the last one it read (a
 correction may replace the rows of the month before the latest paid one). Months are
-streamed in chunks straight to Parquet (``gz_ff_<YYYYMM>.parquet``), so memory stays flat.
+streamed in chunks, column by column, straight to Parquet (``gz_ff_<YYYYMM>.parquet``), so memory stays flat.
 The manifest's ``state.months`` maps every month ever read to the run that holds its
 latest copy.
 """
@@ -31,6 +31,19 @@ def _as_text(v):
     if v is None:
         return None
     return format(v, "f") if hasattr(v, "as_tuple") else str(v)   # Decimal: no exponent
+
+
+def _text_columns(rows: list, cols: list[str], schema: pa.Schema) -> pa.Table:
+    """A chunk of rows as a table of text, column by column: a column of text (most of them)
+    goes to Arrow as it is; only a column holding numbers is converted value by value
+    (:func:`_as_text`: the text the value was stored as, a Decimal without exponent)."""
+    arrays = []
+    for values in zip(*rows):
+        try:    # Arrow refuses anything but text, bytes (read as UTF-8) and None for a string array
+            arrays.append(pa.array(values, pa.string()))
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            arrays.append(pa.array([_as_text(v) for v in values], pa.string()))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def check_schema(conn_id: str, engine) -> None:
@@ -94,9 +107,10 @@ def extract_finance(conn_id: str, url, root: str, ds: str, chunk: int = 50_000) 
                 progress = Progress(f"finance {name}", logger=log)
                 result = c.execution_options(stream_results=True, yield_per=chunk).execute(
                     sa.text(f"SELECT {', '.join(cols)} FROM {table}{where}"), params)
-                with store.parquet_writer(name, _schema(cols)) as out:
+                schema = _schema(cols)
+                with store.parquet_writer(name, schema) as out:
                     for part in result.partitions(chunk):
-                        out.write_rows([{k: _as_text(v) for k, v in zip(cols, row)} for row in part])
+                        out.write_table(_text_columns(part, cols, schema))
                         progress.add(len(part))
                 stats[name] = progress.done()
                 if table == "gz_ff":
