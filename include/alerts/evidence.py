@@ -18,7 +18,7 @@ import json
 import pandas as pd
 import sqlalchemy as sa
 
-from include.alerts.codes import SOURCE_LABEL  # noqa: F401  (the pages read it from here)
+from include.alerts.codes import SOURCE_LABEL
 from include.identifiers import mask_id, redact
 from include.pipeline.publish import evidence_table
 from include.pipeline.standardise import ID_FIELDS, RECORD_KEYS

@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 
 import numpy as np
 import pandas as pd
 
 from include import dictionary as D
-
-log = logging.getLogger("roster_sync.changes")
 
 # The columns whose difference makes a person ``changed``, in the contract's order.
 CHANGE_COLUMNS = ["unit_code", "personnel_class", "quota_type", "budget_unit_codes", "gross_pay"]
@@ -176,14 +173,13 @@ def _view(compared, period: str, previous_period: str) -> pd.DataFrame:
     return out.assign(_o=order).sort_values(["_o", "unit_code", "id_number"], ignore_index=True)[[c.name for c in D.CHANGE_VIEW]]
 
 
-def read_roster(conn, period: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """A published period's roster from ``roster_db`` (``columns`` of it)."""
+def read_roster(conn, period: str) -> pd.DataFrame:
+    """What :func:`compare` reads of a published period's roster in ``roster_db``."""
     import sqlalchemy as sa
 
     from include.pipeline.publish import roster_table
     r = roster_table.c
-    cols = columns or VIEW_COLUMNS
-    return pd.read_sql(sa.select(*[r[c] for c in cols]).where(r.period == period), conn)
+    return pd.read_sql(sa.select(*[r[c] for c in VIEW_COLUMNS]).where(r.period == period), conn)
 
 
 def between(url, period: str, previous_period: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -235,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(shown):
         print(shown[["change", "id_number", "name", "unit_name", "fields", "gross_pay_delta"]].fillna("").to_string(index=False))
     if a.export:
-        paths = finance.export_changes(rows, view, a.export, f"{a.period}_vs_{a.previous_period}")
+        paths = finance.export_changes(rows, view, a.export, a.period, a.previous_period)
         print("written: " + ", ".join(paths))
     return 0
 

@@ -124,27 +124,25 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame, chunk: int = 100_0
         elif isinstance(t, sa.Numeric):
             v = pd.to_numeric(v).astype("float64")
         out[c] = v
-    raw = conn.connection.dbapi_connection
-    statement = f"INSERT INTO {table.name}"
+    if sqlite:
+        statement = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    else:
+        # Arrow's CSV writer quotes every text value and leaves a null empty and unquoted: in
+        # PostgreSQL's CSV format that is NULL, while "" stays an empty string
+        statement = f"COPY {table.name} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)"
+    cur = conn.connection.dbapi_connection.cursor()
     try:
-        if sqlite:
-            statement = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-            cur = raw.cursor()
-            for a in range(0, len(out), chunk):   # Arrow hands out Python values column by column, nulls as None
-                part = pa.Table.from_pandas(out.iloc[a:a + chunk], preserve_index=False)
+        for a in range(0, len(out), chunk):
+            part = pa.Table.from_pandas(out.iloc[a:a + chunk], preserve_index=False)
+            if sqlite:   # Arrow hands out Python values column by column, nulls as None
                 cur.executemany(statement, zip(*[part.column(c).to_pylist() for c in cols]))
-            cur.close()
-        else:
-            # Arrow's CSV writer quotes every text value and leaves a null empty and unquoted: in
-            # PostgreSQL's CSV format that is NULL, while "" stays an empty string
-            statement = f"COPY {table.name} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)"
-            with raw.cursor() as cur:
-                for a in range(0, len(out), chunk):
-                    buf = io.BytesIO()
-                    pacsv.write_csv(pa.Table.from_pandas(out.iloc[a:a + chunk], preserve_index=False), buf,
-                                    pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-                    buf.seek(0)
-                    cur.copy_expert(statement, buf)
+            else:
+                buf = io.BytesIO()
+                pacsv.write_csv(part, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+                buf.seek(0)
+                cur.copy_expert(statement, buf)
     except conn.dialect.dbapi.Error as exc:
         raise sa.exc.DBAPIError(statement, None, exc, hide_parameters=True) from None
+    finally:
+        cur.close()
     return len(out)

@@ -29,17 +29,16 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
+from openpyxl.utils import get_column_letter
 
 from include.report.workbook import FORMATS as NUMBER_FORMATS
-from include.report.workbook import HEADER_FILL, MAX_WIDTH
+from include.report.workbook import HEADER_FILL, MAX_WIDTH, WIDE
 
 ROWS_PER_SHEET = 1_000_000          # Excel holds 1,048,576 rows a sheet
 CHUNK = 50_000
 WIDTH_SAMPLE = 20_000               # rows read to size a column
 LINE_HEIGHT = 15                    # points: one line of 11-point text
 _INVALID_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
-# Characters that take two columns on screen (CJK, full-width forms).
-_WIDE = r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]"
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 
 # The cell styles (cellXfs) of every workbook this writes, by format name; cells sit at the top
@@ -118,16 +117,6 @@ class Sheet:
     freeze_columns: int = 0
 
 
-def column_letter(i: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA."""
-    s = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        s = chr(65 + r) + s
-    return s
-
-
 def infer_format(values: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(values):
         return "bool"
@@ -182,12 +171,15 @@ def _cells(values: pd.Series, fmt: str) -> pd.Series:
     return _text_cells(values, style)
 
 
+def display_widths(values: pd.Series) -> pd.Series:
+    """Each value's width on screen, a Chinese character counting two (missing: 0)."""
+    s = values.astype("string").fillna("")
+    return s.str.len() + s.str.count(WIDE)
+
+
 def display_width(values: pd.Series) -> int:
-    """The widest value's width on screen, a Chinese character counting two."""
-    s = values.dropna().astype("string")
-    if not len(s):
-        return 0
-    return int((s.str.len() + s.str.count(_WIDE)).max())
+    """The widest value's width on screen."""
+    return int(display_widths(values).max()) if len(values) else 0
 
 
 def _shown(values: pd.Series, fmt: str) -> pd.Series:
@@ -241,8 +233,7 @@ def _row_heights(frame: pd.DataFrame, fmts: list[str], widths: list[float]) -> p
     for j, (col, fmt) in enumerate(zip(frame.columns, fmts)):
         if fmt != "wrap":
             continue
-        s = frame[col].astype("string").fillna("")
-        n = np.ceil((s.str.len() + s.str.count(_WIDE)).to_numpy(dtype=float) / max(widths[j] - 2, 1)).clip(1)
+        n = np.ceil(display_widths(frame[col]).to_numpy(dtype=float) / max(widths[j] - 2, 1)).clip(1)
         lines = n if lines is None else np.maximum(lines, n)
     return None if lines is None else pd.Series((lines * LINE_HEIGHT).round(1), index=frame.index)
 
@@ -293,27 +284,24 @@ def write_workbook(sheets: list[Sheet], fh) -> None:
             placed, last = _layout(tables)
             ncols = max((len(t.frame.columns) for t in tables), default=0)
             single = len(placed) == 1
-            pane = ""
-            if single and ncols:
+            pane = filt = ""
+            if single and ncols:   # one table: its header frozen (and the first columns), filtered, printed on every page
                 header_row = placed[0][2]
-                top_left = f"{column_letter(freeze_columns)}{header_row + 1}"
+                top_left = f"{get_column_letter(freeze_columns + 1)}{header_row + 1}"
                 split = f'xSplit="{freeze_columns}" ' if freeze_columns else ""
                 active = "bottomRight" if freeze_columns else "bottomLeft"
                 pane = (f'<pane {split}ySplit="{header_row}" topLeftCell="{top_left}" activePane="{active}" state="frozen"/>'
                         f'<selection pane="{active}" activeCell="{top_left}" sqref="{top_left}"/>')
+                ref = f"$A${header_row}:${get_column_letter(ncols)}${max(last, header_row + 1)}"
+                filt = f'<autoFilter ref="{ref.replace("$", "")}"/>'
+                names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">{escape(_quoted(name))}!{ref}</definedName>')
+                names.append(f'<definedName name="_xlnm.Print_Titles" localSheetId="{i}">{escape(_quoted(name))}!${header_row}:${header_row}</definedName>')
             selected = 'tabSelected="1" ' if i == 0 else ""
             views = f'<sheetViews><sheetView {selected}workbookViewId="0">{pane}</sheetView></sheetViews>'
             widths = _widths(placed)
             cols = "".join(f'<col min="{j + 1}" max="{j + 1}" width="{w}" customWidth="1"/>' for j, w in enumerate(widths))
-            filt = ""
-            if single and ncols:
-                header_row = placed[0][2]
-                ref = f"$A${header_row}:${column_letter(ncols - 1)}${max(last, header_row + 1)}"
-                filt = f'<autoFilter ref="{ref.replace("$", "")}"/>'
-                names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">{escape(_quoted(name))}!{ref}</definedName>')
-                names.append(f'<definedName name="_xlnm.Print_Titles" localSheetId="{i}">{escape(_quoted(name))}!${header_row}:${header_row}</definedName>')
             with zf.open(f"xl/worksheets/sheet{i + 1}.xml", "w", force_zip64=True) as out:
-                dimension = f"A1:{column_letter(max(ncols, 1) - 1)}{max(last, 1)}"
+                dimension = f"A1:{get_column_letter(max(ncols, 1))}{max(last, 1)}"
                 out.write(SHEET_HEAD.format(dimension=dimension, views=views, cols=f"<cols>{cols}</cols>" if cols else "").encode())
                 for t, fmts, header_row, first in placed:
                     if t.title:

@@ -17,8 +17,6 @@ text cell a spreadsheet would take for a formula starts with an apostrophe).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import fsspec
 import pandas as pd
 
@@ -182,9 +180,11 @@ def _changes_files(fs, base: str, changes: pd.DataFrame, view: pd.DataFrame, pre
     return [*written, f"{base}.xlsx"]
 
 
-def export_changes(changes: pd.DataFrame, view: pd.DataFrame, directory: str, stem: str) -> list[str]:
-    """The changes between two periods as ``roster_changes_<stem>.{parquet,csv,xlsx}`` in ``directory``."""
-    Path(directory).mkdir(parents=True, exist_ok=True)
+def export_changes(changes: pd.DataFrame, view: pd.DataFrame, directory: str, period: str,
+                   previous_period: str) -> list[str]:
+    """The changes of ``period`` against ``previous_period`` as
+    ``roster_changes_<period>_vs_<previous_period>.{parquet,csv,xlsx}`` in ``directory``."""
     fs, _ = fsspec.core.url_to_fs(directory)
-    previous = changes.previous_period.iloc[0] if len(changes) else stem.rsplit("_vs_", 1)[-1]
-    return _changes_files(fs, f"{directory.rstrip('/')}/roster_changes_{stem}", changes, view, previous)
+    fs.makedirs(directory, exist_ok=True)
+    return _changes_files(fs, f"{directory.rstrip('/')}/roster_changes_{period}_vs_{previous_period}", changes, view,
+                          previous_period)

@@ -11,7 +11,7 @@ has its own streaming writer (:mod:`include.pipeline.xlsx`).
 from __future__ import annotations
 
 import io
-import unicodedata
+import re
 
 import pandas as pd
 
@@ -20,9 +20,16 @@ MAX_WIDTH = 48
 HEADER_FILL = "DDE7F3"
 
 
+# Characters that take two columns on screen: CJK (and its extensions), Hangul, full-width
+# forms, emoji. One definition for both writers; the streaming one applies it vectorised.
+WIDE = ("[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6"
+        "\U0001f300-\U0001f64f\U0001f900-\U0001f9ff\U00020000-\U0003fffd]")
+_WIDE = re.compile(WIDE)
+
+
 def _width(value) -> int:
     s = "" if value is None else str(value)
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
+    return len(s) + len(_WIDE.findall(s))
 
 
 def _cell(v):

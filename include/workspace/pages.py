@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 
 from include import periods as P
 from include.alerts import codes as C
-from include.alerts.evidence import KINDS, SOURCE_LABEL, kind, kind_order
+from include.alerts.codes import SOURCE_LABEL
+from include.alerts.evidence import KINDS, kind, kind_order
 from include.findings import CODES, TERM
 from include.workspace import service as W
 

@@ -33,7 +33,7 @@ def _as_text(v):
     return format(v, "f") if hasattr(v, "as_tuple") else str(v)   # Decimal: no exponent
 
 
-def _text_columns(rows: list, cols: list[str], schema: pa.Schema) -> pa.Table:
+def _text_columns(rows: list, schema: pa.Schema) -> pa.Table:
     """A chunk of rows as a table of text, column by column: a column of text (most of them)
     goes to Arrow as it is; only a column holding numbers is converted value by value
     (:func:`_as_text`: the text the value was stored as, a Decimal without exponent)."""
@@ -110,7 +110,7 @@ def extract_finance(conn_id: str, url, root: str, ds: str, chunk: int = 50_000) 
                 schema = _schema(cols)
                 with store.parquet_writer(name, schema) as out:
                     for part in result.partitions(chunk):
-                        out.write_table(_text_columns(part, cols, schema))
+                        out.write_table(_text_columns(part, schema))
                         progress.add(len(part))
                 stats[name] = progress.done()
                 if table == "gz_ff":
