@@ -172,9 +172,16 @@ def normalise_name(raw: object) -> str | None:
 
 
 def normalise_name_series(names: pd.Series) -> pd.Series:
-    out = names.astype("string").str.replace(WHITESPACE_RUN, "", regex=True)
-    for variant in MIDDLE_DOT_VARIANTS:
-        out = out.str.replace(variant, MIDDLE_DOT, regex=False)
+    """:func:`normalise_name` over a column. Only a value holding a byte that can begin a whitespace
+    character or a middle dot is rewritten (a name of Chinese characters holds none)."""
+    out = names.astype("string")
+    rows = rows_with_bytes(_arrow_text(out), WHITESPACE_BYTES | DOT_BYTES)
+    if len(rows):
+        part = out.iloc[rows].str.replace(WHITESPACE_RUN, "", regex=True)
+        for variant in MIDDLE_DOT_VARIANTS:
+            part = part.str.replace(variant, MIDDLE_DOT, regex=False)
+        out = out.copy()
+        out.iloc[rows] = part.to_numpy()
     return out
 
 
@@ -182,7 +189,7 @@ def normalise_name_series(names: pd.Series) -> pd.Series:
 
 def clean_id_series(raw: pd.Series) -> pd.Series:
     """:func:`clean_id` over a column: upper-case, all whitespace removed, 15-digit IDs converted."""
-    s = raw.astype("string").str.replace(WHITESPACE_RUN, "", regex=True).str.upper()
+    s = remove_whitespace(raw.astype("string")).str.upper()
     legacy = s.str.fullmatch(r"\d{15}").fillna(False).to_numpy(dtype=bool)
     if legacy.any():
         body = s[legacy].str[:6] + "19" + s[legacy].str[6:]
@@ -191,33 +198,135 @@ def clean_id_series(raw: pd.Series) -> pd.Series:
     return s
 
 
+# The bytes that can begin a whitespace character in UTF-8: the ASCII ones, and the lead bytes of
+# U+0085/U+00A0 (0xC2), U+1680 (0xE1), U+2000-U+205F (0xE2) and U+3000 (0xE3). A value with none
+# of them has no whitespace.
+WHITESPACE_BYTES = frozenset(ord(c) for c in map(chr, range(0x80)) if c.isspace()) | {0xC2, 0xE1, 0xE2, 0xE3}
+# Likewise for the middle-dot variants: "." and the lead bytes of U+2022/U+2027 (0xE2), U+30FB (0xE3), U+FF0E (0xEF).
+DOT_BYTES = frozenset({ord("."), 0xE2, 0xE3, 0xEF})
+
+
+def rows_with_bytes(text, byte_values) -> np.ndarray:
+    """The positions of the values of an Arrow string array holding any of ``byte_values``: one pass
+    over the column's bytes, each found byte mapped to its value through the offsets."""
+    import pyarrow as pa
+
+    if not len(text) or text.buffers()[2] is None:
+        return np.zeros(0, dtype=np.int64)
+    wide = pa.types.is_large_string(text.type)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64 if wide else np.int32)[text.offset: text.offset + len(text) + 1]
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+    wanted = np.zeros(256, dtype=bool)
+    wanted[list(byte_values)] = True
+    at = np.flatnonzero(wanted[data]) + offsets[0]
+    rows = np.unique(np.searchsorted(offsets, at, side="right") - 1)
+    if text.null_count and len(rows):
+        rows = rows[text.is_valid().to_numpy(zero_copy_only=False)[rows]]
+    return rows
+
+
+def remove_whitespace(values: pd.Series) -> pd.Series:
+    """Every whitespace character removed (Python's ``\\s``, U+3000 included); only the values
+    that can hold one are rewritten."""
+    values = values.astype("string")
+    rows = rows_with_bytes(_arrow_text(values), WHITESPACE_BYTES)
+    if not len(rows):
+        return values
+    out = values.copy()
+    out.iloc[rows] = values.iloc[rows].str.replace(WHITESPACE_RUN, "", regex=True).to_numpy()
+    return out
+
+
 def _digit_matrix(bodies: pd.Series) -> np.ndarray:
     """(n, 17) digits of 17-digit strings (the caller guarantees the shape)."""
     joined = "".join(bodies.str[:17].tolist()).encode("ascii")
     return np.frombuffer(joined, dtype=np.uint8).reshape(-1, 17).astype(np.int64) - 48
 
 
+def _arrow_text(values: pd.Series):
+    """A text column as one Arrow string array."""
+    import pyarrow as pa
+
+    arr = pa.array(values.astype("string"), from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _fixed_width(arr, rows: np.ndarray, width: int) -> np.ndarray:
+    """The bytes of the values at ``rows`` of an Arrow string array, each exactly ``width`` bytes long
+    (the caller guarantees it), as a (len(rows), width) matrix: taken together they are one run
+    of bytes, so no Python string is made and no byte is indexed alone."""
+    import pyarrow as pa
+
+    part = arr.take(pa.array(rows, type=pa.int64()))
+    if not len(part):
+        return np.zeros((0, width), dtype=np.uint8)
+    wide = pa.types.is_large_string(part.type)
+    offsets = np.frombuffer(part.buffers()[1], dtype=np.int64 if wide else np.int32)
+    start = int(offsets[part.offset])
+    return np.frombuffer(part.buffers()[2], dtype=np.uint8)[start: start + width * len(part)].reshape(-1, width)
+
+
+def _real_dates(yyyymmdd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For an (n, 8) matrix of digit values: which form a real date (:func:`parse_yyyymmdd`: year 1-9999),
+    and the date as the integer YYYYMMDD."""
+    d = yyyymmdd.astype(np.int64)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month = d[:, 4] * 10 + d[:, 5]
+    day = d[:, 6] * 10 + d[:, 7]
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 0, 12)] + (leap & (month == 2))
+    real = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    return real, year * 10000 + month * 100 + day
+
+
+def _is_digit(b: np.ndarray) -> np.ndarray:
+    return (b >= 48) & (b <= 57)
+
+
 def valid_id_mask(cleaned: pd.Series, not_after: dt.date | None = None) -> np.ndarray:
-    """:func:`is_valid_id` over a column of cleaned IDs (boolean array)."""
-    shape = cleaned.str.fullmatch(r"\d{17}[\dX]").fillna(False).to_numpy(dtype=bool)
-    ok = np.zeros(len(cleaned), dtype=bool)
-    if not shape.any():
-        return ok
-    cand = cleaned[shape]
-    check = id_check_chars(_digit_matrix(cand)) == cand.str[17].to_numpy(dtype=object)
-    born = pd.to_datetime(cand.str[6:14], format="%Y%m%d", errors="coerce")
-    good = check & born.notna().to_numpy()
+    """:func:`is_valid_id` over a column of cleaned IDs (boolean array): 17 ASCII digits and a digit
+    or ``X``, the check character right, a real birth date not after ``not_after``. Worked on the
+    column's bytes (an ID is ASCII: a value of another length in bytes is not one)."""
+    import pyarrow.compute as pc
+
+    arr = _arrow_text(cleaned)
+    ok = np.zeros(len(arr), dtype=bool)
+    rows = np.flatnonzero(pc.fill_null(pc.equal(pc.binary_length(arr), 18), False).to_numpy(zero_copy_only=False))
+    b = _fixed_width(arr, rows, 18)
+    last = b[:, 17]
+    shaped = _is_digit(b[:, :17]).all(axis=1) & (_is_digit(last) | (last == ord("X")))
+    rows, b = rows[shaped], b[shaped]
+    digits = b[:, :17].astype(np.int64) - 48
+    expected = np.frombuffer(ID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)[(digits * np.asarray(ID_WEIGHTS)).sum(axis=1) % 11]
+    real, born = _real_dates(digits[:, 6:14])
+    good = (expected == b[:, 17]) & real
     if not_after is not None:
-        good &= (born <= pd.Timestamp(not_after)).fillna(False).to_numpy(dtype=bool)
-    ok[np.flatnonzero(shape)] = good
+        good &= born <= not_after.year * 10000 + not_after.month * 100 + not_after.day
+    ok[rows] = good
     return ok
 
 
+def birth8(cleaned: str | None) -> str | None:
+    """Digits 7-14 of a cleaned ID where they form a real date (YYYYMMDD), else None."""
+    part = (cleaned or "")[6:14]
+    return part if parse_yyyymmdd(part) and part.isascii() else None
+
+
 def birth8_series(cleaned: pd.Series) -> pd.Series:
-    """Digits 7-14 where they still form a real date (YYYYMMDD), else NA."""
-    d = cleaned.str[6:14]
-    real = pd.to_datetime(d.where(d.str.fullmatch(r"\d{8}").fillna(False)), format="%Y%m%d", errors="coerce").notna()
-    return d.where(real.to_numpy(), pd.NA)
+    """:func:`birth8` over a column: characters 7-14 (Arrow slices by character, as ``str[6:14]``),
+    kept where they are 8 ASCII digits of a real date."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    part = pc.utf8_slice_codeunits(_arrow_text(cleaned), 6, 14)
+    rows = np.flatnonzero(pc.fill_null(pc.equal(pc.binary_length(part), 8), False).to_numpy(zero_copy_only=False))
+    b = _fixed_width(part, rows, 8)
+    digits = _is_digit(b).all(axis=1)
+    real, _ = _real_dates(np.where(_is_digit(b), b.astype(np.int64) - 48, 0))
+    found = np.zeros(len(part), dtype=bool)
+    found[rows[digits & real]] = True
+    values = pc.if_else(pa.array(found), part, pa.scalar(None, part.type))
+    return pd.Series(pd.arrays.ArrowStringArray(values.cast(pa.string())), index=cleaned.index)
 
 
 def mask_id_series(raw: pd.Series) -> pd.Series:

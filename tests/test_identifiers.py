@@ -91,6 +91,17 @@ def test_vectorised_forms_agree_with_the_scalar_ones():
     assert mask.sum() == 300 + 20 + 20 + 20 - 0 and not mask[-5:].any()
     b8 = ids.birth8_series(cleaned)
     assert b8.iloc[0] == cleaned.iloc[0][6:14] and b8.iloc[300 + 20 + 20 + 20 + 30:300 + 20 + 20 + 20 + 40].isna().all()
+    for c, b in zip(cleaned, b8):
+        assert (pd.isna(b) and ids.birth8(None if pd.isna(c) else c) is None) or b == ids.birth8(c), c
+    # dates at the edges of the calendar, characters of several bytes, the check char's case
+    edges = ["11010520000229", "11010519000229", "11010516000229", "11010500000101", "11010599991231",
+             "1101051990023", "中国人民05199001011234", "中a05199001011234", "ＡＢＣＤＥＦ19900101", "1101051990010100x"]
+    edges += [body + ids.id_check_char(body) for body in ("11010520000229123", "11010516000229123", "11010519000229123")]
+    edges += ["11010520000229123" + ids.id_check_char("11010520000229123").lower(), None, ""]
+    e = pd.Series(edges, dtype="string")
+    assert list(ids.valid_id_mask(e)) == [x is not None and ids.is_valid_id(x) for x in edges]
+    assert [None if pd.isna(b) else b for b in ids.birth8_series(e)] == [ids.birth8(x) for x in edges]
+    assert ids.birth8("11010520000229") == "20000229" and ids.birth8("11010519000229") is None
     masked = ids.mask_id_series(pd.Series([SAMPLE_ID, "12345", None]))
     assert masked.iloc[0] == ids.mask_id(SAMPLE_ID) and masked.iloc[1] == "*****"
 

@@ -48,6 +48,7 @@ def compare(current: pd.DataFrame, previous: pd.DataFrame) -> tuple[pd.DataFrame
     import duckdb
 
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")   # a bar of carriage returns is noise in a task log
     try:
         con.register("cur", _side(current))
         con.register("prev", _side(previous))

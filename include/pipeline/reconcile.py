@@ -71,6 +71,7 @@ ROSTER_COLUMNS = [
 
 def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")   # a bar of carriage returns is noise in a task log
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:

@@ -200,24 +200,44 @@ CONTROL = r"[\x00-\x1f\x7f]"     # NUL and the other control characters: no text
 
 
 def _text(col: pd.Series):
-    """A column as an Arrow string array (values that are not text: as their text)."""
+    """A column as one Arrow string array (values that are not text: as their text)."""
     import pyarrow as pa
 
     try:
-        return pa.array(col, type=pa.string(), from_pandas=True)
+        arr = pa.array(col, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array(col.astype("string"), type=pa.string(), from_pandas=True)
+        arr = pa.array(col.astype("string"), type=pa.string(), from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+CONTROL_BYTES = frozenset([*range(0x20), 0x7F])
+
+
+def has_control(text) -> np.ndarray:
+    """Which values of an Arrow string array hold a character of :data:`CONTROL` (boolean array).
+
+    In UTF-8 a byte below 0x80 is always a whole ASCII character, so a control character is a
+    byte below 0x20 or 0x7F anywhere in the values' data (a regular expression per value took
+    7 times as long)."""
+    bad = np.zeros(len(text), dtype=bool)
+    bad[ids.rows_with_bytes(text, CONTROL_BYTES)] = True
+    return bad
 
 
 class _Reasons:
     """The first reason each row breaks, if any (vectorised: one pass per rule)."""
 
     def __init__(self, n: int):
-        self.reasons = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype="string")
+        self.reasons = np.full(n, None, dtype=object)
+        self.bad = np.zeros(n, dtype=bool)
 
     def flag(self, mask, reason) -> None:
-        mask = np.asarray(pd.Series(mask).fillna(False), dtype=bool)
-        self.reasons = self.reasons.where(~mask | self.reasons.notna().to_numpy(), reason)
+        """``reason`` (text, or one per row) for the rows of ``mask`` that have none yet."""
+        mask = np.asarray(pd.Series(mask).fillna(False), dtype=bool) if not isinstance(mask, np.ndarray) else mask
+        first = mask & ~self.bad
+        if first.any():
+            self.reasons[first] = reason[first] if isinstance(reason, np.ndarray) else reason
+            self.bad |= first
 
     def contract(self, source: str, raw: pd.DataFrame) -> None:
         """Missing keys, nulls where the contract wants a value, control characters, values too long to store."""
@@ -227,28 +247,31 @@ class _Reasons:
         limits = _storable_lengths().get(source, {})
         if "_missing" in raw.columns:   # a JSON item that lacked contract fields
             missing = raw["_missing"].astype("string")
-            self.flag(missing.notna().to_numpy(), ("missing field(s): " + missing).to_numpy())
+            self.flag(missing.notna().to_numpy(), ("missing field(s): " + missing).to_numpy(dtype=object))
         for f in fields:
             if f not in raw.columns:
                 continue
             text = _text(raw[f])
-            blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
-            if f not in nullable:
-                self.flag(blank.to_numpy(zero_copy_only=False), f"no {f}")
-            bad = pc.fill_null(pc.match_substring_regex(text, CONTROL), False).to_numpy(zero_copy_only=False)
-            self.flag(bad, f"{f} contains a control character")
+            if f not in nullable:   # blank: null, empty or whitespace only (what trimming leaves empty)
+                blank = pc.or_kleene(pc.equal(pc.utf8_length(text), 0), pc.utf8_is_space(text))
+                self.flag(pc.fill_null(blank, True).to_numpy(zero_copy_only=False), f"no {f}")
+            self.flag(has_control(text), f"{f} contains a control character")
             limit = limits.get(f)
-            if limit:
-                long = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), limit), False)
-                self.flag(long.to_numpy(zero_copy_only=False), f"{f} longer than {limit} characters")
+            if limit:   # only a value longer than the limit as received can be longer once trimmed
+                long = pc.fill_null(pc.greater(pc.utf8_length(text), limit), False).to_numpy(zero_copy_only=False)
+                if long.any():
+                    at = np.flatnonzero(long)
+                    trimmed = pc.utf8_length(pc.utf8_trim_whitespace(text.take(at))).to_numpy(zero_copy_only=False)
+                    long[at] = trimmed > limit
+                self.flag(long, f"{f} longer than {limit} characters")
 
     def quarantined(self, part: str, raw: pd.DataFrame, rec_no) -> tuple[np.ndarray, pd.DataFrame]:
         """``part``: the source, or a table of one (``units``, ``quotas``, ``leader_posts`` of staffing,
         ``ys_dw`` of finance); a table's reasons name it."""
-        bad = self.reasons.notna().to_numpy()
+        bad = self.bad
         rec_no = np.asarray(rec_no)
         system = TABLE_OF.get(part)
-        reasons = self.reasons[bad].to_numpy()
+        reasons = self.reasons[bad]
         quarantined = pd.DataFrame({
             "source": system or part, "part": part, "rec_no": rec_no[bad],
             "reason": (f"{part} item: " + pd.Series(reasons, dtype="string")).to_numpy() if system else reasons,
@@ -269,6 +292,33 @@ def _as_json(rows: pd.DataFrame) -> np.ndarray:
 
 # The amounts among the fields as received (written as numbers in the evidence's facts).
 AMOUNTS = {"finance": ("yfgz",), "hr": ("缴费基数",)}
+INTEGER, DECIMAL = r"^[+-]?[0-9]+$", r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+
+
+def to_number(col: pd.Series) -> pd.Series:
+    """``pd.to_numeric(col, errors="coerce")``, the same values and dtype (int64 when every value is a
+    whole number, else float64, NaN for what is not a number): values written as plain decimals
+    are parsed by Arrow (at 1M rows, 0.1 s instead of 0.9 s; both round correctly), the others
+    (blank, spaced, exponents, words) by pandas."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = _text(col)
+    if pc.all(pc.fill_null(pc.match_substring_regex(text, INTEGER), False)).as_py() and len(text):
+        return pd.Series(pc.cast(text, pa.int64()).to_numpy(), index=col.index)
+    plain = pc.fill_null(pc.match_substring_regex(text, DECIMAL), False).to_numpy(zero_copy_only=False)
+    out = np.full(len(text), np.nan)
+    out[plain] = pc.cast(text.filter(pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
+    if not plain.all():
+        out[~plain] = pd.to_numeric(col[~plain], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return pd.Series(out, index=col.index)
+
+
+def _write_parquet(fs, path: str, df: pd.DataFrame, statistics=True) -> None:
+    """A frame of the standardised model as Parquet: LZ4 (written and read faster than Snappy here,
+    a few % larger), min/max statistics only for ``statistics`` (the columns readers filter on)."""
+    with fs.open(path, "wb") as fh:
+        df.to_parquet(fh, index=False, compression="lz4", write_statistics=statistics)
 
 
 # A record's key in its own system (OUTPUTS.md "Evidence"): a prefix and the fields joined by
@@ -300,6 +350,21 @@ def record_keys(source: str, raw: pd.DataFrame, file_name: str | None = None) ->
     raise ValueError(f"no record key for source {source!r}")
 
 
+def duplicate_rows(raw: pd.DataFrame, key: str) -> np.ndarray:
+    """Rows equal in every field to an earlier row (``DataFrame.duplicated``, first kept; fields
+    starting with ``_`` are ours, not the source's). Two equal rows have the same ``key``, so the
+    whole rows are compared only among the rows whose ``key`` is repeated: at 1M rows a tenth
+    of the time of comparing every row."""
+    cols = [c for c in raw.columns if not str(c).startswith("_")]
+    if key not in cols:
+        return raw.duplicated(cols, keep="first").to_numpy()
+    candidates = raw[key].duplicated(keep=False).to_numpy()
+    duplicate = np.zeros(len(raw), dtype=bool)
+    if candidates.any():
+        duplicate[candidates] = raw.loc[candidates, cols].duplicated(keep="first").to_numpy()
+    return duplicate
+
+
 def screen(source: str, df: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a source's rows into (kept, quarantined); ``raw`` holds the rows as received, for the record."""
     r = _Reasons(len(df))
@@ -312,8 +377,7 @@ def screen(source: str, df: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.DataFra
     for col, allowed in ENUMS[source].items():
         r.flag((~df[col].isin(allowed)).to_numpy(), f"{col} is not one of {', '.join(sorted(allowed))}")
     if source in ("finance", "hr"):
-        cols = [c for c in raw.columns if not c.startswith("_")]
-        r.flag(raw.duplicated(cols, keep="first").to_numpy(), "duplicate of an earlier row of the same source")
+        r.flag(duplicate_rows(raw, ID_FIELDS[source]), "duplicate of an earlier row of the same source")
     bad, quarantined = r.quarantined(source, raw, df["rec_no"])
     return df[~bad], quarantined
 
@@ -505,7 +569,7 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
     take("finance", pd.DataFrame({
         "source": "finance", "raw_id": pay.sfzh, "name": pay.xm,
         "unit_code": dwbm.map(credit).astype("string"), "dwbm": dwbm, "rylb": pay.rylb,
-        "yfgz": pd.to_numeric(pay.yfgz, errors="coerce"), "jfly": pay.jfly,
+        "yfgz": to_number(pay.yfgz), "jfly": pay.jfly,
     }), pay)
     if inputs.hr_persons_file:
         hr = _read(inputs.hr_persons_file)
@@ -557,17 +621,14 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
     written = {}
     for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
                      ("budget_units", budget_units), ("records", records), ("quarantine_rows", quarantined)):
-        path = f"{out}/{name}.parquet"
-        with fs.open(path, "wb") as fh:
-            df.to_parquet(fh, index=False)
+        _write_parquet(fs, f"{out}/{name}.parquet", df, statistics=["source", "rec_no"] if name == "records" else True)
         written[name] = len(df)
     for source, raw in received.items():   # the evidence's facts: fields as received, amounts as numbers
         raw = raw[[c for c in raw.columns if not str(c).startswith("_")]].copy()
         for amount in AMOUNTS.get(source, ()):
             if amount in raw:
-                raw[amount] = pd.to_numeric(raw[amount], errors="coerce")
-        with fs.open(f"{out}/received_{source}.parquet", "wb") as fh:
-            raw.to_parquet(fh, index=False)
+                raw[amount] = to_number(raw[amount])
+        _write_parquet(fs, f"{out}/received_{source}.parquet", raw, statistics=False)
     by_source = records.groupby("source").agg(rows=("id_valid", "size"), invalid_ids=("id_valid", lambda v: int((~v).sum())))
     summary = {"ds": ds, "period": period, "dir": out, "rows": written, "hr_period": inputs.hr_period,
                "sources": {k: {kk: int(vv) for kk, vv in v.items()} for k, v in by_source.to_dict("index").items()},

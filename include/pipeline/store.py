@@ -300,6 +300,7 @@ def bounded_duckdb(store: "RunStore", memory_limit: str | None = None):
 
     spill = store.path("_duckdb_tmp")
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")   # a bar of carriage returns is noise in a task log
     try:
         con.execute(f"SET memory_limit = '{memory_limit or os.environ.get('ROSTER_SYNC_EXTRACT_MEMORY', '256MB')}'")
         con.execute(f"SET temp_directory = '{spill}'")

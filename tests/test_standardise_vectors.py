@@ -1,0 +1,82 @@
+"""The vectorised screens of standardise agree with their plain definitions (issue 17).
+
+Each fast form (bytes scanned, candidates narrowed, Arrow instead of pandas) is checked
+against the obvious way of computing the same thing, on values made to sit at its edges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from include.pipeline import standardise as S
+from include.quality.gates import suite_frame
+
+WHITESPACE = [c for c in map(chr, range(0x3001)) if c.isspace()]
+
+
+def test_control_characters_found_by_bytes_as_by_the_pattern():
+    values = ["", None, "a", " a ", *WHITESPACE, "x\x00", "\x7f", "é\x1f", "中文", "\u3000中\u3000", "ok\n", "\x85"]
+    text = pa.array(values, pa.string())
+    for arr in (text, text.slice(5), text.slice(3, 9), pa.array(values, pa.large_string())):
+        by_pattern = pc.fill_null(pc.match_substring_regex(arr, S.CONTROL), False).to_numpy(zero_copy_only=False)
+        assert list(S.has_control(arr)) == list(by_pattern)
+    assert S.has_control(text).sum() == 9 + 4   # \t \n \v \f \r \x1c-\x1f; NUL, DEL, U+001F, "ok\\n"
+
+
+def test_duplicate_rows_as_pandas_finds_them():
+    rng = np.random.default_rng(3)
+    n = 5000
+    frame = pd.DataFrame({"sfzh": rng.integers(0, 800, n).astype(str), "dwbm": rng.integers(0, 3, n).astype(str),
+                          "yfgz": rng.integers(0, 2, n).astype(str), "_missing": rng.integers(0, 9, n).astype(str)})
+    frame.loc[::97, "dwbm"] = None
+    expected = frame[["sfzh", "dwbm", "yfgz"]].duplicated(keep="first").to_numpy()
+    assert expected.sum() > 100
+    assert list(S.duplicate_rows(frame, "sfzh")) == list(expected)
+    assert list(S.duplicate_rows(frame, "no such key")) == list(expected)
+
+
+def test_amounts_parsed_as_pandas_parses_them():
+    rng = np.random.default_rng(5)
+    decimals = [f"{x:.{k}f}" for x, k in zip(rng.uniform(0, 1e6, 20000), rng.integers(0, 12, 20000))]
+    odd = ["1e5", " 12.5", "", None, "-0.10", "+3", ".5", "5.", "abc", "1,000", "123456789012345678901234.5"]
+    for values in (decimals + odd, ["5000", "120", "-7"], ["5000", None], ["1.5"]):
+        col = pd.Series(values, dtype="str")
+        expected = pd.to_numeric(col, errors="coerce")
+        got = S.to_number(col)
+        assert got.dtype == expected.dtype, values[:3]
+        assert np.array_equal(got.to_numpy(dtype=float), expected.to_numpy(dtype=float), equal_nan=True)
+
+
+def test_blank_as_trimming_leaves_it():
+    values = ["", None, "a", " a ", *WHITESPACE, *(c * 3 for c in WHITESPACE), "\u200b", "中"]
+    frame = pd.DataFrame({f: values for f in S.CONTRACT["org"][0]})
+    reasons = S._Reasons(len(values))
+    reasons.contract("org", frame)
+    trimmed_empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(pa.array(values, pa.string())), ""), True)
+    first_field = next(f for f in S.CONTRACT["org"][0] if f not in S.CONTRACT["org"][1])
+    for value, blank, reason in zip(values, trimmed_empty.to_pylist(), reasons.reasons):
+        control = value is not None and any(ord(c) < 0x20 or c == "\x7f" for c in value)
+        if blank:
+            assert reason == f"no {first_field}", repr(value)
+        elif control:
+            assert reason.endswith("contains a control character"), repr(value)
+        else:
+            assert reason is None, repr(value)
+
+
+def test_great_expectations_sees_only_what_the_suite_reads():
+    frame = pd.DataFrame({"a": ["1", "2"], "b": ["x", None], "c": ["p", "q"], "d": [1, 2]})
+    suite = [{"type": "expect_column_to_exist", "kwargs": {"column": "a"}},
+             {"type": "expect_column_to_exist", "kwargs": {"column": "missing"}},
+             {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "b"}},
+             {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["b", "d"]}},
+             {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}}]
+    seen = suite_frame(suite, frame)
+    assert list(seen.columns) == ["a", "b", "d"] and len(seen) == 2
+    assert seen["b"].equals(frame["b"]) and seen["d"].equals(frame["d"])
+    assert seen["a"].dtype == bool          # present, as a placeholder: no expectation reads its values
+    whole = suite + [{"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["a"]}}]
+    assert suite_frame(whole, frame) is frame
