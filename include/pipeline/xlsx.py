@@ -36,7 +36,7 @@ from include.report.workbook import HEADER_FILL, MAX_WIDTH, WIDE
 
 ROWS_PER_SHEET = 1_000_000          # Excel holds 1,048,576 rows a sheet
 CHUNK = 50_000
-WIDTH_SAMPLE = 20_000               # rows read to size a column
+WIDTH_SAMPLE = 5_000                # rows read to size a column
 LINE_HEIGHT = 15                    # points: one line of 11-point text
 _INVALID_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")

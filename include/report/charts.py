@@ -58,7 +58,8 @@ def _figure(width: float = 7.5, height: float = 3.6):
 
 def _save(fig, path) -> str:
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    # zlib's fastest level: the charts are flat colour, a few % larger, encoded 3x faster
+    fig.savefig(path, format="png", pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return str(path)
 
