@@ -14,7 +14,8 @@ same run:
 
 * **extract**: the four sources through bare clients side by side, the same pages and rows
   fetched and thrown away (``bench_extract.BARE``): the rate the servers allow;
-* **standardise**: the raw layer read from Parquet and its text cast (``bench_standardise.FLOOR``);
+* **standardise**: the raw layer read from Parquet and its text cast (``bench_standardise.FLOOR``;
+  the files the period is built from alone, a stricter floor, in the note);
 * **reconcile** (plan_regions, the regions, combine_regions): a bare DuckDB FULL JOIN of the
   four sources' records on ID with every column the rules read (``bench_reconcile.LOWER_BOUND``);
 * **publish**: the same roster, findings and evidence rows written in one transaction with
@@ -191,10 +192,12 @@ def shared_stages(night: Night, data: Path, base: Path, workers: int) -> tuple[s
     finally:
         sim.terminate()
         sim.wait()
-    floor = run_stage([("floor", STANDARDISE_FLOOR.format(lake=str(lake)))], 1)
+    floor = run_stage([("floor", STANDARDISE_FLOOR.format(lake=str(lake), used=False, root=str(ROOT)))], 1)
+    used = run_stage([("floor", STANDARDISE_FLOOR.format(lake=str(lake), used=True, root=str(ROOT)))], 1)
     r = run_stage([("standardise", task(STANDARDISE, lake=str(lake), ds=DS, period=PERIOD))], 1)
     std = r["tasks"]["standardise"]["result"]
-    night.add("-", "standardise", r, floor)
+    night.add("-", "standardise", r, floor, note=f"(the files the period uses alone: {used['seconds']:.1f} s "
+                                                 f"= {r['seconds'] / used['seconds']:.1f}x)")
 
     floor = run_stage([("floor", LOWER_BOUND.format(mode="columns", records=f"{std}/records.parquet"))], 1)
     t0 = time.perf_counter()
@@ -274,7 +277,47 @@ def main() -> None:
             total = shared + sum(r["seconds"] for r in night.rows if r["db"] == db)
             peak = max(r["rss_mb"] for r in night.rows if r["db"] in ("-", db))
             print(f"| {night.persons:,} | {db} | **the night** | **{total:.1f} s** | {peak:,} MB | | |")
+    national_estimate(nights, a.databases.split(","))
     print(json.dumps([row for night in nights for row in night.rows]))
+
+
+NATIONAL = 68_500_000     # budget-funded persons in 2020, retirees included (domain.md)
+PROVINCES = 31
+# The stages whose tasks run side by side (the four extracts, the regions, the report batches): on a
+# deployment with more worker slots they divide; the others are one task each and do not.
+PARALLEL = {"extract", "reconcile", "reports"}
+
+
+def national_estimate(nights: list[Night], databases: list[str]) -> None:
+    """The national night from the measured stages, assumptions printed with it."""
+    sizes = sorted({n.persons for n in nights})
+    if not sizes:
+        return
+    big = max(sizes)
+    rows = [r for n in nights if n.persons == big for r in n.rows]
+    per_person = {}   # seconds per person of each stage at the largest size measured (stages scale linearly)
+    for r in rows:
+        per_person.setdefault(r["db"], {})[r["stage"]] = r["seconds"] / big
+    if len(sizes) > 1:
+        small = [r for n in nights if n.persons == min(sizes) for r in n.rows]
+        ratio = sum(r["seconds"] for r in rows) / sum(r["seconds"] for r in small) / (big / min(sizes))
+        print(f"\nlinearity: the night at {big:,} took {ratio:.2f}x the {min(sizes):,} night per person")
+    province = NATIONAL / PROVINCES
+    print(f"\nNational estimate ({NATIONAL:,} persons, {PROVINCES} provinces of {province:,.0f} on average), "
+          f"each stage's time per person at {big:,} persons, linear in persons:")
+    for db in databases:
+        shared, own = per_person.get("-", {}), per_person.get(db, {})
+        stages = {**shared, **own}
+        night = sum(stages.values()) * province
+        print(f"  {db}: one province's night on its own 2-core machine: {night / 60:.1f} min")
+        for workers in (1, 4, 16):
+            total = sum(v * NATIONAL / (workers if k in PARALLEL else 1) for k, v in stages.items())
+            print(f"  {db}: one national night on {workers:>2} machines of 2 cores (side-by-side stages divided, "
+                  f"the rest one task each): {total / 3600:.1f} h")
+    print("  assumptions: the sources serve each province as fast as the simulators here (extract is bound by them);"
+          " the mapped stages divide over machines; standardise, audit, publish and the digests do not;"
+          " the national figure is an upper bound for one roster_db, provinces running their own nights in parallel"
+          " are the deployment the figures recommend")
 
 
 if __name__ == "__main__":

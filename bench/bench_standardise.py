@@ -9,7 +9,10 @@ model), in fresh child processes (peak RSS = the child's VmHWM), best of ``--rou
   Expectations input suites, as the DAG runs it), as the code stands now and at ``--before``;
 * ``now, no GX``: the same without the input suites, to show what validation costs;
 * ``floor``: every raw Parquet file of the run read into Arrow and its text columns cast
-  to pandas strings: the read-and-cast any standardise has to do.
+  to pandas strings: the read-and-cast of the raw layer (issue 17's floor);
+* ``floor, used``: the same for only the files the period is built from
+  (:func:`include.pipeline.standardise.locate`: the merged staffing state, the cadre list,
+  ``ys_dw``, the period's payroll month and HR export), a stricter floor, printed beside.
 """
 
 from __future__ import annotations
@@ -40,11 +43,18 @@ print(json.dumps({{"seconds": dt, "rss_mb": hwm / 1024}}))
 """
 
 FLOOR = r"""
-import glob, json, time
+import glob, json, sys, time
 import pyarrow.parquet as pq
+paths = sorted(glob.glob({lake!r} + "/raw/**/*.parquet", recursive=True))
+if {used!r}:   # only the files standardise reads
+    sys.path.insert(0, {root!r})
+    from include.pipeline.standardise import locate
+    i = locate({lake!r}, "2026-10-31", "2026-10")
+    paths = [f"{{i.staffing_dir}}/{{c}}__state.parquet" for c in ("units", "quotas", "leader_posts", "persons")]
+    paths += [p for p in (i.org_file, i.ys_dw_file, i.gz_ff_file, i.hr_persons_file, i.hr_employers_file) if p]
 t0 = time.perf_counter()
 rows = 0
-for path in sorted(glob.glob({lake!r} + "/raw/**/*.parquet", recursive=True)):
+for path in paths:
     frame = pq.read_table(path).to_pandas()
     rows += len(frame)
     for c in frame.columns:
@@ -65,7 +75,7 @@ def main() -> None:
     if not Path(a.lake, "raw").exists():
         from bench_reconcile import std_1m
         std_1m()
-    runs = [("floor", None, None), ("now", ROOT, True), ("now, no GX", ROOT, False)]
+    runs = [("floor", None, False), ("floor, used", None, True), ("now", ROOT, True), ("now, no GX", ROOT, False)]
     if a.before:
         runs.append(("before", checkout(a.before), True))
     best: dict[str, dict] = {}
@@ -74,7 +84,7 @@ def main() -> None:
         for _ in range(a.rounds):
             for label, code, gx in runs:
                 if code is None:
-                    r = child(FLOOR.format(lake=a.lake))
+                    r = child(FLOOR.format(lake=a.lake, used=gx, root=str(ROOT)))
                 else:
                     out = tmp / label.replace(" ", "_").replace(",", "")
                     shutil.rmtree(out, ignore_errors=True)

@@ -92,3 +92,27 @@ def test_the_roster_size_must_reconcile_with_the_union_of_sources(run):
                     extra=[{"type": "expect_table_row_count_to_equal", "kwargs": {"value": len(roster)},
                             "meta": {"severity": "critical"}}])
     assert not gate.success and "expect_table_row_count_to_equal(table)" in gate.summary()
+
+
+def test_a_failed_input_suite_leaves_no_standardised_model(run, monkeypatch):
+    """The input suites run beside standardise's writes; when one fails, nothing it wrote stays."""
+    from include.pipeline.standardise import standardise
+    from include.quality import gates
+
+    real = gates.load_suite
+
+    def strict(name, *a, **kw):   # a critical expectation the records cannot meet
+        suite = real(name, *a, **kw)
+        if name == "standardised_records":
+            suite["expectations"].append({"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 1},
+                                          "meta": {"severity": "critical"}})
+        return suite
+
+    monkeypatch.setattr(gates, "load_suite", strict)
+    out = run["tmp"] / "std-failed"
+    with pytest.raises(QualityGateFailed, match="standardised_records.*expect_table_row_count_to_be_between"):
+        standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
+    assert not [p.name for p in out.glob("*.parquet")] and not (out / "_summary.json").exists()
+    monkeypatch.setattr(gates, "load_suite", real)
+    standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
+    assert (out / "records.parquet").exists() and (out / "_summary.json").exists()
