@@ -42,7 +42,8 @@ def test_amounts_parsed_as_pandas_parses_them():
     rng = np.random.default_rng(5)
     decimals = [f"{x:.{k}f}" for x, k in zip(rng.uniform(0, 1e6, 20000), rng.integers(0, 12, 20000))]
     odd = ["1e5", " 12.5", "", None, "-0.10", "+3", ".5", "5.", "abc", "1,000", "123456789012345678901234.5"]
-    for values in (decimals + odd, ["5000", "120", "-7"], ["5000", None], ["1.5"]):
+    for values in (decimals + odd, ["5000", "120", "-7"], ["5000", None], ["1.5"], ["+3", "4"],
+                   ["99999999999999999999", "1"]):
         col = pd.Series(values, dtype="str")
         expected = pd.to_numeric(col, errors="coerce")
         got = S.to_number(col)
