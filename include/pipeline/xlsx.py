@@ -32,11 +32,12 @@ import pandas as pd
 from openpyxl.utils import get_column_letter
 
 from include.report.workbook import FORMATS as NUMBER_FORMATS
-from include.report.workbook import HEADER_FILL, MAX_WIDTH, WIDE
+from include.report.workbook import HEADER_FILL, MAX_WIDTH, WIDE, _width
 
 ROWS_PER_SHEET = 1_000_000          # Excel holds 1,048,576 rows a sheet
 CHUNK = 50_000
 WIDTH_SAMPLE = 5_000                # rows read to size a column
+SMALL = 500                         # a column measured value by value up to this many rows
 LINE_HEIGHT = 15                    # points: one line of 11-point text
 _INVALID_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
@@ -172,8 +173,12 @@ def _cells(values: pd.Series, fmt: str) -> pd.Series:
 
 
 def display_widths(values: pd.Series) -> pd.Series:
-    """Each value's width on screen, a Chinese character counting two (missing: 0)."""
+    """Each value's width on screen, a Chinese character counting two (missing: 0). A short column is
+    measured value by value with the pattern compiled once (:func:`include.report.workbook._width`):
+    pandas compiles it anew for every column, a few ms that add up over a report's small tables."""
     s = values.astype("string").fillna("")
+    if len(s) <= SMALL:
+        return pd.Series([_width(v) for v in s], index=s.index, dtype="int64")
     return s.str.len() + s.str.count(WIDE)
 
 

@@ -171,7 +171,8 @@ def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | Non
                                                              actions=actions, result_format=RESULT_FORMAT))
     from great_expectations.core.run_identifier import RunIdentifier
 
-    run = checkpoint.run(batch_parameters={"dataframe": suite_frame(spec["expectations"], df)}, run_id=RunIdentifier(run_name=run_name) if run_name else None)
+    run = checkpoint.run(batch_parameters={"dataframe": suite_frame(spec["expectations"], df)},
+                         run_id=RunIdentifier(run_name=run_name) if run_name else None)
     result = next(iter(run.run_results.values()))
     failures = []
     for r in result.results:

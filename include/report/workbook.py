@@ -1,11 +1,11 @@
 """Small workbooks people open in a spreadsheet: one styled sheet per table (openpyxl).
 
-For the monthly report and the workbook attached to a digest: a bold, shaded header row
+For the workbook attached to a digest (the monthly report's and the roster's, which can be
+large, have a column-wise writer, :mod:`include.pipeline.xlsx`, with the same look): a bold, shaded header row
 that stays in view (frozen) with a filter on it, columns as wide as their content (a
 Chinese character counts two), numbers right-aligned with their format (``int``:
 ``#,##0``, ``money``: ``#,##0.00``, ``rate``: ``0.0%``), and codes kept as text so that a
-credit code or a budget unit code never turns into a number. The large roster export
-has its own streaming writer (:mod:`include.pipeline.xlsx`).
+credit code or a budget unit code never turns into a number.
 """
 
 from __future__ import annotations
