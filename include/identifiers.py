@@ -127,10 +127,14 @@ def mask_id(raw: object) -> str:
 
 
 # Vectorised check chars: used by the generator to make millions of IDs.
+def _check_index(bodies: np.ndarray) -> np.ndarray:
+    """The position in :data:`ID_CHECK_CHARS` of each check char, for an (n, 17) integer array of ID digits."""
+    return (bodies * np.asarray(ID_WEIGHTS)).sum(axis=1) % 11
+
+
 def id_check_chars(bodies: np.ndarray) -> np.ndarray:
     """Check chars for an (n, 17) integer array of ID digits."""
-    total = (bodies * np.asarray(ID_WEIGHTS)).sum(axis=1) % 11
-    return np.asarray(list(ID_CHECK_CHARS))[total]
+    return np.asarray(list(ID_CHECK_CHARS))[_check_index(bodies)]
 
 
 # --- GB 32100 unified social credit code -------------------------------------------------
@@ -174,15 +178,12 @@ def normalise_name(raw: object) -> str | None:
 def normalise_name_series(names: pd.Series) -> pd.Series:
     """:func:`normalise_name` over a column. Only a value holding a byte that can begin a whitespace
     character or a middle dot is rewritten (a name of Chinese characters holds none)."""
-    out = names.astype("string")
-    rows = rows_with_bytes(_arrow_text(out), WHITESPACE_BYTES | DOT_BYTES)
-    if len(rows):
-        part = out.iloc[rows].str.replace(WHITESPACE_RUN, "", regex=True)
+    def normalise(part: pd.Series) -> pd.Series:
+        part = part.str.replace(WHITESPACE_RUN, "", regex=True)
         for variant in MIDDLE_DOT_VARIANTS:
             part = part.str.replace(variant, MIDDLE_DOT, regex=False)
-        out = out.copy()
-        out.iloc[rows] = part.to_numpy()
-    return out
+        return part
+    return _rewrite_rows(names, WHITESPACE_BYTES | DOT_BYTES, normalise)
 
 
 # --- Vectorised forms, for the pipeline at province scale -------------------------------------
@@ -206,15 +207,20 @@ WHITESPACE_BYTES = frozenset(ord(c) for c in map(chr, range(0x80)) if c.isspace(
 DOT_BYTES = frozenset({ord("."), 0xE2, 0xE3, 0xEF})
 
 
+def _offsets(text) -> np.ndarray:
+    """The ``len(text) + 1`` offsets of an Arrow string (or large string) array into its data buffer."""
+    import pyarrow as pa
+
+    wide = pa.types.is_large_string(text.type)
+    return np.frombuffer(text.buffers()[1], dtype=np.int64 if wide else np.int32)[text.offset: text.offset + len(text) + 1]
+
+
 def rows_with_bytes(text, byte_values) -> np.ndarray:
     """The positions of the values of an Arrow string array holding any of ``byte_values``: one pass
     over the column's bytes, each found byte mapped to its value through the offsets."""
-    import pyarrow as pa
-
     if not len(text) or text.buffers()[2] is None:
         return np.zeros(0, dtype=np.int64)
-    wide = pa.types.is_large_string(text.type)
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64 if wide else np.int32)[text.offset: text.offset + len(text) + 1]
+    offsets = _offsets(text)
     data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
     wanted = np.zeros(256, dtype=bool)
     wanted[list(byte_values)] = True
@@ -225,16 +231,22 @@ def rows_with_bytes(text, byte_values) -> np.ndarray:
     return rows
 
 
-def remove_whitespace(values: pd.Series) -> pd.Series:
-    """Every whitespace character removed (Python's ``\\s``, U+3000 included); only the values
-    that can hold one are rewritten."""
+def _rewrite_rows(values: pd.Series, byte_values, rewrite) -> pd.Series:
+    """``values`` as text with ``rewrite`` applied to the values holding any of ``byte_values``
+    (the others it would leave as they are)."""
     values = values.astype("string")
-    rows = rows_with_bytes(_arrow_text(values), WHITESPACE_BYTES)
+    rows = rows_with_bytes(_arrow_text(values), byte_values)
     if not len(rows):
         return values
     out = values.copy()
-    out.iloc[rows] = values.iloc[rows].str.replace(WHITESPACE_RUN, "", regex=True).to_numpy()
+    out.iloc[rows] = rewrite(values.iloc[rows]).to_numpy()
     return out
+
+
+def remove_whitespace(values: pd.Series) -> pd.Series:
+    """Every whitespace character removed (Python's ``\\s``, U+3000 included); only the values
+    that can hold one are rewritten."""
+    return _rewrite_rows(values, WHITESPACE_BYTES, lambda part: part.str.replace(WHITESPACE_RUN, "", regex=True))
 
 
 def _digit_matrix(bodies: pd.Series) -> np.ndarray:
@@ -260,9 +272,7 @@ def _fixed_width(arr, rows: np.ndarray, width: int) -> np.ndarray:
     part = arr.take(pa.array(rows, type=pa.int64()))
     if not len(part):
         return np.zeros((0, width), dtype=np.uint8)
-    wide = pa.types.is_large_string(part.type)
-    offsets = np.frombuffer(part.buffers()[1], dtype=np.int64 if wide else np.int32)
-    start = int(offsets[part.offset])
+    start = int(_offsets(part)[0])
     return np.frombuffer(part.buffers()[2], dtype=np.uint8)[start: start + width * len(part)].reshape(-1, width)
 
 
@@ -297,7 +307,7 @@ def valid_id_mask(cleaned: pd.Series, not_after: dt.date | None = None) -> np.nd
     shaped = _is_digit(b[:, :17]).all(axis=1) & (_is_digit(last) | (last == ord("X")))
     rows, b = rows[shaped], b[shaped]
     digits = b[:, :17].astype(np.int64) - 48
-    expected = np.frombuffer(ID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)[(digits * np.asarray(ID_WEIGHTS)).sum(axis=1) % 11]
+    expected = np.frombuffer(ID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)[_check_index(digits)]
     real, born = _real_dates(digits[:, 6:14])
     good = (expected == b[:, 17]) & real
     if not_after is not None:
