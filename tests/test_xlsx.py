@@ -4,6 +4,7 @@ import datetime as dt
 import io
 
 import pandas as pd
+import pyarrow as pa
 from openpyxl import load_workbook
 
 from include.pipeline import xlsx
@@ -89,3 +90,59 @@ def test_tables_one_under_the_other_with_titles():
                     ("001", 1, 1.5), ("002", 2, 2.25)]
     assert ws["A1"].font.b and ws["A2"].font.b and ws["A7"].font.b
     assert ws.freeze_panes is None and ws.auto_filter.ref is None, "several tables: no single header to freeze"
+
+
+def _plain_cell(v, fmt: str) -> str:
+    """One cell's XML by its plain definition, value by value (what the vectorised writer must match)."""
+    import math
+    import re
+    from xml.sax.saxutils import escape
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return "<c/>"
+    if fmt == "bool":
+        return f'<c t="b"><v>{int(bool(v))}</v></c>'
+    style = xlsx.STYLE[fmt]
+    if fmt in ("int", "money", "number", "date"):
+        if fmt == "date":
+            v = (pd.Timestamp(v) - xlsx.EXCEL_EPOCH) / pd.Timedelta(days=1)
+        v = round(float(v), 2) if fmt == "money" else float(v)
+        return f"<c{f' s={chr(34)}{style}{chr(34)}' if style else ''}><v>{{}}</v></c>"
+    text = v.isoformat() if hasattr(v, "isoformat") else str(v)
+    return (f'<c t="inlineStr" s="{style}"><is><t xml:space="preserve">'
+            f'{escape(re.sub(xlsx._INVALID_XML, "", text))}</t></is></c>')
+
+
+def test_rows_match_the_plain_definition_cell_by_cell():
+    """The Arrow-joined rows of a chunk (an offset slice, as the writer cuts them) are, byte for byte,
+    each cell built on its own: text escaped and stripped of control characters, numbers whole
+    without a point and others as ``repr``, booleans with missing ones empty, dates as serials."""
+    df = pd.DataFrame({
+        # two Arrow chunks, as a column read from a Parquet file of several row groups arrives
+        "text": pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(
+            [["a<b&c>d", None, "ctrl\x01\x1f"], ["买买提·艾力", "=1+2", "tab\there"]], type=pa.large_string()))),
+        "objects": pd.Series([12, "x", None, 3.5, dt.date(2026, 1, 2), "y"], dtype=object),
+        "whole": [1.0, 2.0, None, 4.0, 5.0, -6.0],
+        "money": [7029.856, 0.1, None, 1e7, 12.0, 0.25],
+        "count": [1, 2, 3, 4, 5, 6],
+        "flag": pd.array([True, None, False, True, False, None], dtype="boolean"),
+        "day": [dt.date(1948, 5, 21), None, dt.date(2000, 2, 29), dt.date(2026, 10, 31), None, dt.date(1970, 1, 1)],
+    })
+    fmts = ["text", "text", "number", "money", "int", "bool", "date"]
+    part = df.iloc[2:]              # a chunk that does not start at the frame's first row
+    got = xlsx._data_rows(part, fmts, first_row=7).decode()
+    whole_columns = {"whole": True, "count": True, "money": False}
+    want = []
+    for i, (_, r) in enumerate(part.iterrows()):
+        cells = []
+        for col, fmt in zip(part.columns, fmts):
+            cell = _plain_cell(r[col], fmt)
+            if "{}" in cell:        # a number: whole columns without a point, others as repr
+                value = r[col]
+                if fmt == "date":
+                    value = (pd.Timestamp(value) - xlsx.EXCEL_EPOCH) / pd.Timedelta(days=1)
+                value = round(float(value), 2) if fmt == "money" else float(value)
+                cell = cell.format(str(int(value)) if whole_columns.get(col, True) else repr(value))
+            cells.append(cell)
+        want.append(f'<row r="{7 + i}">{"".join(cells)}</row>')
+    want = "".join(want)
+    assert got == want, next((got[max(0, k - 60):k + 60], want[max(0, k - 60):k + 60]) for k in range(len(got)) if got[k] != want[k])
