@@ -31,6 +31,7 @@ import json
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import fsspec
 import pandas as pd
@@ -240,7 +241,8 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
     q = _quarantine(work, fs)
 
     engine = database.engine(url)
-    staging = None
+    staging = exporting = None
+    exports_pool = ThreadPoolExecutor(1, thread_name_prefix="exports")
     try:
         ensure_schema(engine)
         with database.writer(engine) as conn:
@@ -250,8 +252,10 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
             if export_root:   # under the lock: any staging directory left now is a killed publish's
                 _remove_stale_staging(export_root)
                 staging = f"{export_root.rstrip('/')}/published/.staging-{period}-{uuid.uuid4().hex[:8]}"
-                finance.write_period_exports(staging, period, roster_out, changes, change_view, previous_period,
-                                             _budget_unit_names(work, fs))
+                # finance's files are written on a thread beside the inserts (Arrow and zlib do most of
+                # that work outside the GIL: the second core); the period commits only once they are
+                exporting = exports_pool.submit(finance.write_period_exports, staging, period, roster_out, changes,
+                                                change_view, previous_period, _budget_unit_names(work, fs))
             table = roster_table.name
             try:
                 conn.execute(roster_table.delete().where(roster_table.c.period == period))
@@ -283,15 +287,21 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
                     conn.execute(publish_acceptance.insert(), [{"period": period, "run_id": run_id, "at": now,
                                                                 "accepted_by": gate["accepted"]["by"],
                                                                 "reason": gate["accepted"]["reason"], "summary": gate["summary"]}])
+                if exporting is not None:
+                    exporting.result()      # an export that failed rolls the period back
             except sa.exc.DBAPIError as exc:
                 first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
                 raise PublishError(f"roster_db refused {period} in table {table}: {type(exc.orig).__name__}: {redact(first)[:200]}; "
                                    "nothing of the period was published") from None
     except Exception:
+        exports_pool.shutdown(wait=True)      # the files stop being written before they are removed
         if staging:
-            fsspec.core.url_to_fs(staging)[0].rm(staging, recursive=True)
+            sfs = fsspec.core.url_to_fs(staging)[0]
+            if sfs.exists(staging):
+                sfs.rm(staging, recursive=True)
         raise
     finally:
+        exports_pool.shutdown(wait=True)
         engine.dispose()
     exports = {}
     if staging:
