@@ -1,6 +1,7 @@
 """Reconcile and publish end to end (issue 4): ground truth, reruns, the alert lifecycle."""
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -145,6 +146,30 @@ def test_a_publish_that_fails_halfway_leaves_the_previous_roster(published, monk
     pd.testing.assert_frame_equal(alerts, table(published["url"], "SELECT * FROM reconciliation_alert ORDER BY alert_key"))
     import glob
     assert not glob.glob(f"{published['root']}/published/.staging-*"), "a failed publish leaves no staged exports"
+
+
+def test_an_export_that_fails_beside_the_inserts_rolls_the_period_back(published, monkeypatch):
+    """Finance's files are written on a thread while the rows go in: a failure there (after a
+    file is half written) rolls the rows back, removes the staged files and keeps the files
+    already published."""
+    import glob
+    from include.pipeline import publish as pub
+    from include.report import finance
+    work = published["runs"][2]["reconcile"]["dir"]
+    before = table(published["url"], "SELECT * FROM roster ORDER BY period, id_number")
+    published_files = {p: os.path.getmtime(p) for p in glob.glob(f"{published['root']}/published/{P2}/*")}
+    real = finance.write_period_exports
+
+    def disk_full(directory, *a, **k):
+        real(directory, *a, **k)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(finance, "write_period_exports", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        pub.publish(work, published["url"], P2, D2, export_root=published["root"])
+    pd.testing.assert_frame_equal(before, table(published["url"], "SELECT * FROM roster ORDER BY period, id_number"))
+    assert not glob.glob(f"{published['root']}/published/.staging-*"), "no staged exports left"
+    assert published_files and {p: os.path.getmtime(p) for p in published_files} == published_files
 
 
 def test_a_period_with_no_payroll_is_a_clear_error(published, small_world, tmp_path):
