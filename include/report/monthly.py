@@ -102,6 +102,13 @@ def _spread(df: pd.DataFrame, juris: list[str], roots: list[str]) -> pd.DataFram
     return out
 
 
+def _by_jurisdiction(df: pd.DataFrame):
+    """``df``'s rows of one jurisdiction, by name: the frame grouped once."""
+    parts = dict(tuple(df.groupby("jurisdiction", sort=False)))
+    empty = df.iloc[:0]
+    return lambda j: parts.get(j, empty)
+
+
 def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routing | None = None,
           trend_periods: int = 6, only: list[str] | None = None) -> dict:
     """Write the reports of every jurisdiction for ``period`` (of those in ``only`` when given:
@@ -137,18 +144,14 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
         periods = [P.add_months(first, i) for i in range(trend_periods)]
         periods = [p for p in periods if p >= history.period.min()] or [period]
 
-        s_j = _spread(stats, juris, roots)
-        f_j = _spread(findings, juris, roots)
-        h_j = _spread(history, juris, roots)
-        r_j = _spread(roster, juris, roots)
-        x_j = _spread(explained, juris, roots)
+        # each frame split by jurisdiction once (a mask per jurisdiction re-read every row)
+        s_j, f_j, h_j, r_j, x_j = (_by_jurisdiction(_spread(df, juris, roots))
+                                   for df in (stats, findings, history, roster, explained))
         out, rows = {}, []
         zh = charts.cjk_font() is not None
         for j in juris:
             name = routing.region_name(j) if routing else f"区划 {j}"
-            tables = _tables(s_j[s_j.jurisdiction == j], f_j[f_j.jurisdiction == j], h_j[h_j.jurisdiction == j],
-                             r_j[r_j.jurisdiction == j], periods, period, unit_names, unit_funding,
-                             x_j[x_j.jurisdiction == j])
+            tables = _tables(s_j(j), f_j(j), h_j(j), r_j(j), periods, period, unit_names, unit_funding, x_j(j))
             target = Path(out_root) / "reports" / period / j
             (target / "charts").mkdir(parents=True, exist_ok=True)
             pngs = _charts(tables, target / "charts", ZH if zh else EN, zh, periods)
