@@ -206,7 +206,11 @@ def display_widths(values: pd.Series) -> pd.Series:
 
 
 def display_width(values: pd.Series) -> int:
-    """The widest value's width on screen."""
+    """The widest value's width on screen (a short column value by value, without a frame's overhead:
+    a report sizes some 4,000 columns and headers)."""
+    if len(values) <= SMALL:
+        strings = values.astype("string") if values.dtype != object else values
+        return max((_width(v) for v in strings.tolist() if not (v is None or v is pd.NA or v != v)), default=0)
     return int(display_widths(values).max()) if len(values) else 0
 
 
@@ -243,7 +247,7 @@ def _widths(placed) -> list[float]:
         sample = t.frame.head(WIDTH_SAMPLE)
         for j, (col, fmt) in enumerate(zip(t.frame.columns, fmts)):
             header = str(t.headers.get(col, col))
-            w = max(display_width(pd.Series([header])) + 4, display_width(_shown(sample[col], fmt)) + 3)   # +4: filter button
+            w = max(_width(header) + 4, display_width(_shown(sample[col], fmt)) + 3)   # +4: filter button
             widths[j] = max(widths.get(j, 0), w)
     return [min(MAX_WIDTH, max(6, widths[j])) for j in range(len(widths))]
 

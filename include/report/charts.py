@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 log = logging.getLogger("roster_sync.report")
 
@@ -52,7 +54,10 @@ def _figure(width: float = 7.5, height: float = 3.6):
     if font:
         rc["font.family"] = [font, "DejaVu Sans"]
     with plt.rc_context(rc):
-        fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+        # a bare Figure on an Agg canvas: pyplot's figure manager (a third of the set-up) is not needed
+        fig = Figure(figsize=(width, height), dpi=110)
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
     return fig, ax, rc
 
 
@@ -63,7 +68,6 @@ def _save(fig, path) -> str:
     fig.set_layout_engine(None)
     # zlib's fastest level: the charts are flat colour, a few % larger, encoded 3x faster
     fig.savefig(path, format="png", pil_kwargs={"compress_level": 1})
-    plt.close(fig)
     return str(path)
 
 
