@@ -235,7 +235,7 @@ def _rewrite_rows(values: pd.Series, byte_values, rewrite) -> pd.Series:
     """``values`` as text with ``rewrite`` applied to the values holding any of ``byte_values``
     (the others it would leave as they are)."""
     values = values.astype("string")
-    rows = rows_with_bytes(_arrow_text(values), byte_values)
+    rows = rows_with_bytes(arrow_text(values), byte_values)
     if not len(rows):
         return values
     out = values.copy()
@@ -255,8 +255,9 @@ def _digit_matrix(bodies: pd.Series) -> np.ndarray:
     return np.frombuffer(joined, dtype=np.uint8).reshape(-1, 17).astype(np.int64) - 48
 
 
-def _arrow_text(values: pd.Series):
-    """A text column as one Arrow string array."""
+def arrow_text(values: pd.Series):
+    """A text column as one Arrow string array (one chunk; a missing value null), for work on its bytes
+    (:func:`rows_with_bytes`) or Arrow's kernels."""
     import pyarrow as pa
 
     arr = pa.array(values.astype("string"), from_pandas=True)
@@ -299,7 +300,7 @@ def valid_id_mask(cleaned: pd.Series, not_after: dt.date | None = None) -> np.nd
     column's bytes (an ID is ASCII: a value of another length in bytes is not one)."""
     import pyarrow.compute as pc
 
-    arr = _arrow_text(cleaned)
+    arr = arrow_text(cleaned)
     ok = np.zeros(len(arr), dtype=bool)
     rows = np.flatnonzero(pc.fill_null(pc.equal(pc.binary_length(arr), 18), False).to_numpy(zero_copy_only=False))
     b = _fixed_width(arr, rows, 18)
@@ -328,7 +329,7 @@ def birth8_series(cleaned: pd.Series) -> pd.Series:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    part = pc.utf8_slice_codeunits(_arrow_text(cleaned), 6, 14)
+    part = pc.utf8_slice_codeunits(arrow_text(cleaned), 6, 14)
     rows = np.flatnonzero(pc.fill_null(pc.equal(pc.binary_length(part), 8), False).to_numpy(zero_copy_only=False))
     b = _fixed_width(part, rows, 8)
     digits = _is_digit(b).all(axis=1)

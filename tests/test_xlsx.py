@@ -146,3 +146,52 @@ def test_rows_match_the_plain_definition_cell_by_cell():
         want.append(f'<row r="{7 + i}">{"".join(cells)}</row>')
     want = "".join(want)
     assert got == want, next((got[max(0, k - 60):k + 60], want[max(0, k - 60):k + 60]) for k in range(len(got)) if got[k] != want[k])
+
+
+def test_csv_is_what_pandas_writes(monkeypatch):
+    """Finance's CSV: Arrow writes it when nothing needs quoting, pandas when something does; the
+    bytes are ``to_csv(index=False)``'s with a BOM either way."""
+    import numpy as np
+
+    from include.report.finance import write_csv
+
+    rng = np.random.default_rng(7)
+    n = 2_000
+    plain = pd.DataFrame({
+        "id_number": pd.array([f"{i:018d}" for i in range(n)], dtype="string"),
+        "name": pd.Series(np.array(["买买提·艾力", "'=SUM(A1)", "O'Neil", "张 三", None], dtype=object)[rng.integers(0, 5, n)]),
+        "pay": np.where(rng.random(n) < 0.1, np.nan, np.round(rng.random(n) * 1e5, 2)),
+        "whole": np.resize([100.0, 1e16, 1e-5, 0.1 + 0.2, -0.0, np.inf, -2.5e-7, 123456789012345.6], n),
+        "count": rng.integers(-5, 10**12, n),
+        "maybe": pd.array(np.where(rng.random(n) < 0.2, None, rng.integers(0, 9, n)), dtype="Int64"),
+        "flag": rng.random(n) < 0.5,
+        "day": [dt.date(1948, 5, 21) if i % 3 else None for i in range(n)],
+    })
+    quoted = plain.assign(name=plain.name.where(plain.index != 7, 'a, "b"\nc'))
+    to_csv = pd.DataFrame.to_csv
+    cases = [(plain, "arrow"), (plain.head(0), "arrow"), (quoted, "pandas"),
+             (plain.assign(flag=pd.array([True, None] * (n // 2), dtype="boolean")), "pandas")]
+    for frame, writer in cases:
+        want = to_csv(frame, index=False).encode("utf-8-sig")
+        used = []
+        monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, *a, **k: used.append(1) or to_csv(self, *a, **k))
+        buf = io.BytesIO()
+        write_csv(frame, buf)
+        monkeypatch.undo()
+        assert buf.getvalue() == want
+        assert ("pandas" if used else "arrow") == writer
+
+
+def test_floats_are_spelled_as_repr_at_every_magnitude():
+    """The CSV's floats: Arrow's text, mended, is ``repr`` for every value, whole or not, tiny or huge."""
+    import numpy as np
+
+    from include.report.finance import _float_text
+
+    rng = np.random.default_rng(3)
+    xs = np.concatenate([rng.random(2_000) * 10.0 ** k for k in range(-30, 30)]
+                        + [np.round(rng.random(2_000) * 10.0 ** k, 2) for k in range(-3, 15)])
+    xs = np.concatenate([xs, -xs, [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, 1.7976931348623157e308]])
+    spelled = _float_text(pd.Series(xs)).to_pylist()
+    assert spelled[-3] is None, "a missing value is left empty"
+    assert [s for x, s in zip(xs, spelled) if s != repr(float(x)) and not np.isnan(x)] == []

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from openpyxl.utils import get_column_letter
 
+from include.identifiers import arrow_text
 from include.report.workbook import FORMATS as NUMBER_FORMATS
 from include.report.workbook import HEADER_FILL, MAX_WIDTH, WIDE, _width
 
@@ -136,13 +137,7 @@ def infer_format(values: pd.Series) -> str:
 
 def _arrow_strings(values: pd.Series) -> pa.Array:
     """``values`` as one Arrow string array, a missing value null (each value as ``str`` shows it)."""
-    strings = values.astype("string")
-    if isinstance(strings.dtype, pd.StringDtype) and strings.dtype.storage != "python":
-        arrow = pa.array(strings.array)                        # already Arrow: no Python objects
-        if isinstance(arrow, pa.ChunkedArray):
-            arrow = arrow.combine_chunks()
-        return arrow.cast(pa.string())
-    return pa.array(strings.to_numpy(dtype=object, na_value=None), type=pa.string())
+    return arrow_text(values).cast(pa.string())
 
 
 def _escaped(values: pd.Series) -> pa.Array:
