@@ -170,7 +170,9 @@ def test_csv_is_what_pandas_writes(monkeypatch):
     quoted = plain.assign(name=plain.name.where(plain.index != 7, 'a, "b"\nc'))
     to_csv = pd.DataFrame.to_csv
     cases = [(plain, "arrow"), (plain.head(0), "arrow"), (quoted, "pandas"),
-             (plain.assign(flag=pd.array([True, None] * (n // 2), dtype="boolean")), "pandas")]
+             (plain.assign(flag=pd.array([True, None] * (n // 2), dtype="boolean")), "pandas"),
+             (pd.DataFrame({"one": ["", None, "x"]}), "pandas"),
+             (pd.DataFrame([[1, 2]], columns=["a", "a"]), "pandas")]
     for frame, writer in cases:
         want = to_csv(frame, index=False).encode("utf-8-sig")
         used = []

@@ -209,7 +209,10 @@ def write_csv(frame: pd.DataFrame, fh) -> None:
     the same bytes, a 1M roster in a few seconds where ``to_csv`` took twenty. Otherwise, and
     for a column of another kind, ``to_csv`` writes it."""
     spelled = {}
-    for col in frame.columns if len(frame.columns) else [None]:
+    # one column: Python's csv quotes an empty value there (a row of one empty field); repeated names:
+    # an Arrow table holds a name once. pandas writes both.
+    plain = len(frame.columns) > 1 and not frame.columns.has_duplicates
+    for col in frame.columns if plain else [None]:
         text = None if col is None else _csv_text(frame[col])
         if (text is None or len(ids.rows_with_bytes(text, CSV_SPECIAL))
                 or any(b in str(col).encode() for b in CSV_SPECIAL)):
