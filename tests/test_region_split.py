@@ -96,7 +96,7 @@ def test_the_crossing_persons_raise_their_cross_region_codes(whole, std):
     assert "UNIT_MISMATCH" in set(f[f.id_number == y].code)
 
 
-@pytest.mark.parametrize("level", ["province", "city", "county"])
+@pytest.mark.parametrize("level", ["province", "city", "county", "whole"])
 def test_a_split_run_publishes_exactly_what_a_whole_run_does(whole, std, level):
     split = _run(std["std"], std["tmp"], f"split-{level}", level)
     for table in ("roster", "reconciliation_finding", "unit_stats", "quarantine", "alert_evidence"):
