@@ -119,8 +119,10 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
     findings = pd.read_parquet(work / "findings.parquet")
     roster = _roster_counts(work)
     units = pd.read_parquet(work / "std" / "units.parquet", columns=["unit_code", "name", "funding"])
-    unit_names = dict(zip(units.unit_code, units.name))
-    unit_funding = dict(zip(units.unit_code, units.funding))
+    # looked up by unit code as Series (a dict handed to Series.map is made into one on every call:
+    # 55,000 units at 2M persons, two calls a jurisdiction); a code listed twice keeps its last row
+    units = units.drop_duplicates("unit_code", keep="last").set_index("unit_code")
+    unit_names, unit_funding = units["name"], units["funding"]
     juris = jurisdictions(pd.concat([stats.region_code, roster.region_code, findings.region_code]))
     roots = [j for j in juris if not any(a in juris for a in lineage(j)[1:])]
     if only is not None:
@@ -176,7 +178,8 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
     return out
 
 
-def _tables(stats, findings, history, roster, periods, period, unit_names, unit_funding=None, explained=None) -> dict:
+def _tables(stats, findings, history, roster, periods, period, unit_names: pd.Series, unit_funding: pd.Series | None = None,
+            explained=None) -> dict:
     q = stats[stats.measure == "quota"].copy()
     q["vacant"] = (q.approved - q.actual).clip(lower=0)
     q["excess"] = (q.actual - q.approved).clip(lower=0)
@@ -228,7 +231,7 @@ def _tables(stats, findings, history, roster, periods, period, unit_names, unit_
     # The two 在编 figures: the staffing office's count per unit (实有在编, every unit, a person
     # placed in two units counted in each) against the roster's (each budget-funded person once).
     roster_est = int(roster[roster.personnel_class == "establishment"].persons.sum())
-    self_funded = int(q[q.unit_code.map(unit_funding or {}).eq("self")].actual.sum())
+    self_funded = int(q[q.unit_code.map(unit_funding if unit_funding is not None else {}).eq("self")].actual.sum())
     est_gap = {"staffing": int(q.actual.sum()), "roster": roster_est, "self_funded": self_funded,
                "other": int(q.actual.sum()) - roster_est - self_funded}
 
@@ -245,7 +248,8 @@ def _tables(stats, findings, history, roster, periods, period, unit_names, unit_
                           else pd.Series(dtype=int)).reindex(by_code.index).fillna(0).astype(int)}
 
 
-def _per_unit(q: pd.DataFrame, ne: pd.DataFrame, ld: pd.DataFrame, findings: pd.DataFrame, unit_names: dict) -> pd.DataFrame:
+def _per_unit(q: pd.DataFrame, ne: pd.DataFrame, ld: pd.DataFrame, findings: pd.DataFrame,
+              unit_names: pd.Series) -> pd.DataFrame:
     """One row per unit: approved and actual by quota type and in all, non-establishment staff
     and cap, leader posts, and the unit's findings this period by severity and code. Units
     with the most serious findings first."""
@@ -274,7 +278,7 @@ def _per_unit(q: pd.DataFrame, ne: pd.DataFrame, ld: pd.DataFrame, findings: pd.
         return (a.fillna(0).astype(int).astype(str) + " / " + b.fillna(0).astype(int).astype(str)).where(a.notna() | b.notna(), "")
     a, b = approved.reindex(units).fillna(0).astype(int), actual.reindex(units).fillna(0).astype(int)
     table = pd.DataFrame({
-        "单位代码": units, "单位名称": [unit_names.get(u, "") for u in units],
+        "单位代码": units, "单位名称": unit_names.reindex(units).fillna("").to_numpy(dtype=object),
         "核定编制": a.to_numpy(), "实有在编": b.to_numpy(),
         "空编": (a - b).clip(lower=0).to_numpy(), "超编": (b - a).clip(lower=0).to_numpy(),
         "空编率": ((a - b).clip(lower=0) / a.where(a > 0)).round(4).to_numpy(),
