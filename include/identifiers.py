@@ -207,7 +207,7 @@ WHITESPACE_BYTES = frozenset(ord(c) for c in map(chr, range(0x80)) if c.isspace(
 DOT_BYTES = frozenset({ord("."), 0xE2, 0xE3, 0xEF})
 
 
-def _offsets(text) -> np.ndarray:
+def arrow_offsets(text) -> np.ndarray:
     """The ``len(text) + 1`` offsets of an Arrow string (or large string) array into its data buffer."""
     import pyarrow as pa
 
@@ -220,7 +220,7 @@ def rows_with_bytes(text, byte_values) -> np.ndarray:
     over the column's bytes, each found byte mapped to its value through the offsets."""
     if not len(text) or text.buffers()[2] is None:
         return np.zeros(0, dtype=np.int64)
-    offsets = _offsets(text)
+    offsets = arrow_offsets(text)
     data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
     wanted = np.zeros(256, dtype=bool)
     wanted[list(byte_values)] = True
@@ -273,7 +273,7 @@ def _fixed_width(arr, rows: np.ndarray, width: int) -> np.ndarray:
     part = arr.take(pa.array(rows, type=pa.int64()))
     if not len(part):
         return np.zeros((0, width), dtype=np.uint8)
-    start = int(_offsets(part)[0])
+    start = int(arrow_offsets(part)[0])
     return np.frombuffer(part.buffers()[2], dtype=np.uint8)[start: start + width * len(part)].reshape(-1, width)
 
 

@@ -726,17 +726,18 @@ def reconcile(std: str, out: str | None = None, as_of: str | None = None, thread
 # partials (a person is in one partition only, so distinct counts add up), finds the unit
 # codes and INVALID_ID, and writes the same files as reconcile(), row for row.
 
-LEVELS = {"province": 2, "city": 4, "county": 6, "whole": 0}
+LEVELS = {"province": 2, "city": 4, "county": 6}     # the split levels: the region code's digits kept
 NO_REGION = "none"
 # Level ``whole`` does not split: one partition, reconciled in one piece by reconcile() itself
 # (the plan and the combine have nothing to do). On a single machine that is the fastest: at
 # 1M persons the one-piece run took 26.5 s where the split by city took 49.1 s (both alone in
 # one process); its memory is the whole province's (3.0 GB at 2M).
 WHOLE = "whole"
+REGION_LEVELS = (*LEVELS, WHOLE)
 
 
 def part_key_sql(level: str, region: str = "region") -> str:
-    if level not in LEVELS or level == WHOLE:
+    if level not in LEVELS:
         raise ValueError(f"region level {level!r}: use one of {', '.join(LEVELS)}")
     n = LEVELS[level]
     return (f"CASE WHEN {region} IS NULL THEN '{NO_REGION}' "
@@ -752,8 +753,8 @@ def plan_parts(std: str, out: str | None = None, level: str = "city", threads: i
                memory_limit: str | None = None) -> dict:
     """Write ``parts/home.parquet`` (each person's region) and the global links; returns the partitions and their sizes.
     At level ``whole``: one partition, nothing written."""
-    if level not in LEVELS:
-        raise ValueError(f"region level {level!r}: use one of {', '.join(LEVELS)}")
+    if level not in REGION_LEVELS:
+        raise ValueError(f"region level {level!r}: use one of {', '.join(REGION_LEVELS)}")
     fs, period, out, t0, con = _start(std, out, threads, memory_limit)
     if level == WHOLE:
         try:
@@ -921,8 +922,8 @@ def region_level() -> str:
     import os
 
     level = os.environ.get("ROSTER_SYNC_REGION_LEVEL", "whole").strip().lower()
-    if level not in LEVELS:
-        raise ValueError(f"ROSTER_SYNC_REGION_LEVEL={level!r}: use one of {', '.join(LEVELS)}")
+    if level not in REGION_LEVELS:
+        raise ValueError(f"ROSTER_SYNC_REGION_LEVEL={level!r}: use one of {', '.join(REGION_LEVELS)}")
     return level
 
 

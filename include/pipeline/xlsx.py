@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from openpyxl.utils import get_column_letter
 
-from include.identifiers import arrow_text
+from include.identifiers import arrow_offsets, arrow_text
 from include.report.workbook import FORMATS as NUMBER_FORMATS
 from include.report.workbook import HEADER_FILL, MAX_WIDTH, WIDE, _width
 
@@ -282,9 +282,10 @@ def _data_rows(frame: pd.DataFrame, fmts: list[str], first_row: int, widths: lis
 
 def _concatenated(strings: pa.Array) -> bytes:
     """Every value of a string array without nulls, one after another: the array's own data buffer."""
-    strings = strings.cast(pa.string())     # a chunk's XML: well under 2 GB, 32-bit offsets
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset:strings.offset + len(strings) + 1]
-    return strings.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]] if len(strings) else b""
+    if not len(strings):
+        return b""
+    offsets = arrow_offsets(strings)
+    return strings.buffers()[2][int(offsets[0]):int(offsets[-1])].to_pybytes()   # only the values' bytes copied
 
 
 def _quoted(name: str) -> str:
