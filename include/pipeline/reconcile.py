@@ -730,8 +730,9 @@ LEVELS = {"province": 2, "city": 4, "county": 6}     # the split levels: the reg
 NO_REGION = "none"
 # Level ``whole`` does not split: one partition, reconciled in one piece by reconcile() itself
 # (the plan and the combine have nothing to do). On a single machine that is the fastest: at
-# 1M persons the one-piece run took 26.5 s where the split by city took 49.1 s (both alone in
-# one process); its memory is the whole province's (3.0 GB at 2M).
+# 1M persons the one-piece run took 26.5 s where the split by city took 49.1 s (one after the
+# other in one process, with a data generator running beside them); its memory is the whole
+# province's (3.3 GB at 2M in bench_night).
 WHOLE = "whole"
 REGION_LEVELS = (*LEVELS, WHOLE)
 
