@@ -2,6 +2,9 @@
 
 Run by ``scripts/demo.sh``. Everything lives under ``var/`` (data, Airflow home, the
 SQLite databases), so a second run reuses the generated county unless ``--fresh``.
+roster_sync runs through Airflow's scheduler (LocalExecutor on SQLite, api-server and
+dag-processor beside it), triggered through the REST API, so the runs, their task logs,
+durations and Assets are in the UI; ``--ui`` keeps it all running afterwards.
 """
 
 from __future__ import annotations
@@ -9,25 +12,53 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
-import subprocess
+import socket
 import sys
+import time
 from pathlib import Path
 
 from include import periods as P
 from include.generator.generate import generate, load_manifest
 from include.generator.world import WorldParams
+from include.localstack import Airflow, free_port
 from include.simulators.cluster import Simulators
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def airflow_env(var: Path, sims: Simulators) -> dict:
-    env = dict(os.environ)
+# The demo's logins: an admin, and each office's users of config/recipients.json (read-only
+# in Airflow; what they see in the workspace is their office's region).
+DEMO_PASSWORD = "demo"
+DAG = "roster_sync"
+
+
+def airflow_env(var: Path, sims: Simulators, port: int) -> dict:
+    """Airflow over the demo's state: LocalExecutor on SQLite under ``var/airflow``, the
+    workspace plugin, the demo's logins, the simulators' connections."""
+    from include.alerts.routing import load
+
+    users = {"admin": "admin", **{u: "viewer" for o in load().offices.values() for u in o.users}}
+    passwords = var / "workspace_passwords.json"
+    passwords.write_text(json.dumps({u: DEMO_PASSWORD for u in users}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
     env.update({
         "AIRFLOW_HOME": str(var / "airflow"),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in users.items()),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(24),     # shared by the demo's processes
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        # the county serves fixed periods: runs are the demo's (or the operator's), never today's schedule
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "PYTHONPATH": str(ROOT),
         "ROSTER_SYNC_DATA_ROOT": str(var / "lake"),
         "AIRFLOW_CONN_ROSTER_DB": json.dumps({"conn_type": "sqlite", "host": str(var / "roster.db")}),
@@ -36,19 +67,32 @@ def airflow_env(var: Path, sims: Simulators) -> dict:
     return env
 
 
+def _port(wanted: int) -> int:
+    """``wanted`` when it is free on 127.0.0.1, else (or for 0) any free port."""
+    if not wanted:
+        return free_port()
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", wanted))
+            return wanted
+        except OSError:
+            port = free_port()
+            print(f"   port {wanted} is taken: using {port}")
+            return port
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--var", default=str(ROOT / "var" / "demo"))
     ap.add_argument("--persons", type=int, default=7000)
     ap.add_argument("--fresh", action="store_true", help="regenerate the county")
-    ap.add_argument("--workspace", action="store_true",
-                    help="then serve the offices' workspace (Airflow's api-server) until Ctrl-C; the runs are skipped "
-                         "when the demo's roster_db already has its periods")
-    ap.add_argument("--port", type=int, default=8080, help="the workspace's port on 127.0.0.1")
+    ap.add_argument("--ui", "--workspace", dest="ui", action="store_true",
+                    help="then keep Airflow (api-server, scheduler) and the simulators running until Ctrl-C: the runs, "
+                         "their logs, the Assets and the offices' workspace; the runs are skipped when the demo's "
+                         "roster_db already has its periods")
+    ap.add_argument("--port", type=int, default=8080, help="the api-server's port on 127.0.0.1")
     args = ap.parse_args(argv)
     var = Path(args.var)
-    if args.workspace and not args.fresh and _published(var):
-        return serve_workspace(var, args.port)
     data = var / "data"
     if args.fresh and var.exists():
         shutil.rmtree(var)
@@ -58,44 +102,84 @@ def main(argv=None) -> int:
         shutil.rmtree(data, ignore_errors=True)
         generate(WorldParams(persons=args.persons, periods=2), data, progress=lambda m: print("   " + m, flush=True))
     manifest = load_manifest(data)
-    period = manifest["periods"][0]
-    print(f"== generated periods {', '.join(manifest['periods'])}; injected findings (truth) for {period}:")
-    for code, n in manifest["summary"][period]["findings"].items():
-        print(f"   {code:28s} {n}")
-    print(f"   roster expected: {manifest['summary'][period]['roster']:,} persons")
-    rc = 0
-    with Simulators(data, period, ports={"staffing": 0, "org": 0, "hr": 0},
+    periods = manifest["periods"]
+    skip_runs = args.ui and _published(var)
+    if not skip_runs:
+        print(f"== generated periods {', '.join(periods)}; injected findings (truth) for {periods[0]}:")
+        for code, n in manifest["summary"][periods[0]]["findings"].items():
+            print(f"   {code:28s} {n}")
+        print(f"   roster expected: {manifest['summary'][periods[0]]['roster']:,} persons")
+    with Simulators(data, periods[-1] if skip_runs else periods[0], ports={"staffing": 0, "org": 0, "hr": 0},
                     finance_url=f"sqlite:///{(var / 'finance.db').resolve()}") as sims:
         print("== simulators serving on loopback:")
         for name in ("staffing", "org", "hr"):
             print(f"   {name:9s} {sims.url(name)}")
         print(f"   finance   {sims.finance_url}")
-        env = airflow_env(var, sims)
-        airflow = str(Path(sys.executable).with_name("airflow"))
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        for p in manifest["periods"]:
-            sims.advance(p)
-            logical = str(P.last_day(p))
-            print(f"== period {p}: simulators advanced; airflow dags test roster_sync {logical}")
-            log_path = var / f"roster_sync_{logical}.log"
-            with open(log_path, "w") as log:
-                rc = subprocess.run([airflow, "dags", "test", "roster_sync", logical], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT).returncode
-            for line in log_path.read_text(errors="replace").splitlines():
-                if line.startswith("roster_sync "):
-                    print("   " + line)
-            print(f"   run {'succeeded' if rc == 0 else 'FAILED'}; log: {log_path}")
-            if rc:
-                return rc
-    summarise(var, data, manifest["periods"])
-    if args.workspace:
-        return serve_workspace(var, args.port)
-    return rc
+        port = _port(args.port)
+        airflow = Airflow(airflow_env(var, sims, port), var / "airflow" / "processes", port,
+                          processes=("api-server", "scheduler", "dag-processor"))
+        print(f"== Airflow: api-server on 127.0.0.1:{port}, scheduler (LocalExecutor), dag-processor; "
+              f"their logs in {airflow.logs}", flush=True)
+        try:
+            airflow.start(progress=lambda m: print("   " + m, flush=True))
+            api = airflow.api("admin", DEMO_PASSWORD)
+            api.wait_for_dag(DAG)
+            if not skip_runs:
+                for p in periods:
+                    sims.advance(p)
+                    if not run_period(api, var, p):
+                        return 1
+                summarise(var, data, periods)
+            if args.ui:
+                return serve(airflow, port)
+        finally:
+            airflow.stop()
+    return 0
 
 
-# The demo's logins: an admin, and each office's users of config/recipients.json (read-only
-# in Airflow; what they see in the workspace is their office's region).
-DEMO_PASSWORD = "demo"
+def run_period(api, var: Path, period: str) -> bool:
+    """One run of roster_sync through the scheduler, as the UI shows it: its tasks as they end,
+    then its summary lines (``roster_sync ...``) from the task logs."""
+    logical = str(P.last_day(period))
+    run_id = f"demo__{logical}"
+    print(f"== period {period}: simulators advanced; roster_sync run {run_id} (logical date {logical})", flush=True)
+    api.run(DAG, logical, run_id)
+    told: set = set()
+
+    def progress(run, tis):
+        for ti in sorted(tis, key=lambda t: t["end_date"] or ""):
+            key = (ti["task_id"], ti["map_index"])
+            if ti["state"] in ("success", "failed", "upstream_failed", "skipped") and key not in told:
+                told.add(key)
+                label = ti["task_id"] + (f" [{ti['rendered_map_index'] or ti['map_index']}]" if ti["map_index"] >= 0 else "")
+                print(f"   {ti['state']:8s} {label} ({ti['duration'] or 0:.1f} s)", flush=True)
+
+    time.sleep(1)
+    end = api.wait_for_run(DAG, run_id, timeout=1800, progress=progress)
+    for line in summary_lines(var / "airflow" / "logs", run_id):
+        print("   " + line)
+    print(f"   run {'succeeded' if end['state'] == 'success' else 'FAILED'}; task logs: "
+          f"{var / 'airflow' / 'logs' / f'dag_id={DAG}' / f'run_id={run_id}'}")
+    return end["state"] == "success"
+
+
+def summary_lines(logs: Path, run_id: str) -> list[str]:
+    """The tasks' ``roster_sync ...`` lines of a run's latest tries, in the order they were logged."""
+    latest: dict[Path, Path] = {}
+    for f in (logs / f"dag_id={DAG}" / f"run_id={run_id}").rglob("attempt=*.log"):
+        try_no = int(f.stem.split("=")[1])
+        if f.parent not in latest or try_no > int(latest[f.parent].stem.split("=")[1]):
+            latest[f.parent] = f
+    events = []
+    for f in latest.values():
+        for line in f.read_text(errors="replace").splitlines():
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(e, dict) and str(e.get("event", "")).startswith("roster_sync "):
+                events.append((e.get("timestamp", ""), e["event"]))
+    return [text for _, text in sorted(events)]
 
 
 def _published(var: Path) -> bool:
@@ -114,30 +198,22 @@ def _published(var: Path) -> bool:
         engine.dispose()
 
 
-def serve_workspace(var: Path, port: int) -> int:
-    """Airflow's api-server on 127.0.0.1:``port`` with the workspace plugin, over the demo's roster_db."""
+def serve(airflow: Airflow, port: int) -> int:
+    """Keep Airflow and the simulators running until Ctrl-C."""
     from include.alerts.routing import load
 
-    users = {"admin": "admin", **{u: "viewer" for o in load().offices.values() for u in o.users}}
-    passwords = var / "workspace_passwords.json"
-    passwords.write_text(json.dumps({u: DEMO_PASSWORD for u in users}))
-    env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(var / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(ROOT),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in users.items()),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW_CONN_ROSTER_DB": json.dumps({"conn_type": "sqlite", "host": str(var / "roster.db")}),
-    })
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    print(f"== the offices' workspace: http://127.0.0.1:{port}/roster-sync/  (Airflow: http://127.0.0.1:{port}/)")
+    users = ["admin", *[u for o in load().offices.values() for u in o.users]]
+    print(f"== Airflow: http://127.0.0.1:{port}/  (the runs, their logs, Assets; trigger another run from there)")
+    print(f"   the offices' workspace: http://127.0.0.1:{port}/roster-sync/")
     print(f"   logins (password {DEMO_PASSWORD!r} for each): " + ", ".join(
-        f"{u} ({'admin: everything' if r == 'admin' else 'its office region'})" for u, r in users.items()))
+        f"{u} ({'admin: everything' if u == 'admin' else 'its office region'})" for u in users))
     print("   Ctrl-C stops it.", flush=True)
     try:
-        return subprocess.run([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], env=env).returncode
+        while airflow.alive():
+            time.sleep(1)
+        print("== an Airflow process exited: see " + ", ".join(str(p.log) for p in airflow.processes.values()
+                                                              if not p.alive()))
+        return 1
     except KeyboardInterrupt:
         return 0
 

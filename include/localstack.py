@@ -260,12 +260,137 @@ class Process:
         self.signal_group(signal.SIGKILL)
 
 
+class Airflow:
+    """Airflow's own processes over one environment (``env``: AIRFLOW_HOME, the metadata
+    database, the executor, connections): ``airflow db migrate``, then ``processes`` and the
+    Celery ``workers``, each in its own process group, logging to ``logs/<name>.log``.
+    The compose stack (:class:`Stack`) and the demo (``include/demo.py``, LocalExecutor on
+    SQLite) both run Airflow through this."""
+
+    def __init__(self, env: dict, logs: Path, api_port: int, processes=("api-server", "scheduler", "dag-processor"),
+                 workers: tuple[str, ...] = (), worker_env: dict | None = None, broker: str | None = None,
+                 python: str = sys.executable):
+        self.env, self.logs, self.api_port = env, Path(logs), api_port
+        self.names, self.workers, self.worker_env = tuple(processes), tuple(workers), worker_env or {}
+        self.broker = broker
+        self.airflow = str(Path(python).with_name("airflow"))
+        self.processes: dict[str, Process] = {}
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self, timeout: float = 240, service_env=None, progress=print) -> "Airflow":
+        """``service_env(name)``: a process's environment when it differs from ``env`` (compose's per-service settings)."""
+        service_env = service_env or (lambda name: self.env)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        migrate = subprocess.run([self.airflow, "db", "migrate"], env=service_env("airflow-init"),
+                                 capture_output=True, text=True)
+        if migrate.returncode:
+            raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
+        progress("airflow db migrate: done")
+        for name in self.names:
+            argv = [self.airflow, name] + (["--host", "127.0.0.1", "--port", str(self.api_port)]
+                                           if name == "api-server" else [])
+            self._spawn(name, argv, service_env(f"airflow-{name.replace('api-server', 'apiserver')}"))
+        for name in self.workers:
+            self.start_worker(name, service_env("airflow-worker"))
+        self.wait_healthy(timeout)
+        return self
+
+    def start_worker(self, name: str, env: dict | None = None) -> None:
+        env = dict(env or self.env)
+        env.update({WORKER_NAME_VARIABLE: name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "include.localstack.hostname",
+                    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
+        env.update(self.worker_env.get(name, {}))
+        self._spawn(name, [self.airflow, "celery", "worker", "--celery-hostname", f"{name}@%h"], env)
+
+    def _spawn(self, name: str, argv: list[str], env: dict) -> None:
+        p = Process(name, argv, env, self.logs / f"{name}.log")
+        home = Path(env.get("AIRFLOW_HOME", "."))
+        home.mkdir(parents=True, exist_ok=True)
+        p.start(home)
+        self.processes[name] = p
+
+    def health(self) -> dict:
+        """The api-server's view of the metadata database, scheduler, triggerer and dag-processor,
+        plus which Celery workers answer a ping."""
+        import requests
+
+        out = {}
+        try:
+            h = requests.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).json()
+            out.update({k: (v or {}).get("status") for k, v in h.items()})
+        except (requests.RequestException, ValueError):
+            out["api-server"] = "down"
+        else:
+            out["api-server"] = "healthy"
+        out["workers"] = self.ping_workers() if self.workers else []
+        return out
+
+    def ping_workers(self, timeout: float = 1.0) -> list[str]:
+        from celery import Celery
+
+        app = Celery(broker=self.broker)
+        try:
+            replies = app.control.ping(timeout=timeout) or []
+        finally:
+            app.close()
+        return sorted(name.split("@", 1)[0] for r in replies for name in r)
+
+    def wait_healthy(self, timeout: float) -> dict:
+        expected = {"metadatabase"} | {n.replace("-", "_") for n in self.names if n != "api-server"}
+        deadline = time.monotonic() + timeout
+        while True:
+            dead = [n for n, p in self.processes.items() if not p.alive()]
+            if dead:
+                raise RuntimeError(f"{', '.join(dead)} exited while starting: see " +
+                                   ", ".join(str(self.processes[n].log) for n in dead))
+            h = self.health()
+            if (h.get("api-server") == "healthy" and all(h.get(k) == "healthy" for k in expected)
+                    and h["workers"] == sorted(self.workers)):
+                return h
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Airflow is not healthy after {timeout:.0f}s: {h}; logs in {self.logs}")
+            time.sleep(1)
+
+    def alive(self) -> bool:
+        return all(p.alive() for p in self.processes.values())
+
+    def kill(self, name: str) -> list[int]:
+        """``kill -9`` a process and everything it started, as when its machine is lost: its
+        process group and any descendant that left the group. Returns the pids killed."""
+        import psutil
+
+        p = self.processes[name]
+        try:
+            family = [psutil.Process(p.proc.pid), *psutil.Process(p.proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
+        p.signal_group(signal.SIGKILL)
+        for proc in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        p.proc.wait()
+        psutil.wait_procs(family, timeout=10)
+        return [proc.pid for proc in family]
+
+    def stop(self, grace: float = 30) -> None:
+        for name in reversed(list(self.processes)):
+            self.processes[name].stop(grace)
+
+    def api(self, username: str, password: str) -> "Api":
+        return Api(self.api_url, username, password)
+
+
 @dataclass
 class Stack:
     """Airflow as compose runs it, on loopback. ``home`` holds AIRFLOW_HOME, the data root,
     logs and the generated secrets; ``worker_env`` adds variables to one worker
     (``{"worker-a": {...}}``); ``settings`` adds or overrides Airflow/roster-sync settings
-    for every process (e.g. the source connections, a shorter heartbeat timeout)."""
+    for every process (e.g. the source connections, a shorter heartbeat timeout);
+    ``schedule=False`` runs only what is triggered (a sandbox serves one fixed period: the
+    daily schedule's run of today would find nothing of today to reconcile)."""
 
     home: Path
     workers: tuple[str, ...] = ("worker-a", "worker-b")
@@ -279,9 +404,9 @@ class Stack:
     def __post_init__(self):
         self.home = Path(self.home).resolve()
         self.api_port = self.api_port or free_port()
-        self.processes: dict[str, Process] = {}
         self.postgres: Postgres | None = None
         self.redis: Redis | None = None
+        self.airflow: Airflow | None = None
         self.secrets = {name: secrets.token_urlsafe(18) for name in
                         ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "ROSTER_DB_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET")}
         from cryptography.fernet import Fernet
@@ -300,6 +425,10 @@ class Stack:
     @property
     def logs(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def processes(self) -> dict[str, Process]:
+        return self.airflow.processes if self.airflow else {}
 
     def roster_url(self) -> str:
         return self.postgres.url("roster", self.secrets["ROSTER_DB_PASSWORD"], user="roster")
@@ -369,96 +498,19 @@ class Stack:
         progress(f"postgresql on 127.0.0.1:{self.postgres.port} (databases airflow and roster)")
         self.redis = Redis(self.secrets["REDIS_PASSWORD"], log=self.logs / "redis.log").start()
         progress(f"redis on 127.0.0.1:{self.redis.port}")
-        airflow = str(Path(self.python).with_name("airflow"))
-        migrate = subprocess.run([airflow, "db", "migrate"], env=self.env("airflow-init"), cwd=self.home,
-                                 capture_output=True, text=True)
-        if migrate.returncode:
-            raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
-        progress("airflow db migrate: done")
-        self._spawn("api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port)],
-                    self.env("airflow-apiserver"))
-        for name in ("scheduler", "dag-processor", "triggerer"):
-            self._spawn(name, [airflow, name], self.env(f"airflow-{name}"))
-        for name in self.workers:
-            self.start_worker(name)
-        self.wait_healthy(timeout)
-
-    def start_worker(self, name: str) -> None:
-        env = self.env("airflow-worker")
-        env.update({WORKER_NAME_VARIABLE: name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "include.localstack.hostname",
-                    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
-        env.update(self.worker_env.get(name, {}))
-        airflow = str(Path(self.python).with_name("airflow"))
-        self._spawn(name, [airflow, "celery", "worker", "--celery-hostname", f"{name}@%h"], env)
-
-    def _spawn(self, name: str, argv: list[str], env: dict) -> None:
-        p = Process(name, argv, env, self.logs / f"{name}.log")
-        p.start(self.home)
-        self.processes[name] = p
-
-    def health(self) -> dict:
-        """The api-server's view of the metadata database, scheduler, triggerer and dag-processor,
-        plus which Celery workers answer a ping."""
-        import requests
-
-        out = {}
-        try:
-            h = requests.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).json()
-            out.update({k: (v or {}).get("status") for k, v in h.items()})
-        except (requests.RequestException, ValueError):
-            out["api-server"] = "down"
-        else:
-            out["api-server"] = "healthy"
-        out["workers"] = self.ping_workers()
-        return out
-
-    def ping_workers(self, timeout: float = 1.0) -> list[str]:
-        from celery import Celery
-
-        app = Celery(broker=self.redis.url())
-        try:
-            replies = app.control.ping(timeout=timeout) or []
-        finally:
-            app.close()
-        return sorted(name.split("@", 1)[0] for r in replies for name in r)
-
-    def wait_healthy(self, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            dead = [n for n, p in self.processes.items() if not p.alive()]
-            if dead:
-                raise RuntimeError(f"{', '.join(dead)} exited while starting: see " +
-                                   ", ".join(str(self.processes[n].log) for n in dead))
-            h = self.health()
-            ok = (h.get("api-server") == "healthy" and all(h.get(k) == "healthy" for k in
-                  ("metadatabase", "scheduler", "triggerer", "dag_processor")) and h["workers"] == sorted(self.workers))
-            if ok:
-                return h
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the stack is not healthy after {timeout:.0f}s: {h}; logs in {self.logs}")
-            time.sleep(1)
+        self.airflow = Airflow(self.env(), self.logs, self.api_port,
+                               processes=("api-server", "scheduler", "dag-processor", "triggerer"),
+                               workers=self.workers, worker_env=self.worker_env, broker=self.redis.url(),
+                               python=self.python)
+        self.airflow.start(timeout, service_env=self.env, progress=progress)
 
     def kill(self, name: str) -> list[int]:
-        """``kill -9`` a process and everything it started, as when its machine is lost: its
-        process group and any descendant that left the group. Returns the pids killed."""
-        import psutil
-
-        p = self.processes[name]
-        try:
-            family = [psutil.Process(p.proc.pid), *psutil.Process(p.proc.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            family = []
-        p.signal_group(signal.SIGKILL)
-        for proc in family:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        p.proc.wait()
-        psutil.wait_procs(family, timeout=10)
-        return [proc.pid for proc in family]
+        """``kill -9`` one of the stack's Airflow processes with everything it started (:meth:`Airflow.kill`)."""
+        return self.airflow.kill(name)
 
     def stop(self, grace: float = 30, progress=print) -> None:
-        for name in reversed(list(self.processes)):
-            self.processes[name].stop(grace)
+        if self.airflow:
+            self.airflow.stop(grace)
         if self.redis:
             self.redis.stop()
         if self.postgres:
@@ -524,21 +576,39 @@ class Api:
     def tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict]:
         return self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/tries")["task_instances"]
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float, progress=None) -> dict:
-        """Poll until the run ends; ``progress`` gets a line whenever the tasks' states change."""
-        deadline, last = time.monotonic() + timeout, None
+    def run(self, dag_id: str, logical_date: str, run_id: str, conf: dict | None = None) -> dict:
+        """Start ``run_id`` for ``logical_date``; when that run exists already, clear it so that it
+        runs again (what an operator's "Clear" does: its earlier tries stay in its history)."""
+        import requests
+
+        try:
+            existing = self.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+        except requests.HTTPError as exc:
+            if exc.response is None or exc.response.status_code != 404:
+                raise
+            return self.trigger(dag_id, logical_date, conf, run_id)
+        self.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+        self.call("POST", f"/dags/{dag_id}/clearTaskInstances",
+                  {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True})
+        return existing
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float, progress=None, poll: float = 2) -> dict:
+        """Poll until the run ends; ``progress(run, task_instances)`` after every poll."""
+        deadline = time.monotonic() + timeout
         while True:
             run = self.get(f"/dags/{dag_id}/dagRuns/{run_id}")
             if progress:
-                states = {}
-                for ti in self.task_instances(dag_id, run_id):
-                    states[ti["state"] or "none"] = states.get(ti["state"] or "none", 0) + 1
-                line = f"{run['state']}: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
-                if line != last:
-                    progress(line)
-                    last = line
+                progress(run, self.task_instances(dag_id, run_id))
             if run["state"] in ("success", "failed"):
                 return run
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {run['state']} after {timeout:.0f}s")
-            time.sleep(2)
+            time.sleep(poll)
+
+
+def state_counts(run: dict, task_instances: list[dict]) -> str:
+    """``running: success 3, running 2, none 10``: a run's tasks by state, one line."""
+    counts: dict[str, int] = {}
+    for ti in task_instances:
+        counts[ti["state"] or "none"] = counts.get(ti["state"] or "none", 0) + 1
+    return f"{run['state']}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))

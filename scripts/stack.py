@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include.localstack import Stack  # noqa: E402
+from include.localstack import Stack, state_counts  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -67,8 +67,15 @@ def main(argv=None) -> int:
             api.wait_for_dag("roster_sync")
             run = api.trigger("roster_sync", args.trigger)
             print(f"== triggered {run['dag_run_id']}: {s.api_url}/dags/roster_sync/runs/{run['dag_run_id']}", flush=True)
-            end = api.wait_for_run("roster_sync", run["dag_run_id"], timeout=3600,
-                                   progress=lambda line: print("   " + line, flush=True))
+            seen = []
+
+            def progress(dag_run, task_instances):
+                line = state_counts(dag_run, task_instances)
+                if line not in seen[-1:]:
+                    seen.append(line)
+                    print("   " + line, flush=True)
+
+            end = api.wait_for_run("roster_sync", run["dag_run_id"], timeout=3600, progress=progress)
             print(f"== roster_sync {args.trigger}: {end['state']}", flush=True)
         print(f"== Airflow at {s.api_url}/ (admin / {s.admin_password}); Ctrl-C stops the stack", flush=True)
         try:

@@ -104,3 +104,26 @@ def test_the_image_installs_the_lock_file_at_build_time():
     body = lambda t: [ln for ln in t.splitlines() if not ln.startswith("#")]  # noqa: E731
     assert body(exported) == body((ROOT / "docker" / "requirements.txt").read_text()), \
         "docker/requirements.txt is stale: uv export --frozen --no-dev --no-emit-project -o docker/requirements.txt"
+
+
+def test_the_local_stack_reads_the_settings_compose_resolves(config):
+    """scripts/stack.py (include/localstack.py) runs the compose file's own Airflow settings:
+    its reading of the file, interpolation included, equals compose's, service by service."""
+    from include.localstack import compose_settings
+
+    variables = {**{k: v for k, v in os.environ.items() if k not in SECRETS and not k.startswith("AIRFLOW_CONN_")},
+                 **SECRETS}
+    for service in AIRFLOW_SERVICES | {"airflow-init"}:
+        resolved = {k: str(v) for k, v in (config["services"][service].get("environment") or {}).items()
+                    if v not in ("", None)}
+        ours = {k: v for k, v in compose_settings(variables, service).items() if v != ""}
+        assert ours == resolved, service
+
+
+def test_compose_interpolation_refuses_a_missing_secret():
+    from include.localstack import interpolate
+
+    assert interpolate("a${X:-b}c$$d", {}) == "abc$d"
+    assert interpolate("${X:-b}", {"X": ""}) == "b" and interpolate("${X-b}", {"X": ""}) == ""
+    with pytest.raises(KeyError, match="set X"):
+        interpolate("${X:?set X}", {"X": ""})

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from include.generator.generate import generate
 from include.generator.world import WorldParams
-from include.localstack import Stack
+from include.localstack import Stack, state_counts
 from include.pipeline.local import run_local
 from include.simulators.cluster import Simulators
 
@@ -128,7 +128,8 @@ def celery_run(province, tmp_path_factory):
             running = {ti["map_index"]: ti for ti in api.task_instances("roster_sync", run["dag_run_id"])
                        if ti["task_id"] == "reconcile_region"}
             killed = stack.kill(held["worker"])
-            end = api.wait_for_run("roster_sync", run["dag_run_id"], timeout=600, progress=log.append)
+            end = api.wait_for_run("roster_sync", run["dag_run_id"], timeout=600,
+                                   progress=lambda r, tis: log.append(state_counts(r, tis)))
             regions = [ti for ti in api.task_instances("roster_sync", run["dag_run_id"])
                        if ti["task_id"] == "reconcile_region"]
             tries = {ti["rendered_map_index"]: api.tries("roster_sync", run["dag_run_id"], "reconcile_region",
