@@ -124,7 +124,10 @@ def roster_sync():
         from include.pipeline import airflow_glue as g
         from include.pipeline.standardise import standardise as run
 
-        return g.not_retryable(run, g.data_root(), ds(), period)["dir"]
+        summary = g.not_retryable(run, g.data_root(), ds(), period)
+        for r in (summary.get("quality") or {}).values():    # the input suites, as audit prints its own
+            print(f"roster_sync quality {r['summary']}; Data Docs: {r.get('docs')}")
+        return summary["dir"]
 
     @task
     def plan_regions(std_dir: str) -> list[dict]:

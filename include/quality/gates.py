@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from include.pipeline.errors import NotRetryable
+from include.quality.datadocs import localise
 
 log = logging.getLogger("roster_sync.quality")
 
@@ -185,10 +186,7 @@ def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | Non
                          "unexpected_percent": r.result.get("unexpected_percent"),
                          "observed_value": r.result.get("observed_value") if not cfg.kwargs.get("column") else None})
     failures.sort(key=lambda f: (f["severity"] != "critical", f["expectation"]))
-    docs = None
-    if data_docs:
-        sites = ctx.get_docs_sites_urls()
-        docs = sites[0]["site_url"] if sites else None
+    docs = _docs_url(ctx) if data_docs else None
     gate = GateResult(suite=suite_name, rows=len(df), success=not any(f["severity"] == "critical" for f in failures),
                       failures=failures, evaluated=len(result.results), seconds=round(time.perf_counter() - t0, 2), docs=docs)
     if out_dir:
@@ -198,7 +196,8 @@ def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | Non
             json.dump({"suite": suite_name, "success": gate.success, "rows": gate.rows, "evaluated": gate.evaluated,
                        "failures": failures, "seconds": gate.seconds, "data_docs": docs}, fh, ensure_ascii=False, indent=1,
                       default=str)
-    (log.info if gate.success and not failures else log.warning)("%s (%.1fs); Data Docs: %s", gate.summary(), gate.seconds, docs)
+    (log.info if gate.success and not failures else log.warning)(
+        "%s (%.1fs)%s", gate.summary(), gate.seconds, f"; Data Docs: {docs}" if docs else "")
     return gate
 
 
@@ -208,19 +207,26 @@ def audit_inputs(frames: dict[str, pd.DataFrame], gx_root: str, out_dir: str,
     is reconciled. Raises :class:`QualityGateFailed` when a critical expectation fails."""
     results = {name: validate(df, name, gx_root, out_dir=out_dir, severity=severity, data_docs=False, run_name=run_name)
                for name, df in frames.items()}
-    docs = _build_docs(gx_root)
+    ctx = _context(gx_root)
+    ctx.build_data_docs()
+    docs = _docs_url(ctx)
+    log.info("input suites: Data Docs: %s", docs)
     failed = [g for g in results.values() if not g.success]
     if failed:
         raise QualityGateFailed("not published: " + " | ".join(g.summary() for g in failed) + f" (Data Docs: {docs})")
-    return {name: {"success": g.success, "warnings": len(g.failures), "summary": g.summary(), "seconds": g.seconds}
-            for name, g in results.items()}
+    return {name: {"success": g.success, "warnings": len(g.failures), "summary": g.summary(), "seconds": g.seconds,
+                   "docs": docs} for name, g in results.items()}
 
 
-def _build_docs(gx_root: str) -> str | None:
-    ctx = _context(gx_root)
-    ctx.build_data_docs()
+def _docs_url(ctx) -> str | None:
+    """The Data Docs site's index, its pages made to work with no network (:func:`datadocs.localise`)."""
     sites = ctx.get_docs_sites_urls()
-    return sites[0]["site_url"] if sites else None
+    url = sites[0]["site_url"] if sites else None
+    if url and url.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        localise(os.path.dirname(unquote(urlparse(url).path)))
+    return url
 
 
 def _run_name(work: str) -> str:
