@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "var" / "screenshots" / "datadocs"
+SHOTS.mkdir(parents=True, exist_ok=True)
 SUITE = {"name": "offline_demo", "meta": {"about": "Data Docs offline"}, "expectations": [
     {"type": "expect_column_to_exist", "kwargs": {"column": "unit_code"}, "meta": {"severity": "critical"}},
     {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}, "meta": {"severity": "critical"}},
@@ -130,19 +131,6 @@ def _open(browser, url: str, shot: str | None):
 def _icon_font_loaded(page) -> bool:
     return page.evaluate("""async () => { await document.fonts.ready;
         return [...document.fonts].some(f => f.family.includes('Font Awesome') && f.status === 'loaded'); }""")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian's chromium is needed (scripts/test.sh installs it)"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 def test_the_index_lists_the_validations_with_the_network_blocked(sites, browser):

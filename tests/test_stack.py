@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -27,11 +26,11 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from include.generator.generate import generate
 from include.generator.world import WorldParams
 from include.localstack import Stack, state_counts
 from include.pipeline.local import run_local
 from include.simulators.cluster import Simulators
+from tests.worlds import generated
 
 pytestmark = pytest.mark.slow
 
@@ -87,9 +86,7 @@ def published(url: str) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def province(tmp_path_factory):
-    out = tmp_path_factory.mktemp("stack-province") / "data"
-    generate(PROVINCE, out, progress=lambda m: None)
-    return out
+    return generated(tmp_path_factory, "stack-province", PROVINCE)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +139,33 @@ def celery_run(province, tmp_path_factory):
             result["single_url"] = single_url
             yield result
         finally:
+            family = _everything_started(stack)
             stack.stop(progress=log.append)
+        left = [p.pid for p in family if _running(p)]
+        assert not left, f"still running after the stack stopped: {left}"
+
+
+def _everything_started(stack) -> list[psutil.Process]:
+    """Every process of the stack and their descendants: Airflow's, Redis, PostgreSQL's postmaster."""
+    roots = [p.proc.pid for p in stack.processes.values() if p.proc] + [stack.redis.proc.pid]
+    postmaster = Path(stack.postgres.data) / "postmaster.pid"
+    if postmaster.exists():
+        roots.append(int(postmaster.read_text().split()[0]))
+    family = []
+    for pid in roots:
+        try:
+            root = psutil.Process(pid)
+            family += [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
+    return family
+
+
+def _running(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_the_run_succeeds_through_celery_with_regions_on_both_workers(celery_run):
@@ -171,30 +194,26 @@ def test_the_published_period_equals_an_uninterrupted_single_process_run(celery_
         pd.testing.assert_frame_equal(through_celery[table], single[table], obj=table)
 
 
-def test_the_operator_sees_the_run_and_the_killed_try_in_the_ui(celery_run):
+def test_the_operator_sees_the_run_and_the_killed_try_in_the_ui(celery_run, browser):
     """The grid of the run and the retried region's log, in Chromium, as an operator opens them."""
-    from playwright.sync_api import sync_playwright
-
     stack, run_id, part = celery_run["stack"], celery_run["run"]["dag_run_id"], celery_run["held"]["part"]
     if stack.processes["api-server"].proc.poll() is not None:
         pytest.fail("the api-server is down")
     SHOTS.mkdir(parents=True, exist_ok=True)
     map_index = next(t["map_index"] for t in celery_run["tries"][part])
     base = stack.api_url
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_context(viewport={"width": 1500, "height": 950}).new_page()
-        page.goto(f"{base}/")
-        page.wait_for_url("**/auth/login**", timeout=30_000)
-        page.locator("input:not([type=password])").first.fill("admin")
-        page.locator("input[type=password]").fill(stack.admin_password)
-        page.locator("button[type=submit]").click()
-        page.wait_for_url(f"{base}/**", timeout=30_000)
-        page.goto(f"{base}/dags/roster_sync/runs/{run_id}")
-        page.get_by_text("reconcile_region", exact=False).first.wait_for(timeout=30_000)
-        page.get_by_text("Success").first.wait_for(timeout=30_000)
-        page.screenshot(path=str(SHOTS / "1_grid.png"))
-        page.goto(f"{base}/dags/roster_sync/runs/{run_id}/tasks/reconcile_region/mapped/{map_index}")
-        page.get_by_text(f"reconciled partition {part}").first.wait_for(timeout=30_000)
-        page.screenshot(path=str(SHOTS / "2_retried_region_log.png"))
-        browser.close()
+    page = browser.new_context(viewport={"width": 1500, "height": 950}).new_page()
+    page.goto(f"{base}/")
+    page.wait_for_url("**/auth/login**", timeout=30_000)
+    page.locator("input:not([type=password])").first.fill("admin")
+    page.locator("input[type=password]").fill(stack.admin_password)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(f"{base}/**", timeout=30_000)
+    page.goto(f"{base}/dags/roster_sync/runs/{run_id}")
+    page.get_by_text("reconcile_region", exact=False).first.wait_for(timeout=30_000)
+    page.get_by_text("Success").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "1_grid.png"))
+    page.goto(f"{base}/dags/roster_sync/runs/{run_id}/tasks/reconcile_region/mapped/{map_index}")
+    page.get_by_text(f"reconciled partition {part}").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "2_retried_region_log.png"))
+    page.context.close()

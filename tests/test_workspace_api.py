@@ -135,25 +135,10 @@ def test_the_plugin_is_in_airflow_s_menu(server):
     assert plugin[0]["external_views"][0]["href"].startswith("/roster-sync")
 
 
-# --- the pages, in a real browser ----------------------------------------------------------------
-# Playwright drives Debian's chromium (no browser download is possible here); screenshots of
-# every page are kept under var/screenshots/workspace/ to be looked at.
+# --- the pages, in a real browser (conftest's `browser`) ------------------------------------------
+# Screenshots of every page are kept under var/screenshots/workspace/ to be looked at.
 SHOTS = ROOT / "var" / "screenshots" / "workspace"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian's chromium is needed (scripts/test.sh installs it)"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
+SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 def login(browser, server, user: str):

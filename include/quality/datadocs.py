@@ -87,6 +87,11 @@ _DONE = "<!-- roster-sync: served offline -->\n"     # a page rewritten once is 
 _FIRST_SECTION = '<div id="section-1" class="ge-section'
 
 
+def _severity(result: dict) -> str:
+    """A stored result's expectation severity (``meta.severity``; critical when unset, as the gates read it)."""
+    return ((result.get("expectation_config") or {}).get("meta") or {}).get("severity", "critical")
+
+
 def severity_section(results: list[dict]) -> str:
     """The validation page's first section: each expectation with its severity and outcome.
 
@@ -96,7 +101,7 @@ def severity_section(results: list[dict]) -> str:
     rows = []
     for r in results:
         cfg = r.get("expectation_config") or {}
-        severity = (cfg.get("meta") or {}).get("severity", "critical")
+        severity = _severity(r)
         kwargs = cfg.get("kwargs") or {}
         on = kwargs.get("column") or ", ".join(kwargs.get("column_list") or []) or "table"
         ok = bool(r.get("success"))
@@ -106,8 +111,7 @@ def severity_section(results: list[dict]) -> str:
         rows.append(f'<tr><td><span class="badge badge-{badge}">{html.escape(severity)}</span></td>'
                     f"<td>{icon}</td><td><code>{html.escape(cfg.get('type', ''))}</code></td><td>{html.escape(str(on))}</td>"
                     f"<td>{html.escape(SEVERITY_MEANS.get(severity, ''))}</td></tr>")
-    failed_critical = sum(1 for r in results if not r.get("success")
-                          and ((r.get("expectation_config") or {}).get("meta") or {}).get("severity", "critical") == "critical")
+    failed_critical = any(not r.get("success") and _severity(r) == "critical" for r in results)
     verdict = ("a critical expectation failed: this run published nothing" if failed_critical else
                "no critical expectation failed")
     return (f'<div {_MARK} class="ge-section container-fluid mb-1 pb-1 pl-sm-3 px-0"><div class="row">'
@@ -128,8 +132,7 @@ def _add_severity(site: Path, page: Path, text: str) -> str:
     if not stored.is_file():
         return text
     results = json.loads(stored.read_text(encoding="utf-8")).get("results") or []
-    results = sorted(results, key=lambda r: (r.get("success", False),
-                                             ((r.get("expectation_config") or {}).get("meta") or {}).get("severity") != "critical"))
+    results = sorted(results, key=lambda r: (bool(r.get("success")), _severity(r) != "critical"))   # failures first
     return text.replace(_FIRST_SECTION, severity_section(results) + _FIRST_SECTION, 1)
 
 
