@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import time
@@ -72,6 +73,7 @@ def _port(wanted: int) -> int:
     if not wanted:
         return free_port()
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the api-server binds: a port in TIME_WAIT is free
         try:
             s.bind(("127.0.0.1", wanted))
             return wanted
@@ -92,6 +94,8 @@ def main(argv=None) -> int:
                          "roster_db already has its periods")
     ap.add_argument("--port", type=int, default=8080, help="the api-server's port on 127.0.0.1")
     args = ap.parse_args(argv)
+    # SIGTERM stops it as Ctrl-C does: Airflow's processes and the simulators are stopped, not left behind
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     var = Path(args.var)
     data = var / "data"
     if args.fresh and var.exists():

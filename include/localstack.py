@@ -16,7 +16,7 @@ engine:
 * each process in its own process group, logging to ``<home>/logs/<name>.log``; stopped
   with SIGTERM (SIGKILL after a grace period), in the reverse order of starting.
 
-``scripts/stack.py`` is the command; docs/OPERATIONS.md §12 tells an operator how to use it
+``scripts/stack.py`` is the command; docs/OPERATIONS.md §13 tells an operator how to use it
 and tests/test_stack.py runs a province through it, killing a worker halfway.
 """
 
@@ -76,12 +76,12 @@ class Postgres:
     PostgreSQL refuses to run as root, so as root the cluster is owned and run by the
     ``postgres`` user (``runuser -u postgres --``) in a directory that user owns.
     ``superuser`` is the cluster's first role (``airflow`` in compose's image, ``postgres``
-    by default), with ``password``.
+    by default), with ``password`` (generated when not given).
     """
 
-    def __init__(self, superuser: str = "postgres", password: str = "pg-Test-Secret", port: int | None = None):
+    def __init__(self, superuser: str = "postgres", password: str | None = None, port: int | None = None):
         self.bindir = _pg_bindir()
-        self.superuser, self.password = superuser, password
+        self.superuser, self.password = superuser, password or secrets.token_urlsafe(18)
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="roster-pg-")
         self.as_root = os.geteuid() == 0
