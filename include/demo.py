@@ -43,7 +43,8 @@ def airflow_env(var: Path, sims: Simulators, port: int) -> dict:
     users = {"admin": "admin", **{u: "viewer" for o in load().offices.values() for u in o.users}}
     passwords = var / "workspace_passwords.json"
     passwords.write_text(json.dumps({u: DEMO_PASSWORD for u in users}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    # the shell's Airflow configuration is not the demo's; its connections (alerts_smtp, say) are kept
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
     env.update({
         "AIRFLOW_HOME": str(var / "airflow"),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

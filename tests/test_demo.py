@@ -11,6 +11,7 @@ log holds a full ID number.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -27,8 +28,9 @@ RUNS = ("demo__2026-10-31", "demo__2026-11-30")
 
 
 def _demo(var: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}   # as from a fresh shell
     return subprocess.run([sys.executable, "-m", "include.demo", "--var", str(var), "--persons", "1500", "--port", "0"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+                          cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
 
 
 @pytest.fixture(scope="module")
