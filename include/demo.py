@@ -170,11 +170,12 @@ def run_period(api, var: Path, period: str) -> bool:
 
 def summary_lines(logs: Path, run_id: str) -> list[str]:
     """The tasks' ``roster_sync ...`` lines of a run's latest tries, in the order they were logged."""
-    latest: dict[Path, Path] = {}
+    def attempt(f: Path) -> int:
+        return int(f.stem.split("=")[1])
+
+    latest: dict[Path, Path] = {}          # a task's folder -> its latest try's log
     for f in (logs / f"dag_id={DAG}" / f"run_id={run_id}").rglob("attempt=*.log"):
-        try_no = int(f.stem.split("=")[1])
-        if f.parent not in latest or try_no > int(latest[f.parent].stem.split("=")[1]):
-            latest[f.parent] = f
+        latest[f.parent] = max(latest.get(f.parent, f), f, key=attempt)
     events = []
     for f in latest.values():
         for line in f.read_text(errors="replace").splitlines():

@@ -51,6 +51,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_tree(pid: int) -> list:
+    """``pid`` and every process it started (psutil processes), as far as they still exist."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def hostname() -> str:
     """Airflow's ``[core] hostname_callable`` for a worker of the local stack: its name
     (``worker-a``, ``worker-b``) from ``ROSTER_SYNC_WORKER_NAME``, so that two workers on one
@@ -363,10 +374,7 @@ class Airflow:
         import psutil
 
         p = self.processes[name]
-        try:
-            family = [psutil.Process(p.proc.pid), *psutil.Process(p.proc.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            family = []
+        family = process_tree(p.proc.pid)
         p.signal_group(signal.SIGKILL)
         for proc in family:
             with contextlib.suppress(psutil.NoSuchProcess):
@@ -562,9 +570,12 @@ class Api:
                     raise TimeoutError(f"DAG {dag_id} not parsed after {timeout:.0f}s") from None
                 time.sleep(1)
 
+    def unpause(self, dag_id: str) -> None:
+        self.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+
     def trigger(self, dag_id: str, logical_date: str, conf: dict | None = None, run_id: str | None = None) -> dict:
         """Unpause ``dag_id`` and start a run for ``logical_date`` (YYYY-MM-DD, midnight UTC)."""
-        self.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+        self.unpause(dag_id)
         body = {"logical_date": f"{logical_date}T00:00:00Z", "conf": conf or {}}
         if run_id:
             body["dag_run_id"] = run_id
@@ -587,7 +598,7 @@ class Api:
             if exc.response is None or exc.response.status_code != 404:
                 raise
             return self.trigger(dag_id, logical_date, conf, run_id)
-        self.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+        self.unpause(dag_id)
         self.call("POST", f"/dags/{dag_id}/clearTaskInstances",
                   {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True})
         return existing

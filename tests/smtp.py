@@ -5,10 +5,11 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import threading
 
 from aiosmtpd.controller import Controller
+
+from include.localstack import free_port
 
 
 class Inbox:
@@ -51,12 +52,6 @@ def attachment_text(data: bytes) -> str:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             return "\n".join(z.read(n).decode("utf-8", errors="replace") for n in z.namelist())
     return data.decode("utf-8", errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SmtpServer:

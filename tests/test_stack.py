@@ -27,9 +27,10 @@ import pytest
 import sqlalchemy as sa
 
 from include.generator.world import WorldParams
-from include.localstack import Stack, state_counts
+from include.localstack import Stack, process_tree, state_counts
 from include.pipeline.local import run_local
 from include.simulators.cluster import Simulators
+from tests.pages import airflow_login
 from tests.worlds import generated
 
 pytestmark = pytest.mark.slow
@@ -151,14 +152,7 @@ def _everything_started(stack) -> list[psutil.Process]:
     postmaster = Path(stack.postgres.data) / "postmaster.pid"
     if postmaster.exists():
         roots.append(int(postmaster.read_text().split()[0]))
-    family = []
-    for pid in roots:
-        try:
-            root = psutil.Process(pid)
-            family += [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            pass
-    return family
+    return [proc for pid in roots for proc in process_tree(pid)]
 
 
 def _running(p: psutil.Process) -> bool:
@@ -202,13 +196,7 @@ def test_the_operator_sees_the_run_and_the_killed_try_in_the_ui(celery_run, brow
     SHOTS.mkdir(parents=True, exist_ok=True)
     map_index = next(t["map_index"] for t in celery_run["tries"][part])
     base = stack.api_url
-    page = browser.new_context(viewport={"width": 1500, "height": 950}).new_page()
-    page.goto(f"{base}/")
-    page.wait_for_url("**/auth/login**", timeout=30_000)
-    page.locator("input:not([type=password])").first.fill("admin")
-    page.locator("input[type=password]").fill(stack.admin_password)
-    page.locator("button[type=submit]").click()
-    page.wait_for_url(f"{base}/**", timeout=30_000)
+    page = airflow_login(browser, f"{base}/", "admin", stack.admin_password, viewport={"width": 1500, "height": 950})
     page.goto(f"{base}/dags/roster_sync/runs/{run_id}")
     page.get_by_text("reconcile_region", exact=False).first.wait_for(timeout=30_000)
     page.get_by_text("Success").first.wait_for(timeout=30_000)

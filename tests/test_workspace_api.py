@@ -13,7 +13,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.smtp import free_port
+from include.localstack import free_port
+from tests.pages import airflow_login
 from tests.test_workspace import A, CONFIG, P1, counts, key_of, masked, publish_period
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,13 +144,8 @@ SHOTS.mkdir(parents=True, exist_ok=True)
 
 def login(browser, server, user: str):
     """A fresh browser session, logged in through Airflow's own login page."""
-    page = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN").new_page()
-    page.goto(f"{server['base']}/roster-sync/")
-    page.wait_for_url("**/auth/login**", timeout=30_000)   # not logged in: Airflow's login, then back
-    page.locator("input:not([type=password])").first.fill(user)
-    page.locator("input[type=password]").fill(PASSWORDS[user])
-    page.locator("button[type=submit]").click()
-    page.wait_for_url("**/roster-sync/**", timeout=30_000)
+    page = airflow_login(browser, f"{server['base']}/roster-sync/", user, PASSWORDS[user],
+                         viewport={"width": 1400, "height": 900}, locale="zh-CN")
     page.wait_for_selector("#alerts")
     return page
 

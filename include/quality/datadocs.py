@@ -143,14 +143,17 @@ def localise(site: str | os.PathLike) -> int:
     if not site.is_dir():
         return 0
     vendor = site / "static" / "vendor"
-    if not (vendor / "MANIFEST.json").exists():
-        shutil.copytree(ASSETS_DIR, vendor, dirs_exist_ok=True)
+    manifest = (ASSETS_DIR / "MANIFEST.json").read_bytes()
+    if not (vendor / "MANIFEST.json").exists() or (vendor / "MANIFEST.json").read_bytes() != manifest:
+        shutil.copytree(ASSETS_DIR, vendor, dirs_exist_ok=True)    # first build, or the vendored files changed
     logo = site / "static" / "images" / "logo-long.png"
+    done = _DONE.encode()
     rewritten = 0
     for page in site.rglob("*.html"):
+        with open(page, "rb") as fh:                 # a page rewritten before: only its first line is read
+            if fh.read(len(done)) == done:
+                continue
         text = page.read_text(encoding="utf-8")
-        if text.startswith(_DONE):
-            continue
         up = os.path.relpath(site, page.parent).replace(os.sep, "/")
         new = _add_severity(site, page, text)
         new = _CDN.sub(lambda m: f"{up}/static/vendor/{ASSETS[m.group(0)]}", new)

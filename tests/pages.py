@@ -1,0 +1,16 @@
+"""Pages in a real browser (conftest's ``browser``): logging in through Airflow's own login page."""
+
+from __future__ import annotations
+
+
+def airflow_login(browser, url: str, user: str, password: str, **context):
+    """A fresh browser session that opens ``url``, is sent to Airflow's login page, logs in as
+    ``user`` and is sent back to ``url``; ``context``: the browser context's options (viewport, locale)."""
+    page = browser.new_context(**context).new_page()
+    page.goto(url)
+    page.wait_for_url("**/auth/login**", timeout=30_000)   # not logged in: Airflow's login, then back
+    page.locator("input:not([type=password])").first.fill(user)
+    page.locator("input[type=password]").fill(password)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(f"{url}**", timeout=30_000)
+    return page
