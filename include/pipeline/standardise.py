@@ -610,6 +610,7 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
     for source, acc in accounting.items():
         assert acc["rows_in"] == acc["rows_used"] + acc["rows_quarantined"], source
     records = pd.concat(parts, ignore_index=True).drop(columns=["status"], errors="ignore")
+    parts.clear()   # the sources' kept rows are in records now: not held twice through the rest
     records = _identify(records, period)
     records = records.reindex(columns=RECORD_COLUMNS)
     for col in RECORD_COLUMNS:
