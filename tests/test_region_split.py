@@ -130,3 +130,23 @@ def test_partitions_keep_each_person_whole_and_the_plan_is_rerunnable(std):
         combine_parts(str(work / "std"), str(work), [*again["parts"], "159900"])
     with pytest.raises(ValueError, match="region level"):
         plan_parts(str(work / "std"), level="township")
+
+
+def test_reconcile_memory_limit_is_a_setting(monkeypatch):
+    """ROSTER_SYNC_RECONCILE_MEMORY reaches each reconcile connection; a size DuckDB would misread is refused."""
+    from include.pipeline.reconcile import connect
+    from include.settings import SettingError
+
+    def limit() -> str:
+        return connect().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    monkeypatch.delenv("ROSTER_SYNC_RECONCILE_MEMORY", raising=False)
+    assert limit() == "1.8 GiB"                 # the default, 2GB (DuckDB shows GiB)
+    monkeypatch.setenv("ROSTER_SYNC_RECONCILE_MEMORY", "1500MB")
+    assert limit() == "1.3 GiB"
+    assert connect(memory_limit="3GB").execute("SELECT current_setting('memory_limit')").fetchone()[0] == "2.7 GiB"
+    monkeypatch.setenv("ROSTER_SYNC_RECONCILE_MEMORY", "none")
+    assert limit() not in ("1.8 GiB", "1.3 GiB")   # DuckDB's own: 80% of the machine
+    monkeypatch.setenv("ROSTER_SYNC_RECONCILE_MEMORY", "2 gigs")
+    with pytest.raises(SettingError, match="ROSTER_SYNC_RECONCILE_MEMORY"):
+        connect()

@@ -70,10 +70,15 @@ ROSTER_COLUMNS = [
 
 
 def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for reconcile; ``memory_limit`` (a DuckDB size) defaults to the
+    setting :func:`include.settings.reconcile_memory`."""
+    from include.settings import reconcile_memory
+
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")   # a bar of carriage returns is noise in a task log
     if threads:
         con.execute(f"SET threads = {int(threads)}")
+    memory_limit = memory_limit or reconcile_memory()
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET preserve_insertion_order = false")
