@@ -497,6 +497,53 @@ def batch_gates(accounting: dict, previous: dict, band: float = ROW_BAND) -> lis
 
 
 
+def _records_schema():
+    """The Arrow schema of ``records.parquet``: :data:`RECORD_COLUMNS` as text but for the record's
+    number, the ID's validity and the amount, with pandas' metadata (a reader gets ``string`` columns)."""
+    template = pd.DataFrame({c: pd.Series([], dtype={"rec_no": "int64", "id_valid": "bool", "yfgz": "float64"}.get(c, "string"))
+                             for c in RECORD_COLUMNS})
+    import pyarrow as pa
+
+    return pa.Schema.from_pandas(template, preserve_index=False)
+
+
+def _write_records(fs, path: str, parts: list[pd.DataFrame], period: str, suite_columns: list[str] | None):
+    """Write the sources' kept rows (``parts``, emptied as it goes) as one ``records`` table, a source at
+    a time, each part given its ID columns (:func:`_identify`) on the way. Returns (rows written, per
+    source its rows and invalid IDs, the records' ``suite_columns`` as one frame or None)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _records_schema()
+    rows, by_source, suite = 0, {}, []
+    with fs.open(path, "wb") as fh, pq.ParquetWriter(fh, schema, compression="lz4",
+                                                     write_statistics=["source", "rec_no"]) as writer:
+        while parts:
+            part = _identify(parts.pop(0).drop(columns=["status"], errors="ignore").reset_index(drop=True), period)
+            arrays = []
+            for field in schema:
+                if field.name not in part.columns:
+                    arrays.append(pa.nulls(len(part), field.type))
+                elif pa.types.is_large_string(field.type):
+                    arrays.append(pa.array(part[field.name].astype("string"), type=field.type, from_pandas=True))
+                else:
+                    arrays.append(pa.array(part[field.name].astype(field.type.to_pandas_dtype()), type=field.type))
+            table = pa.Table.from_arrays(arrays, schema=schema)
+            writer.write_table(table)
+            rows += len(part)
+            for source, valid in part.groupby("source", sort=False).id_valid:
+                mine = by_source.setdefault(str(source), {"rows": 0, "invalid_ids": 0})
+                mine["rows"] += len(valid)
+                mine["invalid_ids"] += int((~valid.astype(bool)).sum())
+            if suite_columns is not None:
+                suite.append(table.select(suite_columns).to_pandas())
+            del part, table, arrays
+    if suite_columns is None:
+        return rows, by_source, None
+    frame = pd.concat(suite, ignore_index=True) if suite else _records_schema().empty_table().to_pandas()[suite_columns]
+    return rows, by_source, frame
+
+
 def standardise(root: str, ds: str, period: str, out_dir: str | None = None, validate_inputs: bool = True) -> dict:
     """Write the standardised model of ``period`` from run ``ds``'s extracts. Returns a summary.
 
@@ -609,31 +656,33 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
         raise QualityGateFailed("not published: " + "; ".join(failures))
     for source, acc in accounting.items():
         assert acc["rows_in"] == acc["rows_used"] + acc["rows_quarantined"], source
-    records = pd.concat(parts, ignore_index=True).drop(columns=["status"], errors="ignore")
-    parts.clear()   # the sources' kept rows are in records now: not held twice through the rest
-    records = _identify(records, period)
-    records = records.reindex(columns=RECORD_COLUMNS)
-    for col in RECORD_COLUMNS:
-        if col not in ("rec_no", "id_valid", "yfgz"):
-            records[col] = records[col].astype("string")
-    # The input suites run beside the writes (Great Expectations on a thread of its own; the Parquet
-    # writer releases the GIL): at 1M persons the gate's 8 s overlap the writes' 6 s. The gate still
-    # decides before the summary is written, and when it fails what was written is removed, so no
-    # later task ever reads a model whose inputs failed.
-    audit = pool = None
-    if validate_inputs:   # the GX suites of the inputs: schema, enumerations, keys, ID and credit-code shapes
-        from concurrent.futures import ThreadPoolExecutor
+    # The records are written a source at a time (the wide table of every source's rows was most of
+    # the task's memory: 1.5 GB at 1M persons); the input suite of the standardised model is given
+    # only the columns it reads (gates.suite_frame), of every record.
+    suite_columns = None
+    if validate_inputs:
+        from include.quality.gates import load_suite, suite_frame
 
-        from include.quality.gates import audit_inputs, gx_root
-        pool = ThreadPoolExecutor(1, thread_name_prefix="input_suites")
-        audit = pool.submit(audit_inputs, {**raw_frames, "standardised_records": records}, gx_root(root),
-                            out_dir=f"{out.rsplit('/std', 1)[0]}/quality", run_name=f"{ds}_{period}")
-    written, paths = {}, []
+        expectations = load_suite("standardised_records")["expectations"]
+        suite_columns = list(suite_frame(expectations, pd.DataFrame(columns=RECORD_COLUMNS)).columns)
+    audit = pool = None
+    written, paths = {}, [f"{out}/records.parquet"]
     try:
+        written["records"], by_source, suite_records = _write_records(fs, paths[0], parts, period, suite_columns)
+        # The input suites run beside the other writes (Great Expectations on a thread of its own; the
+        # Parquet writer releases the GIL). The gate still decides before the summary is written, and
+        # when it fails what was written is removed, so no later task ever reads a model whose inputs failed.
+        if validate_inputs:   # the GX suites of the inputs: schema, enumerations, keys, ID and credit-code shapes
+            from concurrent.futures import ThreadPoolExecutor
+
+            from include.quality.gates import audit_inputs, gx_root
+            pool = ThreadPoolExecutor(1, thread_name_prefix="input_suites")
+            audit = pool.submit(audit_inputs, {**raw_frames, "standardised_records": suite_records}, gx_root(root),
+                                out_dir=f"{out.rsplit('/std', 1)[0]}/quality", run_name=f"{ds}_{period}")
         for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
-                         ("budget_units", budget_units), ("records", records), ("quarantine_rows", quarantined)):
+                         ("budget_units", budget_units), ("quarantine_rows", quarantined)):
             paths.append(f"{out}/{name}.parquet")
-            _write_parquet(fs, paths[-1], df, statistics=["source", "rec_no"] if name == "records" else True)
+            _write_parquet(fs, paths[-1], df)
             written[name] = len(df)
         for source, raw in received.items():   # the evidence's facts: fields as received, amounts as numbers
             raw = raw[[c for c in raw.columns if not str(c).startswith("_")]].copy()
@@ -653,9 +702,8 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
     finally:
         if pool:
             pool.shutdown(wait=True)
-    by_source = records.groupby("source").agg(rows=("id_valid", "size"), invalid_ids=("id_valid", lambda v: int((~v).sum())))
     summary = {"ds": ds, "period": period, "dir": out, "rows": written, "hr_period": inputs.hr_period,
-               "sources": {k: {kk: int(vv) for kk, vv in v.items()} for k, v in by_source.to_dict("index").items()},
+               "sources": by_source,
                "accounting": accounting, "quality": quality, "invalid_credit_codes": broken,
                "inputs": inputs.__dict__}
     with fs.open(f"{out}/_summary.json", "w") as fh:
