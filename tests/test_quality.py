@@ -116,3 +116,20 @@ def test_a_failed_input_suite_leaves_no_standardised_model(run, monkeypatch):
     monkeypatch.setattr(gates, "load_suite", real)
     standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
     assert (out / "records.parquet").exists() and (out / "_summary.json").exists()
+
+
+def test_a_batch_gate_failing_on_a_rerun_keeps_the_last_records(run, monkeypatch):
+    """The records are written as the sources are screened, under a partial name: a rerun stopped by
+    a batch-level gate leaves the last complete model's records as they were, and no partial file."""
+    import hashlib
+
+    from include.pipeline import standardise as S
+
+    out = run["tmp"] / "std-rerun"
+    S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out), validate_inputs=False)
+    before = hashlib.sha256((out / "records.parquet").read_bytes()).hexdigest()
+    monkeypatch.setattr(S, "freshness_gates", lambda *a: ["the staffing snapshot is 99 days old (limit 7)"])
+    with pytest.raises(QualityGateFailed, match="99 days old"):
+        S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out), validate_inputs=False)
+    assert hashlib.sha256((out / "records.parquet").read_bytes()).hexdigest() == before
+    assert not list(out.glob("*.partial"))

@@ -507,41 +507,69 @@ def _records_schema():
     return pa.Schema.from_pandas(template, preserve_index=False)
 
 
-def _write_records(fs, path: str, parts: list[pd.DataFrame], period: str, suite_columns: list[str] | None):
-    """Write the sources' kept rows (``parts``, emptied as it goes) as one ``records`` table, a source at
-    a time, each part given its ID columns (:func:`_identify`) on the way. Returns (rows written, per
-    source its rows and invalid IDs, the records' ``suite_columns`` as one frame or None)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class _RecordsWriter:
+    """``records.parquet`` written a source at a time, as each source's rows are screened (the wide
+    table of every source's rows, held until the end, was most of the task's memory: 1.5 GB at 1M
+    persons). Each part gets its ID columns (:func:`_identify`) on the way. Keeps the rows written,
+    each source's rows and invalid IDs, and (``suite_columns`` given) those columns of every record
+    for the standardised model's input suite."""
 
-    schema = _records_schema()
-    rows, by_source, suite = 0, {}, []
-    with fs.open(path, "wb") as fh, pq.ParquetWriter(fh, schema, compression="lz4",
-                                                     write_statistics=["source", "rec_no"]) as writer:
-        while parts:
-            part = _identify(parts.pop(0).drop(columns=["status"], errors="ignore").reset_index(drop=True), period)
-            arrays = []
-            for field in schema:
-                if field.name not in part.columns:
-                    arrays.append(pa.nulls(len(part), field.type))
-                elif pa.types.is_large_string(field.type):
-                    arrays.append(pa.array(part[field.name].astype("string"), type=field.type, from_pandas=True))
-                else:
-                    arrays.append(pa.array(part[field.name].astype(field.type.to_pandas_dtype()), type=field.type))
-            table = pa.Table.from_arrays(arrays, schema=schema)
-            writer.write_table(table)
-            rows += len(part)
-            for source, valid in part.groupby("source", sort=False).id_valid:
-                mine = by_source.setdefault(str(source), {"rows": 0, "invalid_ids": 0})
-                mine["rows"] += len(valid)
-                mine["invalid_ids"] += int((~valid.astype(bool)).sum())
-            if suite_columns is not None:
-                suite.append(table.select(suite_columns).to_pandas())
-            del part, table, arrays
-    if suite_columns is None:
-        return rows, by_source, None
-    frame = pd.concat(suite, ignore_index=True) if suite else _records_schema().empty_table().to_pandas()[suite_columns]
-    return rows, by_source, frame
+    def __init__(self, fs, path: str, period: str, suite_columns: list[str] | None):
+        self.fs, self.path, self.period, self.suite_columns = fs, path, period, suite_columns
+        self.partial = f"{path}.partial"   # named as the model's only once complete: a failed run leaves the last one
+        self.schema = _records_schema()
+        self.rows, self.by_source, self._suite = 0, {}, []
+        self._fh = self._writer = None
+
+    def add(self, part: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            self._fh = self.fs.open(self.partial, "wb")
+            self._writer = pq.ParquetWriter(self._fh, self.schema, compression="lz4", write_statistics=["source", "rec_no"])
+        part = _identify(part.drop(columns=["status"], errors="ignore").reset_index(drop=True), self.period)
+        arrays = []
+        for field in self.schema:
+            if field.name not in part.columns:
+                arrays.append(pa.nulls(len(part), field.type))
+            elif pa.types.is_large_string(field.type):
+                arrays.append(pa.array(part[field.name].astype("string"), type=field.type, from_pandas=True))
+            else:
+                arrays.append(pa.array(part[field.name].astype(field.type.to_pandas_dtype()), type=field.type))
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self._writer.write_table(table)
+        self.rows += len(part)
+        for source, valid in part.groupby("source", sort=False).id_valid:
+            mine = self.by_source.setdefault(str(source), {"rows": 0, "invalid_ids": 0})
+            mine["rows"] += len(valid)
+            mine["invalid_ids"] += int((~valid.astype(bool)).sum())
+        if self.suite_columns is not None:
+            self._suite.append(table.select(self.suite_columns).to_pandas())
+
+    def close(self) -> pd.DataFrame | None:
+        """Finish the file; the suite's columns of every record as one frame (None without a suite)."""
+        if self._writer is None:   # no source had a row: the file still has the schema
+            self.add(pd.DataFrame({"source": pd.Series([], dtype="string"), "raw_id": pd.Series([], dtype="string"),
+                                   "name": pd.Series([], dtype="string")}))
+        self._writer.close()
+        self._fh.close()
+        self.fs.mv(self.partial, self.path)
+        if self.suite_columns is None:
+            return None
+        frame, self._suite = pd.concat(self._suite, ignore_index=True), []
+        return frame
+
+    def abort(self) -> None:
+        """Close and remove the unfinished file (a run that fails leaves no half-written model)."""
+        for closing in (self._writer, self._fh):
+            try:
+                if closing is not None:
+                    closing.close()
+            except Exception:   # noqa: BLE001 - already failing; the file goes anyway
+                pass
+        if self.fs.exists(self.partial):
+            self.fs.rm(self.partial)
 
 
 def standardise(root: str, ds: str, period: str, out_dir: str | None = None, validate_inputs: bool = True) -> dict:
@@ -558,8 +586,24 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
 def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: bool, fs, base: str) -> dict:
     inputs = locate(root, ds, period)
     fs.makedirs(out, exist_ok=True)
+    # the standardised model's input suite is given only the columns it reads (gates.suite_frame), of every record
+    suite_columns = None
+    if validate_inputs:
+        from include.quality.gates import load_suite, suite_frame
 
-    parts, quarantine, accounting = [], [], {}
+        expectations = load_suite("standardised_records")["expectations"]
+        suite_columns = list(suite_frame(expectations, pd.DataFrame(columns=RECORD_COLUMNS)).columns)
+    records = _RecordsWriter(fs, f"{out}/records.parquet", period, suite_columns)
+    try:
+        return _standardise_sources(root, ds, period, out, validate_inputs, fs, base, inputs, records)
+    except BaseException:
+        records.abort()
+        raise
+
+
+def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inputs: bool, fs, base: str, inputs: Inputs,
+                         records: _RecordsWriter) -> dict:
+    quarantine, accounting = [], {}
 
     def keep_table(source, raw, key=None):
         """A staffing collection or ys_dw: the rows that can be used; the others quarantined."""
@@ -594,7 +638,7 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
                              record_key=record_keys(source, raw, file_name).to_numpy())
         kept, bad = screen(source, frame, raw)
         received[source] = raw
-        parts.append(kept)
+        records.add(kept)
         quarantine.append(bad)
         accounting[source] = {"rows_in": len(frame), "rows_used": len(kept), "rows_quarantined": len(bad)}
 
@@ -656,19 +700,11 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
         raise QualityGateFailed("not published: " + "; ".join(failures))
     for source, acc in accounting.items():
         assert acc["rows_in"] == acc["rows_used"] + acc["rows_quarantined"], source
-    # The records are written a source at a time (the wide table of every source's rows was most of
-    # the task's memory: 1.5 GB at 1M persons); the input suite of the standardised model is given
-    # only the columns it reads (gates.suite_frame), of every record.
-    suite_columns = None
-    if validate_inputs:
-        from include.quality.gates import load_suite, suite_frame
-
-        expectations = load_suite("standardised_records")["expectations"]
-        suite_columns = list(suite_frame(expectations, pd.DataFrame(columns=RECORD_COLUMNS)).columns)
     audit = pool = None
-    written, paths = {}, [f"{out}/records.parquet"]
+    written, paths = {}, [records.path]
     try:
-        written["records"], by_source, suite_records = _write_records(fs, paths[0], parts, period, suite_columns)
+        suite_records = records.close()
+        written["records"], by_source = records.rows, records.by_source
         # The input suites run beside the other writes (Great Expectations on a thread of its own; the
         # Parquet writer releases the GIL). The gate still decides before the summary is written, and
         # when it fails what was written is removed, so no later task ever reads a model whose inputs failed.
@@ -685,7 +721,7 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
             _write_parquet(fs, paths[-1], df)
             written[name] = len(df)
         for source, raw in received.items():   # the evidence's facts: fields as received, amounts as numbers
-            raw = raw[[c for c in raw.columns if not str(c).startswith("_")]].copy()
+            raw = raw[[c for c in raw.columns if not str(c).startswith("_")]]   # copy-on-write: no copy made
             for amount in AMOUNTS.get(source, ()):
                 if amount in raw:
                     raw[amount] = to_number(raw[amount])
