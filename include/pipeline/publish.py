@@ -156,14 +156,23 @@ publish_log = sa.Table(
 )
 
 
+SCHEMA_LOCK = "roster_sync:schema"
+
+
 def ensure_schema(engine: sa.Engine, tables: list | None = None) -> None:
     """Create the missing tables of ``roster_db`` (all, or ``tables``), add the columns a
     table gained since it was created (nullable, so adding them changes no row) and widen
     the text columns that grew (PostgreSQL; SQLite does not hold lengths): a ``roster_db``
     published by an earlier version keeps working."""
-    metadata.create_all(engine, tables=tables)
-    inspector = sa.inspect(engine)
-    with engine.begin() as conn:
+    from include.pipeline import database
+
+    # Under a writers' lock: tasks starting together (the mapped report batches, say) would each find a
+    # table missing and each create it. SQLite refuses the second writer at once, whatever its busy
+    # timeout (a reader may not become a writer while another writes: "database is locked"), and
+    # PostgreSQL fails on the duplicate type. The second now waits, then finds the table made.
+    with database.writer(engine, SCHEMA_LOCK) as conn:
+        metadata.create_all(conn, tables=tables)
+        inspector = sa.inspect(conn)
         for table in tables or metadata.sorted_tables:
             have = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
             for column in table.columns:
