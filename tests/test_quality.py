@@ -118,18 +118,38 @@ def test_a_failed_input_suite_leaves_no_standardised_model(run, monkeypatch):
     assert (out / "records.parquet").exists() and (out / "_summary.json").exists()
 
 
-def test_a_batch_gate_failing_on_a_rerun_keeps_the_last_records(run, monkeypatch):
-    """The records are written as the sources are screened, under a partial name: a rerun stopped by
-    a batch-level gate leaves the last complete model's records as they were, and no partial file."""
+def test_a_failing_rerun_keeps_the_last_complete_model(run, monkeypatch):
+    """Every file of the model is written under a partial name as the sources are taken, and named as
+    the model's only once the run has passed: a rerun stopped by a batch gate, or by a critical
+    expectation of an input suite, leaves the last complete model as it was, and no partial file."""
     import hashlib
 
     from include.pipeline import standardise as S
+    from include.quality import gates
 
     out = run["tmp"] / "std-rerun"
-    S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out), validate_inputs=False)
-    before = hashlib.sha256((out / "records.parquet").read_bytes()).hexdigest()
-    monkeypatch.setattr(S, "freshness_gates", lambda *a: ["the staffing snapshot is 99 days old (limit 7)"])
-    with pytest.raises(QualityGateFailed, match="99 days old"):
-        S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out), validate_inputs=False)
-    assert hashlib.sha256((out / "records.parquet").read_bytes()).hexdigest() == before
-    assert not list(out.glob("*.partial"))
+    S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
+
+    def files() -> dict:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())}
+
+    before = files()
+    assert {"records.parquet", "received_staffing.parquet", "units.parquet", "_summary.json"} <= set(before)
+    with monkeypatch.context() as m:
+        m.setattr(S, "freshness_gates", lambda *a: ["the staffing snapshot is 99 days old (limit 7)"])
+        with pytest.raises(QualityGateFailed, match="99 days old"):
+            S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
+    assert files() == before
+    real = gates.load_suite
+
+    def strict(name, *a, **kw):   # a critical expectation the raw org rows cannot meet
+        suite = real(name, *a, **kw)
+        if name == "raw_org":
+            suite["expectations"].append({"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 1},
+                                          "meta": {"severity": "critical"}})
+        return suite
+
+    monkeypatch.setattr(gates, "load_suite", strict)
+    with pytest.raises(QualityGateFailed, match="raw_org.*expect_table_row_count_to_be_between"):
+        S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
+    assert files() == before

@@ -20,6 +20,11 @@ stop the run before anything is reconciled or published (:class:`QualityGateFail
 an empty source, a source that shrank by more than the row band since the last run, a
 missing column, or a failed critical expectation of the input suites in
 ``expectations/`` (one per raw source and one for the standardised model).
+
+Memory: the sources are taken one at a time (read, screened, their records and rows as
+received written, their suite run) and let go before the next is read. Every file is
+written under a ``.partial`` name and named as the model's only when the run has passed
+every gate, so a failed run leaves the last complete model as it was.
 """
 
 from __future__ import annotations
@@ -174,6 +179,8 @@ TABLE_ENUMS = {
 
 # The field of each source's rows that holds the ID number, as the source names it (SOURCES.md).
 ID_FIELDS = {"staffing": "id_number", "org": "sfzh", "finance": "sfzh", "hr": "公民身份号码"}
+# The input suite (expectations/) of each source's rows as received.
+RAW_SUITES = {"staffing": "raw_staffing_persons", "org": "raw_org", "finance": "raw_finance_payroll", "hr": "raw_hr_persons"}
 
 
 def _storable_lengths() -> dict:
@@ -507,18 +514,38 @@ def _records_schema():
     return pa.Schema.from_pandas(template, preserve_index=False)
 
 
+class _Staged:
+    """Files of the model written under a partial name as the run goes, and named as the model's
+    only once the run has passed every gate: a run that fails leaves the last complete model."""
+
+    def __init__(self, fs):
+        self.fs, self.files = fs, []
+
+    def path(self, final: str) -> str:
+        self.files.append((f"{final}.partial", final))
+        return self.files[-1][0]
+
+    def commit(self) -> list[str]:
+        for partial, final in self.files:
+            self.fs.mv(partial, final)
+        return [final for _, final in self.files]
+
+    def abort(self) -> None:
+        for partial, _ in self.files:
+            if self.fs.exists(partial):
+                self.fs.rm(partial)
+
+
 class _RecordsWriter:
     """``records.parquet`` written a source at a time, as each source's rows are screened (the wide
     table of every source's rows, held until the end, was most of the task's memory: 1.5 GB at 1M
-    persons). Each part gets its ID columns (:func:`_identify`) on the way. Keeps the rows written,
-    each source's rows and invalid IDs, and (``suite_columns`` given) those columns of every record
-    for the standardised model's input suite."""
+    persons). Each part gets its ID columns (:func:`_identify`) on the way. Keeps the rows written
+    and each source's rows and invalid IDs."""
 
-    def __init__(self, fs, path: str, period: str, suite_columns: list[str] | None):
-        self.fs, self.path, self.period, self.suite_columns = fs, path, period, suite_columns
-        self.partial = f"{path}.partial"   # named as the model's only once complete: a failed run leaves the last one
+    def __init__(self, fs, path: str, period: str):
+        self.fs, self.path, self.period = fs, path, period
         self.schema = _records_schema()
-        self.rows, self.by_source, self._suite = 0, {}, []
+        self.rows, self.by_source = 0, {}
         self._fh = self._writer = None
 
     def add(self, part: pd.DataFrame) -> None:
@@ -526,7 +553,7 @@ class _RecordsWriter:
         import pyarrow.parquet as pq
 
         if self._writer is None:
-            self._fh = self.fs.open(self.partial, "wb")
+            self._fh = self.fs.open(self.path, "wb")
             self._writer = pq.ParquetWriter(self._fh, self.schema, compression="lz4", write_statistics=["source", "rec_no"])
         part = _identify(part.drop(columns=["status"], errors="ignore").reset_index(drop=True), self.period)
         arrays = []
@@ -544,32 +571,24 @@ class _RecordsWriter:
             mine = self.by_source.setdefault(str(source), {"rows": 0, "invalid_ids": 0})
             mine["rows"] += len(valid)
             mine["invalid_ids"] += int((~valid.astype(bool)).sum())
-        if self.suite_columns is not None:
-            self._suite.append(table.select(self.suite_columns).to_pandas())
 
-    def close(self) -> pd.DataFrame | None:
-        """Finish the file; the suite's columns of every record as one frame (None without a suite)."""
+    def close(self) -> None:
+        """Finish the file."""
         if self._writer is None:   # no source had a row: the file still has the schema
             self.add(pd.DataFrame({"source": pd.Series([], dtype="string"), "raw_id": pd.Series([], dtype="string"),
                                    "name": pd.Series([], dtype="string")}))
         self._writer.close()
         self._fh.close()
-        self.fs.mv(self.partial, self.path)
-        if self.suite_columns is None:
-            return None
-        frame, self._suite = pd.concat(self._suite, ignore_index=True), []
-        return frame
+        self._writer = self._fh = None
 
     def abort(self) -> None:
-        """Close and remove the unfinished file (a run that fails leaves no half-written model)."""
+        """Close the file, whatever state it is in (the run is failing; :class:`_Staged` removes it)."""
         for closing in (self._writer, self._fh):
             try:
                 if closing is not None:
                     closing.close()
             except Exception:   # noqa: BLE001 - already failing; the file goes anyway
                 pass
-        if self.fs.exists(self.partial):
-            self.fs.rm(self.partial)
 
 
 def standardise(root: str, ds: str, period: str, out_dir: str | None = None, validate_inputs: bool = True) -> dict:
@@ -586,24 +605,31 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
 def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: bool, fs, base: str) -> dict:
     inputs = locate(root, ds, period)
     fs.makedirs(out, exist_ok=True)
-    # the standardised model's input suite is given only the columns it reads (gates.suite_frame), of every record
-    suite_columns = None
-    if validate_inputs:
-        from include.quality.gates import load_suite, suite_frame
-
-        expectations = load_suite("standardised_records")["expectations"]
-        suite_columns = list(suite_frame(expectations, pd.DataFrame(columns=RECORD_COLUMNS)).columns)
-    records = _RecordsWriter(fs, f"{out}/records.parquet", period, suite_columns)
+    staged = _Staged(fs)
+    records = _RecordsWriter(fs, staged.path(f"{out}/records.parquet"), period)
     try:
-        return _standardise_sources(root, ds, period, out, validate_inputs, fs, base, inputs, records)
+        return _standardise_sources(root, ds, period, out, validate_inputs, fs, base, inputs, records, staged)
     except BaseException:
         records.abort()
+        staged.abort()
         raise
 
 
 def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inputs: bool, fs, base: str, inputs: Inputs,
-                         records: _RecordsWriter) -> dict:
+                         records: _RecordsWriter, staged: _Staged) -> dict:
     quarantine, accounting = [], {}
+    # The input suites (Great Expectations: schema, enumerations, keys, ID and credit-code shapes) run
+    # on each source's rows as received once they are screened, and the rows are written and let go
+    # before the next source is read: no source waits in memory for the others. The suites' verdict
+    # is taken with the batch gates' once every source is in; until then every file is partial.
+    suites = {}
+    quality_dir, run_name = f"{out.rsplit('/std', 1)[0]}/quality", f"{ds}_{period}"
+
+    def check(suite: str, frame: pd.DataFrame) -> None:
+        if validate_inputs:
+            from include.quality.gates import gx_root, validate
+
+            suites[suite] = validate(frame, suite, gx_root(root), out_dir=quality_dir, data_docs=False, run_name=run_name)
 
     def keep_table(source, raw, key=None):
         """A staffing collection or ys_dw: the rows that can be used; the others quarantined."""
@@ -630,17 +656,23 @@ def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inp
     budget_units = pd.DataFrame({"dwbm": ys.dwbm.astype("string").str.strip(), "credit": credit,
                                  "dwmc": ys.dwmc, "qhdm": _code(ys.qhdm)})
 
-    received = {}   # each source's rows as received, in rec_no order: the facts of the evidence
-
     def take(source, frame, raw, file_name=None):
         raw = raw.reset_index(drop=True)
         frame = frame.assign(rec_no=np.arange(len(frame)),
                              record_key=record_keys(source, raw, file_name).to_numpy())
         kept, bad = screen(source, frame, raw)
-        received[source] = raw
-        records.add(kept)
-        quarantine.append(bad)
         accounting[source] = {"rows_in": len(frame), "rows_used": len(kept), "rows_quarantined": len(bad)}
+        del frame
+        records.add(kept)
+        del kept
+        quarantine.append(bad)
+        check(RAW_SUITES[source], raw)
+        # the evidence's facts: each source's rows as received, in rec_no order, amounts as numbers
+        raw = raw[[c for c in raw.columns if not str(c).startswith("_")]]   # copy-on-write: no copy made
+        for amount in AMOUNTS.get(source, ()):
+            if amount in raw:
+                raw[amount] = to_number(raw[amount])
+        _write_parquet(fs, staged.path(f"{out}/received_{source}.parquet"), raw, statistics=False)
 
     sp = _read(f"{inputs.staffing_dir}/persons__state.parquet")
     sp = sp[sp.status.astype("string").fillna("") != "left"].reset_index(drop=True)   # tombstones are not used
@@ -651,11 +683,13 @@ def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inp
         "non_establishment_category": sp.non_establishment_category, "post_category": sp.post_category,
         "position": sp.position, "entered_on": sp.entered_on, "slip_no": sp.slip_no, "status": sp.status,
     }), sp)
+    del sp   # written and checked: let go before the next source is read
     org = _read(inputs.org_file)
     take("org", pd.DataFrame({
         "source": "org", "raw_id": org.sfzh, "name": org.xm, "unit_code": _code(org.dwdm),
         "sfld": org.sfld, "ldlb": org.ldlb, "zwcc": org.zwcc, "xb": org.xb, "csrq": org.csrq,
     }), org)
+    del org
     pay = _read(inputs.gz_ff_file)
     credit = budget_units.set_index("dwbm").credit
     credit = credit[~credit.index.duplicated()]
@@ -665,6 +699,8 @@ def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inp
         "unit_code": dwbm.map(credit).astype("string"), "dwbm": dwbm, "rylb": pay.rylb,
         "yfgz": to_number(pay.yfgz), "jfly": pay.jfly,
     }), pay)
+    del pay, dwbm
+    check("raw_finance_budget_units", ys)
     if inputs.hr_persons_file:
         hr = _read(inputs.hr_persons_file)
         missing = [c for c in CONTRACT["hr"][0] if c not in hr.columns]
@@ -688,9 +724,7 @@ def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inp
             "insured_status": named.insured_status, "hr_status": named.hr_status,
             "retired_on": retired.where(retired != "", pd.NA),
         }), hr, file_name=inputs.hr_persons_file.rsplit("/", 1)[-1].removesuffix(".parquet"))
-    raw_frames = {"raw_staffing_persons": sp, "raw_org": org, "raw_finance_payroll": pay, "raw_finance_budget_units": ys}
-    if inputs.hr_persons_file:
-        raw_frames["raw_hr_persons"] = hr
+        del hr, named, emp_no, retired
     quarantined = pd.concat(quarantine, ignore_index=True)
     failures = batch_gates(accounting, _previous_counts(base.rstrip("/"), fs, ds))
     failures += received_gates(inputs.staffing_stats)
@@ -700,44 +734,22 @@ def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inp
         raise QualityGateFailed("not published: " + "; ".join(failures))
     for source, acc in accounting.items():
         assert acc["rows_in"] == acc["rows_used"] + acc["rows_quarantined"], source
-    audit = pool = None
-    written, paths = {}, [records.path]
-    try:
-        suite_records = records.close()
-        written["records"], by_source = records.rows, records.by_source
-        # The input suites run beside the other writes (Great Expectations on a thread of its own; the
-        # Parquet writer releases the GIL). The gate still decides before the summary is written, and
-        # when it fails what was written is removed, so no later task ever reads a model whose inputs failed.
-        if validate_inputs:   # the GX suites of the inputs: schema, enumerations, keys, ID and credit-code shapes
-            from concurrent.futures import ThreadPoolExecutor
+    records.close()
+    written, by_source = {"records": records.rows}, records.by_source
+    quality = None
+    if validate_inputs:   # the input suites decide with the batch gates passed; every file is still partial
+        from include.quality.gates import gx_root, inputs_verdict, load_suite, suite_frame
 
-            from include.quality.gates import audit_inputs, gx_root
-            pool = ThreadPoolExecutor(1, thread_name_prefix="input_suites")
-            audit = pool.submit(audit_inputs, {**raw_frames, "standardised_records": suite_records}, gx_root(root),
-                                out_dir=f"{out.rsplit('/std', 1)[0]}/quality", run_name=f"{ds}_{period}")
-        for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
-                         ("budget_units", budget_units), ("quarantine_rows", quarantined)):
-            paths.append(f"{out}/{name}.parquet")
-            _write_parquet(fs, paths[-1], df)
-            written[name] = len(df)
-        for source, raw in received.items():   # the evidence's facts: fields as received, amounts as numbers
-            raw = raw[[c for c in raw.columns if not str(c).startswith("_")]]   # copy-on-write: no copy made
-            for amount in AMOUNTS.get(source, ()):
-                if amount in raw:
-                    raw[amount] = to_number(raw[amount])
-            paths.append(f"{out}/received_{source}.parquet")
-            _write_parquet(fs, paths[-1], raw, statistics=False)
-        quality = audit.result() if audit else None
-    except BaseException:
-        if pool:
-            pool.shutdown(wait=True)   # the suites finish before anything is removed
-        for path in paths:
-            if fs.exists(path):
-                fs.rm(path)
-        raise
-    finally:
-        if pool:
-            pool.shutdown(wait=True)
+        # the standardised model's suite reads back only the columns it names (gates.suite_frame), of every record
+        named = suite_frame(load_suite("standardised_records")["expectations"], pd.DataFrame(columns=RECORD_COLUMNS))
+        with fs.open(records.path, "rb") as fh:
+            check("standardised_records", pd.read_parquet(fh, columns=list(named.columns)))
+        quality = inputs_verdict(suites, gx_root(root))
+    for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
+                     ("budget_units", budget_units), ("quarantine_rows", quarantined)):
+        _write_parquet(fs, staged.path(f"{out}/{name}.parquet"), df)
+        written[name] = len(df)
+    staged.commit()
     summary = {"ds": ds, "period": period, "dir": out, "rows": written, "hr_period": inputs.hr_period,
                "sources": by_source,
                "accounting": accounting, "quality": quality, "invalid_credit_codes": broken,

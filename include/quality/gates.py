@@ -201,12 +201,11 @@ def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | Non
     return gate
 
 
-def audit_inputs(frames: dict[str, pd.DataFrame], gx_root: str, out_dir: str,
-                 severity: dict[str, str] | None = None, run_name: str | None = None) -> dict:
-    """The suites of the inputs (one per raw source, one for the standardised model), run before anything
-    is reconciled. Raises :class:`QualityGateFailed` when a critical expectation fails."""
-    results = {name: validate(df, name, gx_root, out_dir=out_dir, severity=severity, data_docs=False, run_name=run_name)
-               for name, df in frames.items()}
+def inputs_verdict(results: dict[str, GateResult], gx_root: str) -> dict:
+    """The input suites of a period (one per raw source, one for the standardised model), run before
+    anything is reconciled, decided together from their results (:func:`validate` with
+    ``data_docs=False``): Data Docs built once, :class:`QualityGateFailed` when a critical expectation
+    failed, else their summary."""
     ctx = _context(gx_root)
     ctx.build_data_docs()
     docs = _docs_url(ctx)
