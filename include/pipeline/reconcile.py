@@ -737,7 +737,8 @@ NO_REGION = "none"
 # (the plan and the combine have nothing to do). On a single machine that is the fastest: at
 # 1M persons the one-piece run took 26.5 s where the split by city took 49.1 s (one after the
 # other in one process, with a data generator running beside them); its memory is the whole
-# province's (3.3 GB at 2M in bench_night).
+# province's, held by DuckDB's limit (ROSTER_SYNC_RECONCILE_MEMORY): 2.1 GB at 2M in bench_night
+# with the default 2GB, 3.3 GB without a limit.
 WHOLE = "whole"
 REGION_LEVELS = (*LEVELS, WHOLE)
 
