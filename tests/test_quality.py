@@ -94,26 +94,33 @@ def test_the_roster_size_must_reconcile_with_the_union_of_sources(run):
     assert not gate.success and "expect_table_row_count_to_equal(table)" in gate.summary()
 
 
-def test_a_failed_input_suite_leaves_no_standardised_model(run, monkeypatch):
-    """The input suites run beside standardise's writes; when one fails, nothing it wrote stays."""
-    from include.pipeline.standardise import standardise
+def _with_a_critical_failure(monkeypatch, suite_name: str) -> None:
+    """``suite_name`` gains a critical expectation no frame of more than one row meets."""
     from include.quality import gates
 
     real = gates.load_suite
 
-    def strict(name, *a, **kw):   # a critical expectation the records cannot meet
+    def strict(name, *a, **kw):
         suite = real(name, *a, **kw)
-        if name == "standardised_records":
+        if name == suite_name:
             suite["expectations"].append({"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 1},
                                           "meta": {"severity": "critical"}})
         return suite
 
     monkeypatch.setattr(gates, "load_suite", strict)
+
+
+def test_a_failed_input_suite_leaves_no_standardised_model(run, monkeypatch):
+    """The input suites run as the sources are taken, and decide with the batch gates; when one
+    fails, nothing the run wrote stays, not even a partial file."""
+    from include.pipeline.standardise import standardise
+
     out = run["tmp"] / "std-failed"
-    with pytest.raises(QualityGateFailed, match="standardised_records.*expect_table_row_count_to_be_between"):
-        standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
-    assert not [p.name for p in out.glob("*.parquet")] and not (out / "_summary.json").exists()
-    monkeypatch.setattr(gates, "load_suite", real)
+    with monkeypatch.context() as m:
+        _with_a_critical_failure(m, "standardised_records")
+        with pytest.raises(QualityGateFailed, match="standardised_records.*expect_table_row_count_to_be_between"):
+            standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
+    assert not list(out.iterdir())
     standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
     assert (out / "records.parquet").exists() and (out / "_summary.json").exists()
 
@@ -125,7 +132,6 @@ def test_a_failing_rerun_keeps_the_last_complete_model(run, monkeypatch):
     import hashlib
 
     from include.pipeline import standardise as S
-    from include.quality import gates
 
     out = run["tmp"] / "std-rerun"
     S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
@@ -140,16 +146,7 @@ def test_a_failing_rerun_keeps_the_last_complete_model(run, monkeypatch):
         with pytest.raises(QualityGateFailed, match="99 days old"):
             S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
     assert files() == before
-    real = gates.load_suite
-
-    def strict(name, *a, **kw):   # a critical expectation the raw org rows cannot meet
-        suite = real(name, *a, **kw)
-        if name == "raw_org":
-            suite["expectations"].append({"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 1},
-                                          "meta": {"severity": "critical"}})
-        return suite
-
-    monkeypatch.setattr(gates, "load_suite", strict)
+    _with_a_critical_failure(monkeypatch, "raw_org")
     with pytest.raises(QualityGateFailed, match="raw_org.*expect_table_row_count_to_be_between"):
         S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
     assert files() == before
