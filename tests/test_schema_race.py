@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing as mp
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,15 +52,12 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_tasks_starting_together_create_the_schema_once_on_sqlite(tmp_path):
-    urls = [f"sqlite:///{tmp_path / f'race_{i}.db'}" for i in range(ROUNDS)]
-    outcomes = _race(urls)
-    assert [o for o in outcomes if o != "ok"] == []
-    assert all({"monthly_report", "reconciliation_finding", "reconciliation_alert"} <= _tables(u) for u in urls)
-
-
-def test_tasks_starting_together_create_the_schema_once_on_postgres(pg):
-    urls = [pg.create_database(f"schema_race_{i}") for i in range(ROUNDS)]
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_tasks_starting_together_create_the_schema_once(db, tmp_path, request):
+    if db == "sqlite":
+        urls = [f"sqlite:///{tmp_path / f'race_{i}.db'}" for i in range(ROUNDS)]
+    else:
+        urls = [request.getfixturevalue("pg").create_database(f"schema_race_{i}") for i in range(ROUNDS)]
     outcomes = _race(urls)
     assert [o for o in outcomes if o != "ok"] == []
     assert all({"monthly_report", "reconciliation_finding", "reconciliation_alert"} <= _tables(u) for u in urls)

@@ -525,10 +525,9 @@ class _Staged:
         self.files.append((f"{final}.partial", final))
         return self.files[-1][0]
 
-    def commit(self) -> list[str]:
+    def commit(self) -> None:
         for partial, final in self.files:
             self.fs.mv(partial, final)
-        return [final for _, final in self.files]
 
     def abort(self) -> None:
         for partial, _ in self.files:

@@ -149,12 +149,11 @@ class _Chart:
         l, t, r, b = self.box
         self.line([(l, t), (l, b), (r, b)], INK, 0.8)
 
-    def y_ticks(self, ticks: list[float], label=_number) -> None:
+    def y_ticks(self, positions: list[float], labels: list[str]) -> None:
         l = self.box[0]
-        for v in ticks:
-            y = self.py(v)
-            self.line([(l - 4, y), (l, y)], INK, 0.8)
-            self.text(l - 7, y, label(v), anchor="rm")
+        for y, text in zip(positions, labels):
+            self.line([(l - 4, self.py(y)), (l, self.py(y))], INK, 0.8)
+            self.text(l - 7, self.py(y), text, anchor="rm")
 
     def x_ticks(self, positions: list[float], labels: list[str]) -> None:
         b = self.box[3]
@@ -184,8 +183,8 @@ class _Chart:
         return str(path)
 
 
-def _y_margin(ticks: list[float], label=_number) -> float:
-    return 14 + max(_Chart.width(label(v)) for v in ticks)
+def _y_margin(ticks: list[float]) -> float:
+    return 14 + max(_Chart.width(_number(v)) for v in ticks)
 
 
 def paired_bars(path, title: str, labels: list[str], approved: list[float], actual: list[float],
@@ -197,15 +196,15 @@ def paired_bars(path, title: str, labels: list[str], approved: list[float], actu
     n, w = len(labels), 0.38
     chart.axes(_y_margin(ticks), 40, 12, 30, (-0.5 - 0.1, max(n, 1) - 0.5 + 0.1), (0, top * 1.15))
     chart.title(title)
+    base = chart.py(0)
     for i, (p, a) in enumerate(zip(approved, actual)):
-        base = chart.py(0)
         chart.rect(chart.px(i - w), chart.py(p), chart.px(i), base, COLOURS["approved"])
         chart.rect(chart.px(i), chart.py(a), chart.px(i + w), base, COLOURS["over"] if a > p else COLOURS["actual"])
         gap = a - p
         chart.text(chart.px(i), chart.py(max(p, a) + top * 0.02), f"{gap:+,.0f}" if gap else "0", 9,
                    COLOURS["over"] if gap > 0 else MUTED, anchor="md")
     chart.spines()
-    chart.y_ticks(ticks)
+    chart.y_ticks(ticks, [_number(v) for v in ticks])
     chart.x_ticks(list(range(n)), labels)
     entries = [("bar", COLOURS["approved"], names[0]), ("bar", COLOURS["actual"], names[1])]
     chart.legend(entries, chart.box[2] - chart.legend_width(entries) - 8, chart.box[1] + 4)
@@ -232,7 +231,7 @@ def stacked_against_cap(path, title: str, categories: dict[str, float], cap: flo
                anchor="md")
     chart.text(chart.px(0), chart.py(cap) - 2, f"{cap:,.0f}", anchor="md")
     chart.spines()
-    chart.y_ticks(ticks)
+    chart.y_ticks(ticks, [_number(v) for v in ticks])
     chart.x_ticks([0, 1], list(names))
     chart.legend(entries, chart.box[2] - chart.legend_width(entries, 8) - 8, chart.box[1] + 4, points=8)
     return chart.save(path)
@@ -259,7 +258,7 @@ def trend(path, title: str, periods: list[str], series: dict[str, list[int]]) ->
         if points:
             chart.text(points[-1][0] + 8, points[-1][1], f"{values[-1]:,}", fill=colour, anchor="lm")
     chart.spines()
-    chart.y_ticks(ticks)
+    chart.y_ticks(ticks, [_number(v) for v in ticks])
     chart.x_ticks(list(range(len(periods))), periods)
     chart.legend(entries, chart.box[2] + gap, chart.box[1])
     return chart.save(path)
@@ -282,16 +281,12 @@ def horizontal_bars(path, title: str, labels: list[str], values: list[int], colo
     while len(ticks) > 2 and len(ticks) * (max(chart.width(_number(v)) for v in ticks) + 12) > room:
         ticks = _ticks(top, integer=True, most=len(ticks) - 2)   # fewer labels than would overlap
     chart.title(title)
-    for i, (text, v, colour) in enumerate(zip(labels, values, colours)):
+    for i, (v, colour) in enumerate(zip(values, colours)):
         y = n - 1 - i          # the first item on top
         chart.rect(chart.px(0), chart.py(y + 0.4), chart.px(v), chart.py(y - 0.4), colour)
         chart.text(chart.px(v) + 4, chart.py(y), f"{v:,}", anchor="lm")
-        chart.line([(chart.box[0] - 4, chart.py(y)), (chart.box[0], chart.py(y))], INK, 0.8)
-        chart.text(chart.box[0] - 7, chart.py(y), text, anchor="rm")
     chart.spines()
-    b = chart.box[3]
-    for v in ticks:
-        chart.line([(chart.px(v), b), (chart.px(v), b + 4)], INK, 0.8)
-        chart.text(chart.px(v), b + 7, _number(v), anchor="ma")
+    chart.y_ticks([n - 1 - i for i in range(n)], labels)
+    chart.x_ticks(ticks, [_number(v) for v in ticks])
     return chart.save(path)
 
