@@ -12,5 +12,8 @@ def airflow_login(browser, url: str, user: str, password: str, **context):
     page.locator("input:not([type=password])").first.fill(user)
     page.locator("input[type=password]").fill(password)
     page.locator("button[type=submit]").click()
-    page.wait_for_url(f"{url}**", timeout=30_000)
+    # back at ``url``, off the login page: a pattern "<url>**" for a site's root ("<base>/") already
+    # matches the login page itself, and the redirect back then interrupted the caller's next goto
+    page.wait_for_url(lambda at: at.startswith(url) and "/auth/login" not in at, timeout=30_000)
+    page.wait_for_load_state()
     return page
