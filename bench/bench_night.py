@@ -9,8 +9,9 @@ child process (as Airflow's task runner starts one), the mapped tasks and the fo
 side by side, at most ``--workers`` children at a time for the mapped tasks (the worker's
 slots; the four extracts start together, as the DAG starts them). Per stage: wall time from
 the first task's start to the last one's end (imports included, as a task pays them), the
-peak RSS of its largest task (VmHWM) and, where a stage has one, its floor measured in the
-same run:
+peak RSS of its largest task (the most its processes held at once, sampled, or the largest
+one's own VmHWM if more: standardise's input suites run in a worker process of its own) and,
+where a stage has one, its floor measured in the same run:
 
 * **extract**: the four sources through bare clients side by side, the same pages and rows
   fetched and thrown away (``bench_extract.BARE``): the rate the servers allow;
@@ -59,8 +60,13 @@ sys.path.insert(0, {root!r})
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
 {body}
 dt = time.perf_counter() - t0
+if "include.quality.input_suites" in sys.modules:   # the task's worker: stopped as the task's process ends
+    sys.modules["include.quality.input_suites"].InputSuites.stop()
+import resource
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print(json.dumps({{"seconds": dt, "rss_mb": hwm / 1024, "result": result}}, default=str))
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss   # KB, its largest child's own peak
+print(json.dumps({{"seconds": dt, "rss_mb": max(hwm, children) / 1024, "own_mb": hwm / 1024, "child_mb": children / 1024,
+                  "result": result}}, default=str))
 """
 
 EXTRACT = {
@@ -127,19 +133,33 @@ def _collect(label: str, proc: subprocess.Popen) -> dict:
     return r
 
 
+def _tree_rss_kb(pid: int) -> int:
+    """The resident memory of a process and its descendants now (KB; 0 once it is gone)."""
+    try:
+        rss = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS:"))
+        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    except (OSError, StopIteration):
+        return 0
+    return rss + sum(_tree_rss_kb(int(c)) for c in children)
+
+
 def run_stage(tasks: list[tuple[str, str]], workers: int) -> dict:
     """Run ``(label, code)`` children, at most ``workers`` at a time, in order; the stage's wall time,
-    peak RSS and each task's figures."""
+    peak RSS and each task's figures. A task's peak is the larger of its processes' own peaks
+    (VmHWM) and the most its process tree held at once (sampled every 50 ms)."""
     t0 = time.perf_counter()
-    pending, running, done = list(tasks), [], {}
+    pending, running, done, tree = list(tasks), [], {}, {}
     while pending or running:
         while pending and len(running) < workers:
             label, code = pending.pop(0)
             running.append((label, _spawn(code)))
         for item in list(running):
+            tree[item[0]] = max(tree.get(item[0], 0), _tree_rss_kb(item[1].pid))
             if item[1].poll() is not None:
                 running.remove(item)
                 done[item[0]] = _collect(*item)
+                done[item[0]]["tree_mb"] = tree[item[0]] / 1024
+                done[item[0]]["rss_mb"] = max(done[item[0]]["rss_mb"], done[item[0]]["tree_mb"])
         time.sleep(0.05)
     return {"seconds": time.perf_counter() - t0, "rss_mb": max(r["rss_mb"] for r in done.values()), "tasks": done}
 

@@ -112,6 +112,20 @@ def reconcile_memory() -> str | None:
     return raw
 
 
+def expectations_dir():
+    """The directory of the Great Expectations suites (one JSON file a suite, named as the suite):
+    ``ROSTER_SYNC_EXPECTATIONS_DIR`` (default the project's ``expectations/``). A deployment that
+    keeps its own suites (other severities, added expectations) points here."""
+    from pathlib import Path
+
+    raw = os.environ.get("ROSTER_SYNC_EXPECTATIONS_DIR", "").strip()
+    if not raw:
+        return Path(__file__).resolve().parents[1] / "expectations"
+    if not Path(raw).is_dir():
+        raise SettingError(f"ROSTER_SYNC_EXPECTATIONS_DIR={raw!r} is not a directory")
+    return Path(raw)
+
+
 def workspace_url() -> str | None:
     """Where the offices open the workspace, as they reach the api-server (e.g.
     ``https://roster.example.gov.cn/roster-sync``): ``ROSTER_SYNC_WORKSPACE_URL``. When set,

@@ -1,6 +1,7 @@
 """Quality gates (issue 5, first part): GX suites, severities, write-audit-publish."""
 
 import glob
+import json
 import os
 import re
 
@@ -9,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from include.pipeline import local
-from include.quality.gates import QualityGateFailed, audit_period, gx_root, load_suite, validate
+from include.quality.gates import QualityGateFailed, gx_root, load_suite, validate
 from include.simulators.cluster import Simulators
 
 FREE = {"staffing": 0, "org": 0, "hr": 0}
@@ -94,20 +95,21 @@ def test_the_roster_size_must_reconcile_with_the_union_of_sources(run):
     assert not gate.success and "expect_table_row_count_to_equal(table)" in gate.summary()
 
 
-def _with_a_critical_failure(monkeypatch, suite_name: str) -> None:
-    """``suite_name`` gains a critical expectation no frame of more than one row meets."""
-    from include.quality import gates
+def _with_a_critical_failure(monkeypatch, tmp_path, suite_name: str) -> None:
+    """``suite_name`` gains a critical expectation no frame of more than one row meets: the suites
+    are copied to ``tmp_path`` and the setting ``ROSTER_SYNC_EXPECTATIONS_DIR`` points there (the
+    input suites run in a worker process, which reads them from there)."""
+    import shutil
 
-    real = gates.load_suite
+    from include.settings import expectations_dir
 
-    def strict(name, *a, **kw):
-        suite = real(name, *a, **kw)
-        if name == suite_name:
-            suite["expectations"].append({"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 1},
-                                          "meta": {"severity": "critical"}})
-        return suite
-
-    monkeypatch.setattr(gates, "load_suite", strict)
+    strict = tmp_path / "expectations-strict"
+    shutil.copytree(expectations_dir(), strict, dirs_exist_ok=True)
+    suite = json.loads((strict / f"{suite_name}.json").read_text())
+    suite["expectations"].append({"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 1},
+                                  "meta": {"severity": "critical"}})
+    (strict / f"{suite_name}.json").write_text(json.dumps(suite, ensure_ascii=False))
+    monkeypatch.setenv("ROSTER_SYNC_EXPECTATIONS_DIR", str(strict))
 
 
 def test_a_failed_input_suite_leaves_no_standardised_model(run, monkeypatch):
@@ -117,7 +119,7 @@ def test_a_failed_input_suite_leaves_no_standardised_model(run, monkeypatch):
 
     out = run["tmp"] / "std-failed"
     with monkeypatch.context() as m:
-        _with_a_critical_failure(m, "standardised_records")
+        _with_a_critical_failure(m, run["tmp"], "standardised_records")
         with pytest.raises(QualityGateFailed, match="standardised_records.*expect_table_row_count_to_be_between"):
             standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
     assert not list(out.iterdir())
@@ -146,7 +148,57 @@ def test_a_failing_rerun_keeps_the_last_complete_model(run, monkeypatch):
         with pytest.raises(QualityGateFailed, match="99 days old"):
             S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
     assert files() == before
-    _with_a_critical_failure(monkeypatch, "raw_org")
+    _with_a_critical_failure(monkeypatch, run["tmp"], "raw_org")
     with pytest.raises(QualityGateFailed, match="raw_org.*expect_table_row_count_to_be_between"):
         S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
     assert files() == before
+
+
+def test_the_input_suites_worker_sees_the_rows_standardise_saw(run, tmp_path):
+    """The worker reads each raw file itself (:mod:`include.quality.input_suites`): the rows it gives a
+    suite, and so the verdict, are those standardise used as received; staffing's tombstones and
+    the ``ys_dw`` rows its screening sets aside are left out, as in standardise."""
+    from include.pipeline import standardise as S
+    from include.quality.input_suites import InputSuites, read_for_suite
+
+    inputs = S.locate(run["root"], "2026-10-31", run["result"]["period"])
+    persons = pd.read_parquet(f"{inputs.staffing_dir}/persons__state.parquet")
+    persons.loc[persons.index[:3], "status"] = "left"        # tombstones: not used, not checked
+    persons.loc[persons.index[3], "sex"] = "9"               # a warning the suite must still see
+    persons.to_parquet(tmp_path / "persons.parquet")
+    ys = pd.read_parquet(inputs.ys_dw_file)
+    ys.loc[ys.index[0], "dwbm"] = "   "                      # screened out: no dwbm
+    ys.to_parquet(tmp_path / "ys_dw.parquet")
+
+    cases = [("raw_staffing_persons", tmp_path / "persons.parquet", "staffing_active", S.active_persons(persons)),
+             ("raw_finance_budget_units", tmp_path / "ys_dw.parquet", "ys_dw_usable", S.usable_rows("ys_dw", ys)),
+             ("raw_org", inputs.org_file, None, pd.read_parquet(inputs.org_file))]
+    suites = InputSuites(str(tmp_path / "gx-worker"), str(tmp_path / "q-worker"), "worker")
+    for suite, path, rows, used in cases:
+        worker_frame = read_for_suite(str(path), suite, rows)
+        assert len(worker_frame) == len(used) and set(worker_frame.columns) <= set(used.columns)
+        suites.file(suite, str(path), rows)
+    quality = suites.verdict()
+    for suite, path, rows, used in cases:   # the same verdicts as the suites given standardise's frames here
+        here = validate(used, suite, str(tmp_path / "gx-here"), data_docs=False)
+        assert quality[suite]["summary"] == here.summary() and here.rows == len(used)
+    assert quality["raw_staffing_persons"]["warnings"] == 1 and "(sex)" in quality["raw_staffing_persons"]["summary"]
+    assert len(S.active_persons(persons)) <= len(persons) - 3 and len(cases[1][3]) == len(ys) - 1
+
+
+def test_a_worker_gone_mid_run_fails_the_run_clearly(run, tmp_path):
+    """A worker killed mid-run (out of memory, say) fails the run with a clear error instead of
+    waiting forever; the next run starts another."""
+    from include.pipeline import standardise as S
+    from include.quality.input_suites import InputSuites
+
+    inputs = S.locate(run["root"], "2026-10-31", run["result"]["period"])
+    suites = InputSuites(str(tmp_path / "gx"), str(tmp_path / "q"), "killed")
+    suites.file("raw_org", inputs.org_file)
+    suites.worker.kill()
+    suites.worker.wait()
+    with pytest.raises(RuntimeError, match="worker stopped"):
+        suites.verdict()
+    again = InputSuites(str(tmp_path / "gx"), str(tmp_path / "q"), "again")
+    again.file("raw_org", inputs.org_file)
+    assert again.verdict()["raw_org"]["success"]

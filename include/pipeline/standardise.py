@@ -411,6 +411,18 @@ def screen_table(source: str, raw: pd.DataFrame, key: str | None = None) -> tupl
     return ~bad, quarantined
 
 
+def usable_rows(source: str, raw: pd.DataFrame, key: str | None = None) -> pd.DataFrame:
+    """The rows of a staffing collection or of ``ys_dw`` that can be used (:func:`screen_table`'s kept rows)."""
+    kept, _ = screen_table(source, raw, key)
+    return raw.reset_index(drop=True)[kept].reset_index(drop=True)
+
+
+def active_persons(persons: pd.DataFrame) -> pd.DataFrame:
+    """Staffing's ``persons`` without the tombstones of those who left (not used, not checked)."""
+    used = (persons.status.astype("string").fillna("") != "left").to_numpy()
+    return persons if used.all() else persons[used].reset_index(drop=True)
+
+
 def received_gates(staffing_stats: dict) -> list[str]:
     """Batch-level failures on what the staffing office sent this run: a contract field that
     more than the limit of the items received lacked. An incremental sync receives only the
@@ -535,14 +547,40 @@ class _Staged:
                 self.fs.rm(partial)
 
 
+class _Writes:
+    """The model's large files written on a thread beside the next source's reading and screening:
+    Arrow's Parquet writer works outside the GIL, on the other core. At most ``depth`` writes wait,
+    so at most that many parts of sources already taken are held beside the one being screened."""
+
+    def __init__(self, depth: int = 2):
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool, self.pending, self.depth = ThreadPoolExecutor(1, thread_name_prefix="standardise-writes"), deque(), depth
+
+    def submit(self, write, *args) -> None:
+        while len(self.pending) >= self.depth:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(write, *args))
+
+    def wait(self) -> None:
+        """Every write done (its error raised here)."""
+        while self.pending:
+            self.pending.popleft().result()
+
+    def stop(self) -> None:
+        """No write left running (the run is failing: its files are about to be removed)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _RecordsWriter:
     """``records.parquet`` written a source at a time, as each source's rows are screened (the wide
     table of every source's rows, held until the end, was most of the task's memory: 1.5 GB at 1M
     persons). Each part gets its ID columns (:func:`_identify`) on the way. Keeps the rows written
     and each source's rows and invalid IDs."""
 
-    def __init__(self, fs, path: str, period: str):
-        self.fs, self.path, self.period = fs, path, period
+    def __init__(self, fs, path: str, period: str, writes: _Writes):
+        self.fs, self.path, self.period, self.writes = fs, path, period, writes
         self.schema = _records_schema()
         self.rows, self.by_source = 0, {}
         self._fh = self._writer = None
@@ -563,8 +601,7 @@ class _RecordsWriter:
                 arrays.append(pa.array(part[field.name].astype("string"), type=field.type, from_pandas=True))
             else:
                 arrays.append(pa.array(part[field.name].astype(field.type.to_pandas_dtype()), type=field.type))
-        table = pa.Table.from_arrays(arrays, schema=self.schema)
-        self._writer.write_table(table)
+        self.writes.submit(self._writer.write_table, pa.Table.from_arrays(arrays, schema=self.schema))
         self.rows += len(part)
         for source, valid in part.groupby("source", sort=False).id_valid:
             mine = self.by_source.setdefault(str(source), {"rows": 0, "invalid_ids": 0})
@@ -576,6 +613,7 @@ class _RecordsWriter:
         if self._writer is None:   # no source had a row: the file still has the schema
             self.add(pd.DataFrame({"source": pd.Series([], dtype="string"), "raw_id": pd.Series([], dtype="string"),
                                    "name": pd.Series([], dtype="string")}))
+        self.writes.wait()
         self._writer.close()
         self._fh.close()
         self._writer = self._fh = None
@@ -604,31 +642,41 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
 def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: bool, fs, base: str) -> dict:
     inputs = locate(root, ds, period)
     fs.makedirs(out, exist_ok=True)
-    staged = _Staged(fs)
-    records = _RecordsWriter(fs, staged.path(f"{out}/records.parquet"), period)
+    staged, writes = _Staged(fs), _Writes()
+    records = _RecordsWriter(fs, staged.path(f"{out}/records.parquet"), period, writes)
+    suites = None
+    if validate_inputs:
+        from include.quality.gates import gx_root
+        from include.quality.input_suites import InputSuites
+
+        suites = InputSuites(gx_root(root), f"{out.rsplit('/std', 1)[0]}/quality", f"{ds}_{period}")
     try:
-        return _standardise_sources(root, ds, period, out, validate_inputs, fs, base, inputs, records, staged)
+        return _standardise_sources(ds, period, out, fs, base, inputs, records, staged, writes, suites)
     except BaseException:
+        if suites is not None:
+            suites.cancel()
+        writes.stop()
         records.abort()
         staged.abort()
         raise
 
 
-def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inputs: bool, fs, base: str, inputs: Inputs,
-                         records: _RecordsWriter, staged: _Staged) -> dict:
+def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: Inputs, records: _RecordsWriter,
+                         staged: _Staged, writes: _Writes, suites) -> dict:
     quarantine, accounting = [], {}
     # The input suites (Great Expectations: schema, enumerations, keys, ID and credit-code shapes) run
-    # on each source's rows as received once they are screened, and the rows are written and let go
-    # before the next source is read: no source waits in memory for the others. The suites' verdict
-    # is taken with the batch gates' once every source is in; until then every file is partial.
-    suites = {}
-    quality_dir, run_name = f"{out.rsplit('/std', 1)[0]}/quality", f"{ds}_{period}"
-
-    def check(suite: str, frame: pd.DataFrame) -> None:
-        if validate_inputs:
-            from include.quality.gates import gx_root, validate
-
-            suites[suite] = validate(frame, suite, gx_root(root), out_dir=quality_dir, data_docs=False, run_name=run_name)
+    # in a worker process on each source's rows as received (:mod:`include.quality.input_suites`), which
+    # reads them from the raw files: all sent now, run while this process reads, screens and writes
+    # each source and lets it go before reading the next (no source waits in memory for the others).
+    # The suites' verdict is taken with the batch gates' once every source is in; until then every
+    # file is partial.
+    if suites is not None:
+        suites.file(RAW_SUITES["staffing"], f"{inputs.staffing_dir}/persons__state.parquet", rows="staffing_active")
+        suites.file(RAW_SUITES["org"], inputs.org_file)
+        suites.file(RAW_SUITES["finance"], inputs.gz_ff_file)
+        suites.file("raw_finance_budget_units", inputs.ys_dw_file, rows="ys_dw_usable")
+        if inputs.hr_persons_file:
+            suites.file(RAW_SUITES["hr"], inputs.hr_persons_file)
 
     def keep_table(source, raw, key=None):
         """A staffing collection or ys_dw: the rows that can be used; the others quarantined."""
@@ -665,16 +713,14 @@ def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inp
         records.add(kept)
         del kept
         quarantine.append(bad)
-        check(RAW_SUITES[source], raw)
         # the evidence's facts: each source's rows as received, in rec_no order, amounts as numbers
         raw = raw[[c for c in raw.columns if not str(c).startswith("_")]]   # copy-on-write: no copy made
         for amount in AMOUNTS.get(source, ()):
             if amount in raw:
                 raw[amount] = to_number(raw[amount])
-        _write_parquet(fs, staged.path(f"{out}/received_{source}.parquet"), raw, statistics=False)
+        writes.submit(_write_parquet, fs, staged.path(f"{out}/received_{source}.parquet"), raw, False)
 
-    sp = _read(f"{inputs.staffing_dir}/persons__state.parquet")
-    sp = sp[sp.status.astype("string").fillna("") != "left"].reset_index(drop=True)   # tombstones are not used
+    sp = active_persons(_read(f"{inputs.staffing_dir}/persons__state.parquet"))   # tombstones are not used
     take("staffing", pd.DataFrame({
         "source": "staffing", "raw_id": sp.id_number, "name": sp["name"],
         "unit_code": _code(sp.unit_code), "record_id": sp.record_id, "sex": sp.sex, "birth_date": sp.birth_date,
@@ -699,7 +745,6 @@ def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inp
         "yfgz": to_number(pay.yfgz), "jfly": pay.jfly,
     }), pay)
     del pay, dwbm
-    check("raw_finance_budget_units", ys)
     if inputs.hr_persons_file:
         hr = _read(inputs.hr_persons_file)
         missing = [c for c in CONTRACT["hr"][0] if c not in hr.columns]
@@ -734,16 +779,12 @@ def _standardise_sources(root: str, ds: str, period: str, out: str, validate_inp
     for source, acc in accounting.items():
         assert acc["rows_in"] == acc["rows_used"] + acc["rows_quarantined"], source
     records.close()
+    writes.stop()
     written, by_source = {"records": records.rows}, records.by_source
     quality = None
-    if validate_inputs:   # the input suites decide with the batch gates passed; every file is still partial
-        from include.quality.gates import gx_root, inputs_verdict, load_suite, suite_frame
-
-        # the standardised model's suite reads back only the columns it names (gates.suite_frame), of every record
-        named = suite_frame(load_suite("standardised_records")["expectations"], pd.DataFrame(columns=RECORD_COLUMNS))
-        with fs.open(records.path, "rb") as fh:
-            check("standardised_records", pd.read_parquet(fh, columns=list(named.columns)))
-        quality = inputs_verdict(suites, gx_root(root))
+    if suites is not None:   # the input suites decide with the batch gates passed; every file is still partial
+        suites.file("standardised_records", records.path)   # of every record, the columns the suite names
+        quality = suites.verdict()
     for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
                      ("budget_units", budget_units), ("quarantine_rows", quarantined)):
         _write_parquet(fs, staged.path(f"{out}/{name}.parquet"), df)

@@ -32,7 +32,6 @@ from include.quality.datadocs import localise
 
 log = logging.getLogger("roster_sync.quality")
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 SEVERITIES = ("critical", "warning")
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 
@@ -61,8 +60,12 @@ class GateResult:
         return f"{self.suite}: {len(self.failures)} of {self.evaluated} expectations failed on {self.rows:,} rows: " + "; ".join(parts)
 
 
-def load_suite(name: str, expectations_dir: Path = EXPECTATIONS_DIR) -> dict:
-    path = Path(expectations_dir) / f"{name}.json"
+def load_suite(name: str, expectations_dir: Path | None = None) -> dict:
+    """The suite ``name`` from ``expectations_dir`` (default: the setting
+    :func:`include.settings.expectations_dir`)."""
+    from include.settings import expectations_dir as configured
+
+    path = Path(expectations_dir or configured()) / f"{name}.json"
     suite = json.loads(path.read_text())
     for e in suite["expectations"]:
         severity = e.get("meta", {}).get("severity")
@@ -113,6 +116,21 @@ WHOLE_TABLE = {"expect_table_columns_to_match_set", "expect_table_columns_to_mat
                "expect_table_column_count_to_equal", "expect_table_column_count_to_be_between"}
 
 
+def suite_columns(expectations: list[dict], columns) -> tuple[set[str], set[str]]:
+    """Of ``columns``, those whose values ``expectations`` read, and those they only need to exist
+    (named only by ``expect_column_to_exist``). A suite with an expectation on the table's columns
+    as a whole (:data:`WHOLE_TABLE`) reads every column's values."""
+    valued: set[str] = set()
+    present: set[str] = set()
+    for e in expectations:
+        if e["type"] in WHOLE_TABLE:
+            return set(columns), set()
+        kw = e["kwargs"]
+        named = {c for c in (kw.get("column"), kw.get("column_A"), kw.get("column_B")) if c} | set(kw.get("column_list") or ())
+        (present if e["type"] == "expect_column_to_exist" else valued).update(named)
+    return valued & set(columns), (present - valued) & set(columns)
+
+
 def suite_frame(expectations: list[dict], df: pd.DataFrame) -> pd.DataFrame:
     """The frame Great Expectations is given for ``expectations``: ``df`` with only the columns they name
     (``column``, ``column_list``, ``column_A``/``column_B``), and a column named only by
@@ -124,21 +142,16 @@ def suite_frame(expectations: list[dict], df: pd.DataFrame) -> pd.DataFrame:
     is present or missing as in ``df``, the values of every column a value expectation reads
     are ``df``'s, the row count is the same. A suite with an expectation on the table's
     columns as a whole (:data:`WHOLE_TABLE`) gets ``df`` itself."""
-    valued: set[str] = set()
-    present: set[str] = set()
-    for e in expectations:
-        if e["type"] in WHOLE_TABLE:
-            return df
-        kw = e["kwargs"]
-        named = {c for c in (kw.get("column"), kw.get("column_A"), kw.get("column_B")) if c} | set(kw.get("column_list") or ())
-        (present if e["type"] == "expect_column_to_exist" else valued).update(named)
+    if any(e["type"] in WHOLE_TABLE for e in expectations):
+        return df
+    valued, present = suite_columns(expectations, df.columns)
     placeholder = np.zeros(len(df), dtype=bool)
     return pd.DataFrame({c: (df[c] if c in valued else placeholder) for c in df.columns if c in valued | present},
                         index=df.index)
 
 
 def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | None = None,
-             severity: dict[str, str] | None = None, expectations_dir: Path = EXPECTATIONS_DIR,
+             severity: dict[str, str] | None = None, expectations_dir: Path | None = None,
              data_docs: bool = True, extra: list[dict] | None = None, run_name: str | None = None) -> GateResult:
     """Run a suite on a frame. ``severity`` overrides per ``"<expectation type>:<column>"``;
     ``extra`` adds expectations whose values are only known at run time."""
@@ -175,6 +188,11 @@ def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | Non
     run = checkpoint.run(batch_parameters={"dataframe": suite_frame(spec["expectations"], df)},
                          run_id=RunIdentifier(run_name=run_name) if run_name else None)
     result = next(iter(run.run_results.values()))
+    # GX keeps each batch's frame loaded in the data source's engine until another replaces it: one
+    # frame per suite, all of them held by a process that validates several (the input suites' worker)
+    manager = source.get_execution_engine().batch_manager
+    manager.reset_batch_cache()
+    manager.batch_data_cache.clear()
     failures = []
     for r in result.results:
         if r.success:

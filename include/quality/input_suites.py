@@ -1,0 +1,216 @@
+"""The input suites of standardise, run beside it in a process of their own (issue 17).
+
+Standardise's own work (reading, screening, writing the model) and the input suites
+(:func:`include.quality.gates.validate` on each source's rows as received and on the
+standardised records) need nothing from each other until the verdict: the suites read the
+raw files themselves. So they run in a worker process, one after another as each source is
+taken, while standardise goes on with the next source on the other core; importing Great
+Expectations (seconds) is paid there too, beside the reading. At 2M persons in one process
+the suites and that import were 16 of standardise's 37 seconds.
+
+The suites see exactly the rows they saw in standardise's process: a raw file as
+received (staffing ``persons`` without its tombstones, ``ys_dw`` without the rows its
+screening sets aside: :data:`ROWS`), with the columns its expectations name
+(:func:`include.quality.gates.suite_columns`): the same verdicts, row counts and results.
+
+The worker speaks JSON lines over its stdin and stdout (``python -m
+include.quality.input_suites``) and writes its own warnings to the task's log (stderr). It
+lives as long as the process that started it and is reused by the next standardise of
+that process; a standardise that fails stops it (it may be mid-suite), and the next one
+starts another.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+log = logging.getLogger("roster_sync.quality")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _active_staffing(frame):
+    from include.pipeline.standardise import active_persons
+
+    return active_persons(frame)
+
+
+def _usable_budget_units(frame):
+    from include.pipeline.standardise import usable_rows
+
+    return usable_rows("ys_dw", frame)
+
+
+# Which rows of a raw file a suite is given, when not all of them (the rows standardise uses as received).
+ROWS = {"staffing_active": (_active_staffing, ("status",)), "ys_dw_usable": (_usable_budget_units, None)}
+
+
+class InputSuites:
+    """The input suites of one standardise: :meth:`file` as each source is taken, :meth:`verdict` at the end."""
+
+    _worker: subprocess.Popen | None = None
+
+    def __init__(self, gx_root: str, out_dir: str, run_name: str):
+        from include.settings import expectations_dir
+
+        self.gx_root, self.out_dir, self.run_name = gx_root, out_dir, run_name
+        self.expectations = str(expectations_dir())   # read here, at call time: the worker may be older
+        self.sent: list[str] = []
+        self.worker = self._start()   # it starts importing Great Expectations now
+
+    @classmethod
+    def _start(cls) -> subprocess.Popen:
+        if cls._worker is None or cls._worker.poll() is not None:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+            if cls._worker is None:
+                atexit.register(cls.stop)
+            cls._worker = subprocess.Popen([sys.executable, "-m", "include.quality.input_suites"], stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, cwd=ROOT, env=env, text=True, bufsize=1)
+        return cls._worker
+
+    @classmethod
+    def stop(cls) -> None:
+        """Stop the worker, whatever it is doing."""
+        if cls._worker is not None and cls._worker.poll() is None:
+            cls._worker.kill()
+            cls._worker.wait()
+        cls._worker = None
+
+    def _send(self, job: dict) -> None:
+        try:
+            self.worker.stdin.write(json.dumps(job, ensure_ascii=False) + "\n")
+            self.worker.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            self._stopped()
+
+    def _answer(self) -> dict:
+        line = self.worker.stdout.readline()
+        if not line:
+            self._stopped()
+        return json.loads(line)
+
+    def _stopped(self):
+        """The worker is gone mid-run (killed, out of memory): this run's suites cannot be answered."""
+        code = self.worker.poll()
+        InputSuites.stop()
+        raise RuntimeError(f"the input suites' worker stopped (exit code {code}) before answering; its error, if it "
+                           "had time to write one, is in the log above")
+
+    def file(self, suite: str, path: str, rows: str | None = None) -> None:
+        """Run ``suite`` on the parquet file ``path`` (its rows of :data:`ROWS` ``rows``, or all) once the worker is free."""
+        self._send({"suite": suite, "path": path, "rows": rows, "gx_root": self.gx_root, "out_dir": self.out_dir,
+                    "run_name": self.run_name, "expectations": self.expectations})
+        self.sent.append(suite)
+
+    def verdict(self) -> dict:
+        """Wait for every suite sent; then :func:`include.quality.gates.inputs_verdict` (Data Docs built,
+        :class:`include.quality.gates.QualityGateFailed` when a critical expectation failed)."""
+        from include.quality.gates import GateResult, QualityGateFailed
+
+        results = {}
+        try:
+            for _ in self.sent:
+                answer = self._answer()
+                if "error" in answer:
+                    raise RuntimeError(f"input suite {answer['suite']} could not run: {answer['error']}")
+                gate = GateResult(**answer["gate"])
+                results[gate.suite] = gate
+                (log.info if not gate.failures else log.warning)("%s (%.1fs)", gate.summary(), gate.seconds)
+            self._send({"verdict": {name: asdict(g) for name, g in results.items()}, "gx_root": self.gx_root})
+            answer = self._answer()
+        except BaseException:
+            InputSuites.stop()
+            raise
+        if "failed" in answer:
+            raise QualityGateFailed(answer["failed"])
+        if "error" in answer:
+            raise RuntimeError(f"the input suites' verdict could not be taken: {answer['error']}")
+        log.info("input suites: Data Docs: %s", next(iter(answer["quality"].values()), {}).get("docs"))
+        return answer["quality"]
+
+    def cancel(self) -> None:
+        """The run is failing: the worker may be mid-suite, so it is stopped (the next run starts another)."""
+        if self.sent:
+            InputSuites.stop()
+
+
+def read_for_suite(path: str, suite: str, rows: str | None = None, expectations_dir: str | None = None):
+    """The frame ``suite`` is given for the raw file ``path``: the columns its expectations name
+    (the others the file has, as placeholders of the same length), of the rows ``rows`` says."""
+    import fsspec
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from include.quality.gates import load_suite, suite_columns
+
+    keep, needs = ROWS.get(rows, (None, ()))
+    with fsspec.open(path, "rb") as fh:
+        names = pq.read_schema(fh).names
+        valued, present = suite_columns(load_suite(suite, expectations_dir)["expectations"], names)
+        wanted = None if needs is None else [c for c in names if c in valued or c in needs]
+        fh.seek(0)
+        frame = pd.read_parquet(fh, columns=wanted)
+    if keep is not None:
+        frame = keep(frame)
+    placeholder = np.zeros(len(frame), dtype=bool)
+    return pd.DataFrame({c: (frame[c] if c in valued else placeholder) for c in names if c in valued | present})
+
+
+def serve() -> None:
+    """The worker: one JSON job a line on stdin, one JSON answer a line on stdout."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    out = sys.stdout
+    sys.stdout = sys.stderr   # anything a library prints goes to the log, not into the answers
+    from include.quality.gates import QualityGateFailed, inputs_verdict, validate
+
+    for line in sys.stdin:
+        job = json.loads(line)
+        try:
+            if "verdict" in job:
+                from include.quality.gates import GateResult
+
+                results = {name: GateResult(**g) for name, g in job["verdict"].items()}
+                try:
+                    answer = {"quality": inputs_verdict(results, job["gx_root"])}
+                except QualityGateFailed as exc:
+                    answer = {"failed": str(exc)}
+            else:
+                frame = read_for_suite(job["path"], job["suite"], job["rows"], job["expectations"])
+                gate = validate(frame, job["suite"], job["gx_root"], out_dir=job["out_dir"], data_docs=False,
+                                run_name=job["run_name"], expectations_dir=job["expectations"])
+                answer = {"gate": asdict(gate)}
+        except Exception as exc:   # noqa: BLE001 - told to standardise, which fails the run with it
+            logging.getLogger("roster_sync.quality").exception("input suite job failed")
+            answer = {"suite": job.get("suite", "verdict"), "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        frame = None
+        _release()
+        out.write(json.dumps(answer, ensure_ascii=False, default=str) + "\n")
+        out.flush()
+
+
+def _release() -> None:
+    """Give the memory of the frame just validated back, before the next is read: Arrow's pool and
+    the C heap keep freed memory for reuse otherwise, and the worker's peak grows job by job."""
+    import ctypes
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):   # not glibc: nothing to trim
+        pass
+
+
+if __name__ == "__main__":
+    serve()
