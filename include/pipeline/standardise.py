@@ -343,16 +343,17 @@ def record_keys(source: str, raw: pd.DataFrame, file_name: str | None = None) ->
     for HR ``<file name>|<n>`` (``n`` the data row's number in the file, 1 after the header).
     Values trimmed, as the source wrote them otherwise. Carried through standardise so the
     evidence of a finding never has to look its records up again."""
-    def part(col: str) -> pd.Series:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def part(col: str):
         if col not in raw.columns:
-            return pd.Series("", index=raw.index, dtype="string")
-        return raw[col].astype("string").str.strip().fillna("")
-    if source in RECORD_KEYS:
+            return ""
+        return pc.fill_null(pc.utf8_trim_whitespace(_text(raw[col])), "")
+    if source in RECORD_KEYS:   # joined by Arrow in one pass (each "+" of pandas made a new column: 1.2 s at 2M)
         prefix, fields = RECORD_KEYS[source]
-        key = pd.Series(prefix, index=raw.index, dtype="string")
-        for f in fields:
-            key = key + "|" + part(f)
-        return key
+        key = pc.binary_join_element_wise(pa.scalar(prefix), *(part(f) for f in fields), "|")
+        return pd.Series(pd.arrays.ArrowStringArray(key) if len(raw) else [], index=raw.index, dtype="string")
     if source == "hr":
         if not file_name:
             raise ValueError("an HR record key needs the export's file name")
