@@ -40,6 +40,7 @@ import pandas as pd
 
 from include import identifiers as ids
 from include import periods as P
+from include.memory import release_unused
 from include.pipeline.errors import NotRetryable
 from include.pipeline.extract.finance import GZ_FF, YS_DW
 from include.pipeline.extract.hr import COLUMNS as HR_COLUMNS
@@ -553,7 +554,7 @@ class _Writes:
     Arrow's Parquet writer works outside the GIL, on the other core. At most ``depth`` writes wait,
     so at most that many parts of sources already taken are held beside the one being screened."""
 
-    def __init__(self, depth: int = 2):
+    def __init__(self, depth: int = 1):
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
@@ -671,13 +672,13 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     # each source and lets it go before reading the next (no source waits in memory for the others).
     # The suites' verdict is taken with the batch gates' once every source is in; until then every
     # file is partial.
-    if suites is not None:
-        suites.file(RAW_SUITES["staffing"], f"{inputs.staffing_dir}/persons__state.parquet", rows="staffing_active")
+    if suites is not None:   # staffing's last: its rows are the widest, and this process reads them first
         suites.file(RAW_SUITES["org"], inputs.org_file)
         suites.file(RAW_SUITES["finance"], inputs.gz_ff_file)
         suites.file("raw_finance_budget_units", inputs.ys_dw_file, rows="ys_dw_usable")
         if inputs.hr_persons_file:
             suites.file(RAW_SUITES["hr"], inputs.hr_persons_file)
+        suites.file(RAW_SUITES["staffing"], f"{inputs.staffing_dir}/persons__state.parquet", rows="staffing_active")
 
     def keep_table(source, raw, key=None):
         """A staffing collection or ys_dw: the rows that can be used; the others quarantined."""
@@ -720,6 +721,8 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
             if amount in raw:
                 raw[amount] = to_number(raw[amount])
         writes.submit(_write_parquet, fs, staged.path(f"{out}/received_{source}.parquet"), raw, False)
+        del raw
+        release_unused()   # what this source's frames held, before the next is read
 
     sp = active_persons(_read(f"{inputs.staffing_dir}/persons__state.parquet"))   # tombstones are not used
     take("staffing", pd.DataFrame({

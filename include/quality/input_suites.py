@@ -169,6 +169,7 @@ def serve() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     out = sys.stdout
     sys.stdout = sys.stderr   # anything a library prints goes to the log, not into the answers
+    from include.memory import release_unused
     from include.quality.gates import QualityGateFailed, inputs_verdict, validate
 
     for line in sys.stdin:
@@ -191,25 +192,9 @@ def serve() -> None:
             logging.getLogger("roster_sync.quality").exception("input suite job failed")
             answer = {"suite": job.get("suite", "verdict"), "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
         frame = None
-        _release()
+        release_unused()   # before the next frame is read
         out.write(json.dumps(answer, ensure_ascii=False, default=str) + "\n")
         out.flush()
-
-
-def _release() -> None:
-    """Give the memory of the frame just validated back, before the next is read: Arrow's pool and
-    the C heap keep freed memory for reuse otherwise, and the worker's peak grows job by job."""
-    import ctypes
-    import gc
-
-    import pyarrow as pa
-
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):   # not glibc: nothing to trim
-        pass
 
 
 if __name__ == "__main__":
