@@ -202,3 +202,15 @@ def test_a_worker_gone_mid_run_fails_the_run_clearly(run, tmp_path):
     again = InputSuites(str(tmp_path / "gx"), str(tmp_path / "q"), "again")
     again.file("raw_org", inputs.org_file)
     assert again.verdict()["raw_org"]["success"]
+
+
+def test_a_suite_the_worker_cannot_run_fails_the_run_naming_it_with_ids_masked(tmp_path):
+    """An error inside the worker comes back as the run's error, naming the suite; an ID-shaped
+    number in it (here in a file's name) is masked in the error and in the worker's log."""
+    from include.quality.input_suites import InputSuites
+
+    suites = InputSuites(str(tmp_path / "gx"), str(tmp_path / "q"), "broken")
+    suites.file("raw_org", str(tmp_path / "gbxx-110101199003071234.parquet"))
+    with pytest.raises(RuntimeError, match="input suite raw_org could not run: FileNotFoundError") as exc:
+        suites.verdict()
+    assert "110101199003071234" not in str(exc.value) and "110101********1234" in str(exc.value)
