@@ -21,10 +21,13 @@ an empty source, a source that shrank by more than the row band since the last r
 missing column, or a failed critical expectation of the input suites in
 ``expectations/`` (one per raw source and one for the standardised model).
 
+The input suites run in a worker process beside this one (:mod:`include.quality.input_suites`),
+on the raw files as received: sent at the start, decided with the batch gates at the end.
+
 Memory: the sources are taken one at a time (read, screened, their records and rows as
-received written, their suite run) and let go before the next is read. Every file is
-written under a ``.partial`` name and named as the model's only when the run has passed
-every gate, so a failed run leaves the last complete model as it was.
+received written, the writes on a thread beside the next source) and let go before the next
+is read. Every file is written under a ``.partial`` name and named as the model's only when
+the run has passed every gate, so a failed run leaves the last complete model as it was.
 """
 
 from __future__ import annotations
