@@ -214,3 +214,16 @@ def test_a_suite_the_worker_cannot_run_fails_the_run_naming_it_with_ids_masked(t
     with pytest.raises(RuntimeError, match="input suite raw_org could not run: FileNotFoundError") as exc:
         suites.verdict()
     assert "110101199003071234" not in str(exc.value) and "110101********1234" in str(exc.value)
+
+
+def test_the_suites_directory_is_a_setting(monkeypatch, tmp_path):
+    """ROSTER_SYNC_EXPECTATIONS_DIR: the suites read from there; a directory that is not there is refused, naming it."""
+    from include.settings import SettingError, expectations_dir
+
+    assert (expectations_dir() / "roster.json").exists()
+    (tmp_path / "roster.json").write_text(json.dumps({"name": "roster", "expectations": []}))
+    monkeypatch.setenv("ROSTER_SYNC_EXPECTATIONS_DIR", str(tmp_path))
+    assert load_suite("roster")["expectations"] == []
+    monkeypatch.setenv("ROSTER_SYNC_EXPECTATIONS_DIR", str(tmp_path / "missing"))
+    with pytest.raises(SettingError, match="ROSTER_SYNC_EXPECTATIONS_DIR"):
+        load_suite("roster")
