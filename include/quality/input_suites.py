@@ -16,9 +16,11 @@ screening sets aside: :data:`ROWS`), with the columns its expectations name
 
 The worker speaks JSON lines over its stdin and stdout (``python -m
 include.quality.input_suites``) and writes its own warnings to the task's log (stderr). It
-lives as long as the process that started it and is reused by the next standardise of
-that process; a standardise that fails stops it (it may be mid-suite), and the next one
-starts another.
+lives as long as the process that started it (an Airflow task's) and is reused by the next
+standardise of that process (a local run's second period, the tests): a standardise that
+fails leaves it to finish the suites it was sent, and the next one reads their answers away
+before sending its own, instead of paying Great Expectations' import again. A worker that
+dies is started afresh.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class InputSuites:
     """The input suites of one standardise: :meth:`file` for each suite to run, :meth:`verdict` at the end."""
 
     _worker: subprocess.Popen | None = None
+    _unanswered = 0     # answers the worker owes to a run that failed before reading them
 
     def __init__(self, gx_root: str, out_dir: str, run_name: str):
         from include.settings import expectations_dir
@@ -64,10 +67,19 @@ class InputSuites:
         self.gx_root, self.out_dir, self.run_name = gx_root, out_dir, run_name
         self.expectations = str(expectations_dir())   # read here, at call time: the worker may be older
         self.sent: list[str] = []
+        self.owed = 0   # answers sent for and not read yet
         self.worker = self._start()   # it starts importing Great Expectations now
 
     @classmethod
     def _start(cls) -> subprocess.Popen:
+        if cls._unanswered and cls._worker is not None and cls._worker.poll() is None:
+            try:   # a failed run's suites: their answers read away, the worker kept
+                for _ in range(cls._unanswered):
+                    if not cls._worker.stdout.readline():
+                        break
+            except (OSError, ValueError):
+                pass
+        cls._unanswered = 0
         if cls._worker is None or cls._worker.poll() is not None:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
             if cls._worker is None:
@@ -82,7 +94,7 @@ class InputSuites:
         if cls._worker is not None and cls._worker.poll() is None:
             cls._worker.kill()
             cls._worker.wait()
-        cls._worker = None
+        cls._worker, cls._unanswered = None, 0
 
     def _send(self, job: dict) -> None:
         try:
@@ -90,11 +102,13 @@ class InputSuites:
             self.worker.stdin.flush()
         except (BrokenPipeError, ValueError):
             self._stopped()
+        self.owed += 1
 
     def _answer(self) -> dict:
         line = self.worker.stdout.readline()
         if not line:
             self._stopped()
+        self.owed -= 1
         return json.loads(line)
 
     def _stopped(self):
@@ -137,9 +151,10 @@ class InputSuites:
         return answer["quality"]
 
     def cancel(self) -> None:
-        """The run is failing: the worker may be mid-suite, so it is stopped (the next run starts another)."""
-        if self.sent:
-            InputSuites.stop()
+        """The run is failing: the worker finishes the suites it was sent (their results are still written
+        to the quality directory, what an operator diagnoses from), and the next run reads their answers away."""
+        if self.owed and self.worker is InputSuites._worker:
+            InputSuites._unanswered += self.owed
 
 
 def read_for_suite(path: str, suite: str, rows: str | None = None, expectations_dir: str | None = None):
