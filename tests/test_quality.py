@@ -171,7 +171,7 @@ def test_the_input_suites_worker_sees_the_rows_standardise_saw(run, tmp_path):
     ys.to_parquet(tmp_path / "ys_dw.parquet")
 
     cases = [("raw_staffing_persons", tmp_path / "persons.parquet", "staffing_active", S.active_persons(persons)),
-             ("raw_finance_budget_units", tmp_path / "ys_dw.parquet", "ys_dw_usable", S.usable_rows("ys_dw", ys)),
+             ("raw_finance_budget_units", tmp_path / "ys_dw.parquet", "ys_dw_usable", S.usable_rows("ys_dw", ys)[0]),
              ("raw_org", inputs.org_file, None, pd.read_parquet(inputs.org_file))]
     suites = InputSuites(str(tmp_path / "gx-worker"), str(tmp_path / "q-worker"), "worker")
     for suite, path, rows, used in cases:

@@ -416,10 +416,11 @@ def screen_table(source: str, raw: pd.DataFrame, key: str | None = None) -> tupl
     return ~bad, quarantined
 
 
-def usable_rows(source: str, raw: pd.DataFrame, key: str | None = None) -> pd.DataFrame:
-    """The rows of a staffing collection or of ``ys_dw`` that can be used (:func:`screen_table`'s kept rows)."""
-    kept, _ = screen_table(source, raw, key)
-    return raw.reset_index(drop=True)[kept].reset_index(drop=True)
+def usable_rows(source: str, raw: pd.DataFrame, key: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of a staffing collection or of ``ys_dw`` that can be used, and the others quarantined
+    (:func:`screen_table`): what standardise keeps, and what the input suite of ``ys_dw`` is given."""
+    kept, bad = screen_table(source, raw, key)
+    return raw.reset_index(drop=True)[kept].reset_index(drop=True), bad
 
 
 def active_persons(persons: pd.DataFrame) -> pd.DataFrame:
@@ -675,20 +676,21 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     # each source and lets it go before reading the next (no source waits in memory for the others).
     # The suites' verdict is taken with the batch gates' once every source is in; until then every
     # file is partial.
+    persons_file = f"{inputs.staffing_dir}/persons__state.parquet"
     if suites is not None:   # staffing's last: its rows are the widest, and this process reads them first
         suites.file(RAW_SUITES["org"], inputs.org_file)
         suites.file(RAW_SUITES["finance"], inputs.gz_ff_file)
         suites.file("raw_finance_budget_units", inputs.ys_dw_file, rows="ys_dw_usable")
         if inputs.hr_persons_file:
             suites.file(RAW_SUITES["hr"], inputs.hr_persons_file)
-        suites.file(RAW_SUITES["staffing"], f"{inputs.staffing_dir}/persons__state.parquet", rows="staffing_active")
+        suites.file(RAW_SUITES["staffing"], persons_file, rows="staffing_active")
 
     def keep_table(source, raw, key=None):
         """A staffing collection or ys_dw: the rows that can be used; the others quarantined."""
-        kept, bad = screen_table(source, raw, key)
+        kept, bad = usable_rows(source, raw, key)
         quarantine.append(bad)
-        accounting[source] = {"rows_in": len(raw), "rows_used": int(kept.sum()), "rows_quarantined": len(bad)}
-        return raw.reset_index(drop=True)[kept].reset_index(drop=True)
+        accounting[source] = {"rows_in": len(raw), "rows_used": len(kept), "rows_quarantined": len(bad)}
+        return kept
 
     units = keep_table("units", _read(f"{inputs.staffing_dir}/units__state.parquet"), key="unit_code")
     units = units.assign(unit_code=_code(units.unit_code))[["unit_code", "name", "parent_code", "region_code", "kind", "rank", "funding", "status"]]
@@ -727,7 +729,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         del raw
         release_unused()   # what this source's frames held, before the next is read
 
-    sp = active_persons(_read(f"{inputs.staffing_dir}/persons__state.parquet"))   # tombstones are not used
+    sp = active_persons(_read(persons_file))   # tombstones are not used
     take("staffing", pd.DataFrame({
         "source": "staffing", "raw_id": sp.id_number, "name": sp["name"],
         "unit_code": _code(sp.unit_code), "record_id": sp.record_id, "sex": sp.sex, "birth_date": sp.birth_date,

@@ -132,7 +132,7 @@ def suite_columns(expectations: list[dict], columns) -> tuple[set[str], set[str]
     return valued & set(columns), (present - valued) & set(columns)
 
 
-def suite_frame(expectations: list[dict], df: pd.DataFrame) -> pd.DataFrame:
+def suite_frame(expectations: list[dict], df: pd.DataFrame, columns=None) -> pd.DataFrame:
     """The frame Great Expectations is given for ``expectations``: ``df`` with only the columns they name
     (``column``, ``column_list``, ``column_A``/``column_B``), and a column named only by
     ``expect_column_to_exist`` as a placeholder of the same name and length (its values decide nothing).
@@ -142,12 +142,16 @@ def suite_frame(expectations: list[dict], df: pd.DataFrame) -> pd.DataFrame:
     nothing: at 1M persons it was most of the input suites' time. Exact: every named column
     is present or missing as in ``df``, the values of every column a value expectation reads
     are ``df``'s, the row count is the same. A suite with an expectation on the table's
-    columns as a whole (:data:`WHOLE_TABLE`) gets ``df`` itself."""
+    columns as a whole (:data:`WHOLE_TABLE`) gets ``df`` itself.
+
+    ``columns``: the columns the data has, when ``df`` was read with only those the suite's values
+    need (:func:`suite_columns`; the others become placeholders all the same). Default ``df``'s."""
     if any(e["type"] in WHOLE_TABLE for e in expectations):
         return df
-    valued, present = suite_columns(expectations, df.columns)
+    columns = list(df.columns if columns is None else columns)
+    valued, present = suite_columns(expectations, columns)
     placeholder = np.zeros(len(df), dtype=bool)
-    return pd.DataFrame({c: (df[c] if c in valued else placeholder) for c in df.columns if c in valued | present},
+    return pd.DataFrame({c: (df[c] if c in valued else placeholder) for c in columns if c in valued | present},
                         index=df.index)
 
 

@@ -48,7 +48,7 @@ def _active_staffing(frame):
 def _usable_budget_units(frame):
     from include.pipeline.standardise import usable_rows
 
-    return usable_rows("ys_dw", frame)
+    return usable_rows("ys_dw", frame)[0]
 
 
 # Which rows of a raw file a suite is given, when not all of them (the rows standardise uses as received).
@@ -161,28 +161,29 @@ def read_for_suite(path: str, suite: str, rows: str | None = None, expectations_
     """The frame ``suite`` is given for the raw file ``path``: the columns its expectations name
     (the others the file has, as placeholders of the same length), of the rows ``rows`` says."""
     import fsspec
-    import numpy as np
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from include.quality.gates import load_suite, suite_columns
+    from include.quality.gates import load_suite, suite_columns, suite_frame
 
     keep, needs = ROWS.get(rows, (None, ()))
+    expectations = load_suite(suite, expectations_dir)["expectations"]
     with fsspec.open(path, "rb") as fh:
         names = pq.read_schema(fh).names
-        valued, present = suite_columns(load_suite(suite, expectations_dir)["expectations"], names)
+        valued, _ = suite_columns(expectations, names)
         wanted = None if needs is None else [c for c in names if c in valued or c in needs]
         fh.seek(0)
         frame = pd.read_parquet(fh, columns=wanted)
     if keep is not None:
         frame = keep(frame)
-    placeholder = np.zeros(len(frame), dtype=bool)
-    return pd.DataFrame({c: (frame[c] if c in valued else placeholder) for c in names if c in valued | present})
+    return suite_frame(expectations, frame, columns=names)
 
 
 def serve() -> None:
     """The worker: one JSON job a line on stdin, one JSON answer a line on stdout."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # each suite's line (a warning when one failed) is told by standardise when it reads the answer: here only errors
+    logging.getLogger("roster_sync.quality").setLevel(logging.ERROR)
     out = sys.stdout
     sys.stdout = sys.stderr   # anything a library prints goes to the log, not into the answers
     from include.identifiers import redact
