@@ -513,6 +513,38 @@ def test_unregistered_non_establishment(tmp_path):
     assert findings[findings.code == "PAID_WITHOUT_ESTABLISHMENT"].id_number.tolist() == [left]
 
 
+def test_a_fact_of_one_record_is_its_aggregate_over_that_record():
+    """Fact.single gives what its aggregate gives over a one-row group (reconcile projects the
+    persons with one record in a source instead of grouping them): every kind, with the value,
+    the key and the filter each null, false or set, in every combination."""
+    import duckdb
+
+    from include.pipeline.reconcile import Fact
+
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE t AS SELECT row_number() OVER () AS person_id, * FROM
+                   (SELECT * FROM (VALUES ('a'), (NULL)) x(x), (VALUES ('1'), (NULL)) k(k),
+                                  (VALUES (true), (false), (NULL)) w(w), (VALUES (2.5::DOUBLE), (NULL)) n(n),
+                                  (VALUES (true), (false), (NULL)) b(b))""")
+    facts = [Fact("c", "count", "*"), Fact("c_w", "count", "*", where="w"), Fact("c_x", "count", "x"),
+             Fact("c_xw", "count", "x", where="w"), Fact("lo", "min", "x"), Fact("lo_w", "min", "x", where="w"),
+             Fact("hi", "max", "x"), Fact("hi_w", "max", "hash(x)", where="w AND x IS NOT NULL"),
+             Fact("s", "sum", "n"), Fact("s_w", "sum", "n", where="w"), Fact("any", "bool_or", "b"),
+             Fact("any_w", "bool_or", "b AND x = 'a'", where="w"), Fact("first", "arg_min", "x", by="k"),
+             Fact("first_w", "arg_min", "x || n", by="k || x", where="w")]
+    single = con.execute(f"SELECT person_id, {', '.join(f.single() for f in facts)} FROM t ORDER BY person_id")
+    single_types = [d[1] for d in single.description]
+    single = single.fetchall()
+    grouped = con.execute(f"SELECT person_id, {', '.join(f.grouped() for f in facts)} FROM t GROUP BY person_id ORDER BY person_id")
+    assert [d[1] for d in grouped.description] == single_types
+    assert single == grouped.fetchall()
+    assert len(single) == 72 and {r[1] for r in single} == {1}
+    with pytest.raises(ValueError, match="arg_min"):
+        Fact("bad", "arg_min", "x")
+    with pytest.raises(ValueError, match="no single-row form"):
+        Fact("bad", "avg", "n")
+
+
 def test_the_six_codes_give_the_same_answers_split_by_region(tmp_path):
     """DUPLICATE_IDENTITY crosses persons: the plan finds the sets, each partition reads them."""
     from include.pipeline.reconcile import reconcile_by_region

@@ -150,3 +150,25 @@ def test_reconcile_memory_limit_is_a_setting(monkeypatch):
     monkeypatch.setenv("ROSTER_SYNC_RECONCILE_MEMORY", "2 gigs")
     with pytest.raises(SettingError, match="ROSTER_SYNC_RECONCILE_MEMORY"):
         connect()
+
+
+def test_people_projected_for_one_record_equal_people_grouped(std):
+    """Each source's facts are projected for a person with one record there and grouped for the
+    few with several (reconcile.Fact): the same people, column for column, as grouping everyone.
+    The province has persons with several records in staffing and in finance (the crossing
+    persons and the generator's duplicates), so both forms are in the comparison."""
+    from include.pipeline.reconcile import _people, connect, resolve
+
+    con = connect()
+    resolve(con, str(std["std"]))
+    several = dict(con.execute("SELECT source, count(*) FROM (SELECT source, person_id FROM r GROUP BY ALL HAVING count(*) > 1) "
+                               "GROUP BY source").fetchall())
+    assert several.get("staffing", 0) > 0 and several.get("finance", 0) > 0, several
+
+    def people(grouped: bool):
+        _people(con, P1, grouped=grouped)
+        return con.execute("SELECT * FROM people ORDER BY person_id").fetchall(), con.execute("DESCRIBE people").fetchall()
+
+    projected, grouped = people(False), people(True)
+    assert len(projected[0]) > 1000
+    assert projected == grouped
