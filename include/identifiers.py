@@ -99,7 +99,7 @@ def why_invalid(raw: object, not_after: dt.date | None = None) -> str:
             return f"第 {i + 1} 位为“{ch}”，应为数字"
     born = parse_yyyymmdd(s[6:14])
     if born is None:   # at most the two failing digits: the masked digits 7-14 stay hidden otherwise
-        year, month, day = int(s[6:10]), int(s[10:12]), int(s[12:14])
+        year, month = int(s[6:10]), int(s[10:12])
         if not 1 <= month <= 12:
             return f"第 11-12 位出生月份为“{s[10:12]}”，不存在"
         if year < 1:
@@ -217,16 +217,33 @@ def arrow_offsets(text) -> np.ndarray:
     return np.frombuffer(text.buffers()[1], dtype=np.int64 if wide else np.int32)[text.offset: text.offset + len(text) + 1]
 
 
+def _byte_runs(byte_values) -> list[tuple[int, int]]:
+    """``byte_values`` as runs of consecutive values, (first, last) each."""
+    runs: list[tuple[int, int]] = []
+    for b in sorted(set(byte_values)):
+        if runs and runs[-1][1] == b - 1:
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((b, b))
+    return runs
+
+
 def rows_with_bytes(text, byte_values) -> np.ndarray:
     """The positions of the values of an Arrow string array holding any of ``byte_values``: one pass
-    over the column's bytes, each found byte mapped to its value through the offsets."""
+    over the column's bytes per run of consecutive byte values (a comparison numpy vectorises: at
+    2M staffing rows, 0.1 s for every text column where a 256-entry lookup per byte took 0.8 s),
+    each found byte mapped to its value through the offsets."""
     if not len(text) or text.buffers()[2] is None:
         return np.zeros(0, dtype=np.int64)
     offsets = arrow_offsets(text)
     data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
-    wanted = np.zeros(256, dtype=bool)
-    wanted[list(byte_values)] = True
-    at = np.flatnonzero(wanted[data]) + offsets[0]
+    found = None
+    for first, last in _byte_runs(byte_values):   # first <= b <= last, as one unsigned comparison
+        run = (data == first) if first == last else (data - np.uint8(first)) <= np.uint8(last - first)
+        found = run if found is None else np.logical_or(found, run, out=found)
+    if found is None or not found.any():
+        return np.zeros(0, dtype=np.int64)
+    at = np.flatnonzero(found) + offsets[0]
     rows = np.unique(np.searchsorted(offsets, at, side="right") - 1)
     if text.null_count and len(rows):
         rows = rows[text.is_valid().to_numpy(zero_copy_only=False)[rows]]
@@ -359,8 +376,18 @@ def redact(text: str) -> str:
 
 
 def valid_credit_mask(codes: pd.Series) -> np.ndarray:
-    """:func:`is_valid_credit_code` over a column (boolean array; null is not valid)."""
-    s = codes.astype("string")
+    """:func:`is_valid_credit_code` over a column (boolean array; null is not valid). Each distinct
+    code is checked once (a unit's code is on every one of its persons' records: at 2M staffing
+    records, 55k codes)."""
+    codes = codes.astype("string")
+    at, distinct = pd.factorize(codes)   # null: -1
+    if len(distinct) < len(codes):
+        ok = _valid_credit_codes(pd.Series(distinct, dtype="string"))
+        return np.append(ok, False)[at]
+    return _valid_credit_codes(codes)
+
+
+def _valid_credit_codes(s: pd.Series) -> np.ndarray:
     shape = s.str.fullmatch(f"[{CREDIT_ALPHABET}]{{18}}").fillna(False).to_numpy(dtype=bool)
     ok = np.zeros(len(s), dtype=bool)
     if shape.any():

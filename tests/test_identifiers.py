@@ -119,6 +119,25 @@ def test_vectorised_credit_check_agrees_with_the_scalar_one():
     codes = pd.Series([good, good[:-1] + ("1" if good[-1] != "1" else "2"), "I" * 18, None, good.lower(), "123"])
     assert list(ids.valid_credit_mask(codes)) == [ids.is_valid_credit_code(c) for c in codes]
     assert ids.valid_credit_mask(codes)[0] and not ids.valid_credit_mask(codes)[1:].any()
+    repeated = pd.concat([codes, codes.iloc[::-1], pd.Series([None, good, ""])], ignore_index=True)   # each distinct code checked once
+    assert list(ids.valid_credit_mask(repeated)) == [isinstance(c, str) and ids.is_valid_credit_code(c) for c in repeated]
+    assert ids.valid_credit_mask(repeated).sum() == 3
+
+
+def test_rows_with_bytes_as_a_scan_of_each_value():
+    """The byte scan (a comparison per run of byte values) finds the values a plain scan of each
+    value's UTF-8 finds, for sets of single bytes and runs, at both ends of the byte range, on
+    sliced arrays and large strings."""
+    import pyarrow as pa
+
+    values = ["", None, "a", "é", "中文", "\x00", "x\x7f", "\u3000", "tab\t", "ÿ", "\U0001F600", "end\x1f", "z"] * 3
+    text = pa.array(values, pa.string())
+    sets = [ids.WHITESPACE_BYTES, ids.DOT_BYTES, frozenset([*range(0x20), 0x7F]), {0}, {0xFF}, {0xF0, 0x9F}, {ord("z")},
+            set(range(0x80, 0x100)), set()]
+    for arr in (text, text.slice(4), text.slice(2, 17), pa.array(values, pa.large_string())):
+        for byte_values in sets:
+            plain = [i for i, v in enumerate(arr.to_pylist()) if v is not None and set(v.encode()) & set(byte_values)]
+            assert list(ids.rows_with_bytes(arr, byte_values)) == plain, (sorted(byte_values)[:4], arr.offset)
 
 
 def test_why_an_id_fails_shows_only_the_failing_part():
