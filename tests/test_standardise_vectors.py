@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from include.pipeline import standardise as S
 from include.quality.gates import suite_frame
@@ -81,3 +82,19 @@ def test_great_expectations_sees_only_what_the_suite_reads():
     assert seen["a"].dtype == bool          # present, as a placeholder: no expectation reads its values
     whole = suite + [{"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["a"]}}]
     assert suite_frame(whole, frame) is frame
+
+
+def test_active_persons_read_as_the_frame_keeps_them(tmp_path):
+    """Tombstones left out as the file is read: the same rows, in the same order, as reading it all
+    and keeping :func:`active_persons` (a null or unknown status is kept: screening sets it aside)."""
+    status = ["active", "left", None, "left ", "LEFT", "", "left", "active"] * 5
+    persons = pd.DataFrame({"record_id": [f"R{i}" for i in range(len(status))], "status": status,
+                            "name": ["张三", None, "李四", "王五", "赵六", "", "x", "y"] * 5})
+    path = tmp_path / "persons.parquet"
+    persons.to_parquet(path, index=False)
+    kept = S.read_active_persons(str(path))
+    pd.testing.assert_frame_equal(kept, S.active_persons(pd.read_parquet(path)))
+    assert len(kept) == len(persons) - 10 and kept.record_id.iloc[0] == "R0" and kept.index.equals(pd.RangeIndex(len(kept)))
+    persons.drop(columns="status").to_parquet(path, index=False)
+    with pytest.raises(AttributeError, match="status"):   # as before: no status column, no frame
+        S.read_active_persons(str(path))
