@@ -222,7 +222,7 @@ class Fact:
     both forms :func:`_source_facts` needs: :meth:`grouped` for a person with several records,
     :meth:`single` for a person with one: the aggregate's value over that one row, without a
     hash table (nearly everyone has one record per source: at 2M persons, 3 have several
-    staffing records; the grouped form over everyone took 3.1 s for staffing, the split 1.0 s).
+    staffing records; the grouped form over everyone took 3.1 s for staffing, the split 1.5 s).
     """
 
     name: str
