@@ -10,7 +10,6 @@ audit of the staged roster and findings, and prints the time of each.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ def main() -> None:
     from include.quality.gates import audit_period, gx_root
 
     t0 = time.perf_counter()
-    plain = standardise(args.lake, args.ds, args.period, validate_inputs=False)
+    standardise(args.lake, args.ds, args.period, validate_inputs=False)
     t1 = time.perf_counter()
     checked = standardise(args.lake, args.ds, args.period, validate_inputs=True)
     t2 = time.perf_counter()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include.quality.datadocs import ASSETS, ASSETS_DIR, PACKAGES, localise
+from include.quality.datadocs import ASSETS, ASSETS_DIR, PACKAGES
 from include.quality.gates import validate
 
 pytestmark = pytest.mark.slow
@@ -104,7 +104,7 @@ def test_every_file_gx_templates_load_from_a_cdn_is_vendored():
         wanted |= {u for u in loads_from_network(t.read_text(encoding="utf-8")) if "{{" not in u}
     assert wanted, "no CDN address found: the templates moved"
     missing = {u for u in wanted if u not in ASSETS and "/npm/vega" not in u}
-    assert not missing, f"GX's templates load these: add them to PACKAGES/ASSETS and run scripts/vendor_datadocs_assets.py"
+    assert not missing, f"GX's templates load {sorted(missing)}: add them to PACKAGES/ASSETS and run scripts/vendor_datadocs_assets.py"
 
 
 def _open(browser, url: str, shot: str | None):

@@ -1,9 +1,6 @@
 """Extract (issue 3): every source lands in the raw layer exactly, whatever the sources do."""
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 

@@ -5,7 +5,6 @@ import os
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from include.generator import oracle
 from include.pipeline.accuracy import compare, main as accuracy_main
@@ -228,7 +227,7 @@ def test_every_finding_s_numbers_follow_its_code_schema(published):
 
 def test_every_finding_has_its_evidence_and_every_key_names_a_real_record(published, small_world):
     """OUTPUTS.md "Evidence": written with the findings, keyed in each source's own system."""
-    url, root = published["url"], published["root"]
+    url = published["url"]
     for run, period in ((published["runs"][0], "2026-10"), (published["runs"][2], "2026-11")):
         found = table(url, "SELECT alert_key, code FROM reconciliation_finding WHERE period = :p", p=period)
         ev = table(url, "SELECT * FROM alert_evidence WHERE period = :p", p=period)

@@ -1,6 +1,5 @@
 """Contract tests: the simulators driven over HTTP and SQL exactly as SOURCES.md describes."""
 
-import base64
 import hashlib
 import io
 import json

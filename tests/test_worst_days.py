@@ -9,7 +9,6 @@ reaches a log or an error.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import sqlite3

@@ -16,7 +16,6 @@ Layout (every file deterministic for a seed)::
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import json
 import logging

@@ -74,7 +74,7 @@ def writer(eng: sa.Engine, name: str = PUBLISH_LOCK):
                 conn.execute(sa.text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))
                 try:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(name)})
-                except sa.exc.OperationalError as exc:
+                except sa.exc.OperationalError:
                     raise RuntimeError(f"roster_db: the lock {name} was held by another writer for more than {wait} s; "
                                        "is another publish still going?") from None
                 conn.execute(sa.text("SET LOCAL lock_timeout = 0"))
