@@ -379,17 +379,10 @@ def valid_credit_mask(codes: pd.Series) -> np.ndarray:
     """:func:`is_valid_credit_code` over a column (boolean array; null is not valid). Each distinct
     code is checked once (a unit's code is on every one of its persons' records: at 2M staffing
     records, 55k codes)."""
-    codes = codes.astype("string")
-    at, distinct = pd.factorize(codes)   # null: -1
-    if len(distinct) < len(codes):
-        ok = _valid_credit_codes(pd.Series(distinct, dtype="string"))
-        return np.append(ok, False)[at]
-    return _valid_credit_codes(codes)
-
-
-def _valid_credit_codes(s: pd.Series) -> np.ndarray:
+    at, distinct = pd.factorize(codes.astype("string"))   # null: -1
+    s = pd.Series(distinct, dtype="string")
     shape = s.str.fullmatch(f"[{CREDIT_ALPHABET}]{{18}}").fillna(False).to_numpy(dtype=bool)
-    ok = np.zeros(len(s), dtype=bool)
+    ok = np.zeros(len(s) + 1, dtype=bool)   # the last: a null's (at -1), never valid
     if shape.any():
         cand = s[shape]
         lookup = np.full(128, -1, dtype=np.int64)
@@ -398,4 +391,4 @@ def _valid_credit_codes(s: pd.Series) -> np.ndarray:
         idx = lookup[chars]
         total = (idx[:, :17] * np.asarray(CREDIT_WEIGHTS)).sum(axis=1)
         ok[np.flatnonzero(shape)] = (31 - total % 31) % 31 == idx[:, 17]
-    return ok
+    return ok[at]
