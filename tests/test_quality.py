@@ -227,3 +227,35 @@ def test_the_suites_directory_is_a_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("ROSTER_SYNC_EXPECTATIONS_DIR", str(tmp_path / "missing"))
     with pytest.raises(SettingError, match="ROSTER_SYNC_EXPECTATIONS_DIR"):
         load_suite("roster")
+
+
+def test_gx_modules_deferred_to_first_use_still_work(tmp_path):
+    """:func:`include.quality.gates.import_gx` leaves SciPy's statistics and Altair unloaded (a
+    fresh process: this one has GX already), and an expectation that needs them still runs:
+    the KL divergence, met on a column of its own partition and failed on another."""
+    import subprocess
+    import sys
+
+    (tmp_path / "kl.json").write_text(json.dumps({"name": "kl", "expectations": [
+        {"type": "expect_column_kl_divergence_to_be_less_than", "meta": {"severity": "critical"},
+         "kwargs": {"column": "x", "threshold": 0.1,
+                    "partition_object": {"values": ["a", "b"], "weights": [0.5, 0.5]}}}]}))
+    script = f"""
+import json, sys
+import pandas as pd
+from include.quality.gates import DEFERRED_MODULES, import_gx, validate
+import_gx()
+before = {{m: type(sys.modules[m]).__name__ for m in DEFERRED_MODULES}}
+met = validate(pd.DataFrame({{"x": ["a", "b"] * 50}}), "kl", {str(tmp_path / "gx")!r}, expectations_dir={str(tmp_path)!r},
+               data_docs=True)
+failed = validate(pd.DataFrame({{"x": ["a"] * 95 + ["b"] * 5}}), "kl", {str(tmp_path / "gx")!r},
+                  expectations_dir={str(tmp_path)!r}, data_docs=True)
+after = {{m: type(sys.modules[m]).__name__ for m in DEFERRED_MODULES}}
+print(json.dumps({{"before": before, "after": after, "met": met.success, "met_failures": met.failures, "failed": failed.success, "docs": bool(failed.docs)}}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["before"] == {"scipy.stats": "_LoadedOnFirstUse", "altair": "_LoadedOnFirstUse"}
+    assert seen["after"]["scipy.stats"] == "module"   # loaded by the KL divergence's computation
+    assert seen["met"] is True and seen["failed"] is False and seen["docs"], seen
