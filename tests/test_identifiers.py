@@ -80,6 +80,7 @@ def test_vectorised_forms_agree_with_the_scalar_ones():
     raw += [g[:5] + str((int(g[5]) + 3) % 10) + g[6:] for g in good[60:90]]          # mistyped digits
     raw += [g[:10] + "1332" + g[14:] for g in good[90:100]]                             # impossible birth date
     raw += ["", None, "abc", "1234567890123456789", "12345678901234567"]
+    raw += ["１" * 15, "٣" * 15, "１" * 17 + "X", "110105491231002"[:14] + "x", "11010549123100 2"]   # digits beyond ASCII are not digits of an ID
     series = pd.Series(raw, dtype=object)
     cleaned = ids.clean_id_series(series)
     for r, c in zip(raw, cleaned):
@@ -88,7 +89,7 @@ def test_vectorised_forms_agree_with_the_scalar_ones():
     mask = ids.valid_id_mask(cleaned, not_after=dt.date(2026, 10, 31))
     for c, m in zip(cleaned, mask):
         assert m == (not pd.isna(c) and ids.is_valid_id(c, not_after=dt.date(2026, 10, 31))), c
-    assert mask.sum() == 300 + 20 + 20 + 20 - 0 and not mask[-5:].any()
+    assert mask.sum() == 300 + 20 + 20 + 20 - 0 + 1 and not mask[-10:-1].any()   # the last: a legacy ID, spaced
     b8 = ids.birth8_series(cleaned)
     assert b8.iloc[0] == cleaned.iloc[0][6:14] and b8.iloc[300 + 20 + 20 + 20 + 30:300 + 20 + 20 + 20 + 40].isna().all()
     for c, b in zip(cleaned, b8):
@@ -133,7 +134,7 @@ def test_rows_with_bytes_as_a_scan_of_each_value():
     values = ["", None, "a", "é", "中文", "\x00", "x\x7f", "\u3000", "tab\t", "ÿ", "\U0001F600", "end\x1f", "z"] * 3
     text = pa.array(values, pa.string())
     sets = [ids.WHITESPACE_BYTES, ids.DOT_BYTES, frozenset([*range(0x20), 0x7F]), {0}, {0xFF}, {0xF0, 0x9F}, {ord("z")},
-            set(range(0x80, 0x100)), set()]
+            set(range(0x80, 0x100)), set(), ids.CLEANED_BYTES, set(range(0x100)) - {ord("a")}]   # the last two: all but a run
     for arr in (text, text.slice(4), text.slice(2, 17), pa.array(values, pa.large_string())):
         for byte_values in sets:
             plain = [i for i, v in enumerate(arr.to_pylist()) if v is not None and set(v.encode()) & set(byte_values)]
