@@ -8,7 +8,11 @@ if ! command -v uv >/dev/null 2>&1 || [ "$(uv --version | awk '{print $2}')" != 
   python3 -m pip install --quiet --disable-pip-version-check "uv==${UV_VERSION}"
 fi
 cd "$ROOT"
-# uv sync is a no-op when .venv/ already matches uv.lock.
-uv sync --frozen --quiet
+# uv sync is a no-op when .venv/ already matches uv.lock. --compile-bytecode writes every installed
+# module's .pyc once, as pip does by default (and the image's pip install does): uv leaves them to
+# the first import, and where PYTHONDONTWRITEBYTECODE is set (this machine, many CI runners) no
+# import ever writes one, so every task compiled Airflow, pandas and Great Expectations from source
+# (GX's import: 5.0 s, 1.9 s with them). Later syncs compile only what is new (0.6 s).
+uv sync --frozen --quiet --compile-bytecode
 export PATH="$ROOT/.venv/bin:$PATH"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
