@@ -33,6 +33,7 @@ def test_duplicate_rows_as_pandas_finds_them():
     frame = pd.DataFrame({"sfzh": rng.integers(0, 800, n).astype(str), "dwbm": rng.integers(0, 3, n).astype(str),
                           "yfgz": rng.integers(0, 2, n).astype(str), "_missing": rng.integers(0, 9, n).astype(str)})
     frame.loc[::97, "dwbm"] = None
+    frame.loc[5::89, "sfzh"] = None   # a missing key is a value like any other (rows equal but for it are not equal)
     expected = frame[["sfzh", "dwbm", "yfgz"]].duplicated(keep="first").to_numpy()
     assert expected.sum() > 100
     assert list(S.duplicate_rows(frame, "sfzh")) == list(expected)
@@ -67,6 +68,21 @@ def test_blank_as_trimming_leaves_it():
             assert reason.endswith("contains a control character"), repr(value)
         else:
             assert reason is None, repr(value)
+
+
+def test_too_long_to_store_counts_characters_not_bytes():
+    """A value is held back when it has more characters than its column takes once trimmed: one of
+    more bytes than the limit but no more characters (Chinese: 3 bytes each) is kept."""
+    limit = S._storable_lengths()["org"]["xm"]
+    values = ["中" * limit, "中" * (limit + 1), " " + "a" * limit + "\u3000", "a" * (limit + 1), None, "", "a" * limit,
+              "\u3000" * (limit + 5), "中" * (limit // 3 + 1)]
+    frame = pd.DataFrame({f: ["x"] * len(values) for f in S.CONTRACT["org"][0]}).assign(xm=values)
+    reasons = S._Reasons(len(values))
+    reasons.contract("org", frame.iloc[::-1].iloc[::-1])   # (a frame of sliced columns, read as they are)
+    long = [r == f"xm longer than {limit} characters" for r in reasons.reasons]
+    assert long == [v is not None and len(v.strip()) > limit for v in values]
+    assert long == [False, True, False, True, False, False, False, False, False]
+    assert reasons.reasons[4] == reasons.reasons[5] == reasons.reasons[7] == "no xm"
 
 
 def test_great_expectations_sees_only_what_the_suite_reads():

@@ -235,6 +235,29 @@ def has_control(text) -> np.ndarray:
     return bad
 
 
+_BEGINS_WHITESPACE = np.zeros(256, dtype=bool)
+_BEGINS_WHITESPACE[list(ids.WHITESPACE_BYTES)] = True
+
+
+def _blank(text, size: np.ndarray) -> np.ndarray:
+    """Which values of an Arrow string array are null, empty or whitespace only (boolean array).
+    Only a value whose first byte can begin a whitespace character can be whitespace only, so
+    only those are looked at (a name or code begins with a letter or digit: at 2M staffing
+    rows, Arrow's whitespace test over every value was most of the contract check)."""
+    import pyarrow.compute as pc
+
+    blank = size == 0   # empty, or null
+    first = np.zeros(len(text), dtype=np.uint8)
+    if text.buffers()[2] is not None and not blank.all():
+        starts = ids.arrow_offsets(text)[:-1]
+        data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
+        first[~blank] = data[starts[~blank]]
+    at = np.flatnonzero(~blank & _BEGINS_WHITESPACE[first])
+    if len(at):
+        blank[at] = pc.fill_null(pc.utf8_is_space(text.take(at)), True).to_numpy(zero_copy_only=False)
+    return blank
+
+
 class _Reasons:
     """The first reason each row breaks, if any (vectorised: one pass per rule)."""
 
@@ -263,14 +286,18 @@ class _Reasons:
             if f not in raw.columns:
                 continue
             text = _text(raw[f])
+            size = np.diff(ids.arrow_offsets(text))   # bytes (a null: 0)
             if f not in nullable:   # blank: null, empty or whitespace only (what trimming leaves empty)
-                blank = pc.or_kleene(pc.equal(pc.utf8_length(text), 0), pc.utf8_is_space(text))
-                self.flag(pc.fill_null(blank, True).to_numpy(zero_copy_only=False), f"no {f}")
+                self.flag(_blank(text, size), f"no {f}")
             self.flag(has_control(text), f"{f} contains a control character")
             limit = limits.get(f)
-            if limit:   # only a value longer than the limit as received can be longer once trimmed
-                long = pc.fill_null(pc.greater(pc.utf8_length(text), limit), False).to_numpy(zero_copy_only=False)
+            if limit:   # only a value of more bytes than the limit can have more characters, and only
+                # one longer than it as received can be longer once trimmed
+                long = size > limit
                 if long.any():
+                    at = np.flatnonzero(long)
+                    part = text.take(at)
+                    long[at] = pc.fill_null(pc.greater(pc.utf8_length(part), limit), False).to_numpy(zero_copy_only=False)
                     at = np.flatnonzero(long)
                     trimmed = pc.utf8_length(pc.utf8_trim_whitespace(text.take(at))).to_numpy(zero_copy_only=False)
                     long[at] = trimmed > limit
@@ -373,7 +400,9 @@ def duplicate_rows(raw: pd.DataFrame, key: str) -> np.ndarray:
     cols = [c for c in raw.columns if not str(c).startswith("_")]
     if key not in cols:
         return raw.duplicated(cols, keep="first").to_numpy()
-    candidates = raw[key].duplicated(keep=False).to_numpy()
+    codes, distinct = pd.factorize(raw[key])   # a missing key: -1, counted as one more value (as duplicated does)
+    codes = np.where(codes < 0, len(distinct), codes)
+    candidates = np.bincount(codes, minlength=len(distinct) + 1)[codes] > 1   # (0.45 s at 2.2M IDs; duplicated: 0.85)
     duplicate = np.zeros(len(raw), dtype=bool)
     if candidates.any():
         duplicate[candidates] = raw.loc[candidates, cols].duplicated(keep="first").to_numpy()

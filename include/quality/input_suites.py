@@ -55,6 +55,12 @@ def _usable_budget_units(frame):
 ROWS = {"staffing_active": (_active_staffing, ("status",)), "ys_dw_usable": (_usable_budget_units, None)}
 
 
+# Columns of few values a suite is given as categories (the same values; GX's set and uniqueness
+# checks factorize them once): the records' source, 4 values on 6.7M records at 2M persons, where
+# the suite took 0.6 s longer on it as text.
+CATEGORIES = {"standardised_records": ("source",)}
+
+
 class InputSuites:
     """The input suites of one standardise: :meth:`file` for each suite to run, :meth:`verdict` at the end."""
 
@@ -173,7 +179,7 @@ def read_for_suite(path: str, suite: str, rows: str | None = None, expectations_
         valued, _ = suite_columns(expectations, names)
         wanted = None if needs is None else [c for c in names if c in valued or c in needs]
         fh.seek(0)
-        frame = pd.read_parquet(fh, columns=wanted)
+        frame = pd.read_parquet(fh, columns=wanted, read_dictionary=[c for c in CATEGORIES.get(suite, ()) if c in names])
     if keep is not None:
         frame = keep(frame)
     return suite_frame(expectations, frame, columns=names)
