@@ -261,7 +261,8 @@ def rows_with_bytes(text, byte_values) -> np.ndarray:
     if found is None or not found.any():
         return np.zeros(0, dtype=np.int64)
     at = np.flatnonzero(found) + offsets[0]
-    rows = np.unique(np.searchsorted(offsets, at, side="right") - 1)
+    rows = np.searchsorted(offsets, at, side="right") - 1   # ascending, a row once per byte found:
+    rows = rows[np.r_[True, rows[1:] != rows[:-1]]]          # each once (np.unique hashed or sorted them again)
     if text.null_count and len(rows):
         rows = rows[text.is_valid().to_numpy(zero_copy_only=False)[rows]]
     return rows
@@ -334,6 +335,18 @@ def _real_dates(yyyymmdd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return real, year * 10000 + month * 100 + day
 
 
+_HIGH = np.uint64(0x8080808080808080)
+_TEN = np.uint64(0x7676767676767676)   # 0x80 - 10 in each byte
+
+
+def _eight_digits(values: np.ndarray) -> np.ndarray:
+    """Rows of an (n, 8) uint8 matrix of ``byte - 48`` whose 8 values are all 0-9, one 64-bit word a
+    row: no byte has its high bit set (a byte below "0" wrapped, or beyond ASCII), and none reaches
+    10 (adding 0x76 sets its high bit, with no carry into the next byte once all are below 0x80)."""
+    words = np.ascontiguousarray(values).view(np.uint64).ravel()
+    return ((words & _HIGH) == 0) & (((words + _TEN) & _HIGH) == 0)
+
+
 def _is_digit(b: np.ndarray) -> np.ndarray:
     return (b >= 48) & (b <= 57)
 
@@ -369,20 +382,34 @@ def birth8(cleaned: str | None) -> str | None:
 
 
 def birth8_series(cleaned: pd.Series) -> pd.Series:
-    """:func:`birth8` over a column: characters 7-14 (Arrow slices by character, as ``str[6:14]``),
-    kept where they are 8 ASCII digits of a real date."""
+    """:func:`birth8` over a column: characters 7-14 (as ``str[6:14]``), kept where they are 8 ASCII
+    digits of a real date. An 18-byte value whose first 14 bytes are ASCII (an ID's shape, nearly
+    every value) has them as its bytes 7-14, read from the column's data; the others are sliced by
+    character (Arrow). The result is built from those bytes (at 6.7M records, 0.5 s where slicing
+    every value and testing the slices took 1.0 s)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    part = pc.utf8_slice_codeunits(arrow_text(cleaned), 6, 14)
-    rows = np.flatnonzero(pc.fill_null(pc.equal(pc.binary_length(part), 8), False).to_numpy(zero_copy_only=False))
-    b = _fixed_width(part, rows, 8)
-    digits = _is_digit(b).all(axis=1)
-    real, _ = _real_dates(np.where(_is_digit(b), b.astype(np.int8) - np.int8(48), np.int8(0)))
-    found = np.zeros(len(part), dtype=bool)
-    found[rows[digits & real]] = True
-    values = pc.if_else(pa.array(found), part, pa.scalar(None, part.type))
-    return pd.Series(pd.arrays.ArrowStringArray(values.cast(pa.string())), index=cleaned.index)
+    arr = arrow_text(cleaned)
+    n = len(arr)
+    simple = _byte_length_is(arr, 18)
+    simple[rows_with_bytes(arr, range(0x80, 0x100))] = False   # (a byte beyond ASCII after the date: sliced too)
+    rows = np.flatnonzero(simple)
+    chars = np.zeros((n, 8), dtype=np.uint8)   # characters 7-14 of each value, where they are 8 bytes
+    chars[rows] = _fixed_width(arr, rows, 18)[:, 6:14]
+    rest = np.flatnonzero(~simple & arr.is_valid().to_numpy(zero_copy_only=False))
+    if len(rest):
+        part = pc.utf8_slice_codeunits(arr.take(pa.array(rest, type=pa.int64())), 6, 14)
+        eight = np.flatnonzero(_byte_length_is(part, 8))
+        chars[rest[eight]] = _fixed_width(part, eight, 8)
+    digits = chars - np.uint8(48)   # a row not filled: all zeros, byte 0 is no digit
+    real, _ = _real_dates(digits)
+    found = _eight_digits(digits) & real
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(found * np.int32(8), out=offsets[1:])
+    values = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars[found].tobytes()),
+                                         pa.py_buffer(np.packbits(found, bitorder="little")), null_count=int(n - found.sum()))
+    return pd.Series(pd.arrays.ArrowStringArray(values), index=cleaned.index)
 
 
 def mask_id_series(raw: pd.Series) -> pd.Series:

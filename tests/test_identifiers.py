@@ -96,7 +96,8 @@ def test_vectorised_forms_agree_with_the_scalar_ones():
         assert (pd.isna(b) and ids.birth8(None if pd.isna(c) else c) is None) or b == ids.birth8(c), c
     # dates at the edges of the calendar, characters of several bytes, the check char's case
     edges = ["11010520000229", "11010519000229", "11010516000229", "11010500000101", "11010599991231",
-             "1101051990023", "中国人民05199001011234", "中a05199001011234", "ＡＢＣＤＥＦ19900101", "1101051990010100x"]
+             "1101051990023", "中国人民05199001011234", "中a05199001011234", "ＡＢＣＤＥＦ19900101", "1101051990010100x",
+             "11010519900101中1", "中中0519900101123"]   # a character of several bytes after the date, and before it
     edges += [body + ids.id_check_char(body) for body in ("11010520000229123", "11010516000229123", "11010519000229123")]
     edges += ["11010520000229123" + ids.id_check_char("11010520000229123").lower(), None, ""]
     e = pd.Series(edges, dtype="string")
@@ -161,3 +162,16 @@ def test_why_an_id_fails_shows_only_the_failing_part():
         shown = ids.mask_id(raw) + said
         assert raw not in shown and raw[6:14] not in said
     assert why_invalid(good) == "校验通过"
+
+
+def test_eight_digits_word_at_a_time_as_byte_by_byte():
+    """The 64-bit test of 8 digits agrees with testing each byte, for bytes at every edge (below "0",
+    "0", "9", above "9", the high bit), including rows whose wrapped bytes would carry."""
+    rng = np.random.default_rng(11)
+    edges = np.array([0, 0x2F, 0x30, 0x31, 0x38, 0x39, 0x3A, 0x40, 0x7F, 0x80, 0xB9, 0xBA, 0xFF], dtype=np.uint8)
+    raw = np.concatenate([rng.choice(edges, (20000, 8)), rng.integers(0x30, 0x3A, (2000, 8), dtype=np.uint8),
+                          rng.integers(0, 256, (2000, 8), dtype=np.uint8)])
+    raw[-1] = 0x39   # all digits
+    values = raw - np.uint8(48)
+    assert list(ids._eight_digits(values)) == list(((raw >= 0x30) & (raw <= 0x39)).all(axis=1))
+    assert ids._eight_digits(values).sum() >= 2000

@@ -246,7 +246,9 @@ def _blank(text, size: np.ndarray) -> np.ndarray:
     rows, Arrow's whitespace test over every value was most of the contract check)."""
     import pyarrow.compute as pc
 
-    blank = size == 0   # empty, or null
+    blank = size == 0   # empty, or null (a null's slot is empty as Arrow writes them; not promised, so also:)
+    if text.null_count:
+        blank |= ~text.is_valid().to_numpy(zero_copy_only=False)
     first = np.zeros(len(text), dtype=np.uint8)
     if text.buffers()[2] is not None and not blank.all():
         starts = ids.arrow_offsets(text)[:-1]
@@ -286,7 +288,7 @@ class _Reasons:
             if f not in raw.columns:
                 continue
             text = _text(raw[f])
-            size = np.diff(ids.arrow_offsets(text))   # bytes (a null: 0)
+            size = np.diff(ids.arrow_offsets(text))   # bytes
             if f not in nullable:   # blank: null, empty or whitespace only (what trimming leaves empty)
                 self.flag(_blank(text, size), f"no {f}")
             self.flag(has_control(text), f"{f} contains a control character")
