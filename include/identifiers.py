@@ -355,11 +355,9 @@ def valid_id_mask(cleaned: pd.Series, not_after: dt.date | None = None) -> np.nd
     """:func:`is_valid_id` over a column of cleaned IDs (boolean array): 17 ASCII digits and a digit
     or ``X``, the check character right, a real birth date not after ``not_after``. Worked on the
     column's bytes (an ID is ASCII: a value of another length in bytes is not one)."""
-    import pyarrow.compute as pc
-
     arr = arrow_text(cleaned)
     ok = np.zeros(len(arr), dtype=bool)
-    rows = np.flatnonzero(pc.fill_null(pc.equal(pc.binary_length(arr), 18), False).to_numpy(zero_copy_only=False))
+    rows = np.flatnonzero(_byte_length_is(arr, 18))
     b = _fixed_width(arr, rows, 18)
     d = b - np.uint8(48)   # a digit's value; any other byte above 9 (unsigned)
     shaped = (d[:, :17].max(axis=1) <= 9) & ((d[:, 17] <= 9) | (b[:, 17] == ord("X")))

@@ -293,16 +293,12 @@ class _Reasons:
                 self.flag(_blank(text, size), f"no {f}")
             self.flag(has_control(text), f"{f} contains a control character")
             limit = limits.get(f)
-            if limit:   # only a value of more bytes than the limit can have more characters, and only
-                # one longer than it as received can be longer once trimmed
+            if limit:   # only a value of more bytes than the limit can have more characters once trimmed
                 long = size > limit
                 if long.any():
                     at = np.flatnonzero(long)
-                    part = text.take(at)
-                    long[at] = pc.fill_null(pc.greater(pc.utf8_length(part), limit), False).to_numpy(zero_copy_only=False)
-                    at = np.flatnonzero(long)
-                    trimmed = pc.utf8_length(pc.utf8_trim_whitespace(text.take(at))).to_numpy(zero_copy_only=False)
-                    long[at] = trimmed > limit
+                    trimmed = pc.utf8_length(pc.utf8_trim_whitespace(text.take(at)))
+                    long[at] = pc.fill_null(pc.greater(trimmed, limit), False).to_numpy(zero_copy_only=False)
                 self.flag(long, f"{f} longer than {limit} characters")
 
     def quarantined(self, part: str, raw: pd.DataFrame, rec_no) -> tuple[np.ndarray, pd.DataFrame]:
