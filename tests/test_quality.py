@@ -186,6 +186,51 @@ def test_the_input_suites_worker_sees_the_rows_standardise_saw(run, tmp_path):
     assert len(S.active_persons(persons)) <= len(persons) - 3 and len(cases[1][3]) == len(ys) - 1
 
 
+def test_the_records_suite_is_given_the_parts_as_the_file_has_them(run, tmp_path, monkeypatch):
+    """Standardise hands the records' suite each part as it writes it (:class:`SuiteParts`) instead of
+    the worker reading the finished file back: the frame the worker makes of the parts equals the
+    one a read of the file gives (values, dtypes, the source as a category, placeholders), the suite's
+    verdict is the same, no rows at all still give the suite its columns, a part after the suite was
+    sent is refused, and a run leaves no scratch part behind."""
+    import tempfile
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from include.pipeline import standardise as S
+    from include.quality.input_suites import SuiteParts, read_for_suite, read_parts_for_suite
+
+    path = f"{run['result']['standardise']['dir']}/records.parquet"
+    table = pq.read_table(path, schema=S._records_schema())
+    from_file = read_for_suite(path, "standardised_records")
+    parts = SuiteParts("standardised_records", S._records_schema())
+    try:
+        for source in ("staffing", "org", "finance", "hr"):   # the writer's parts: a source each
+            parts.add(table.filter(pc.equal(table["source"], source)))
+        from_parts = read_parts_for_suite(parts.finish(), "standardised_records", parts.names)
+        with pytest.raises(RuntimeError, match="after the suite was sent"):
+            parts.add(table)
+    finally:
+        parts.remove()
+    assert not os.path.exists(parts.dir) and len(parts.paths) == 4
+    pd.testing.assert_frame_equal(from_parts, from_file)
+    assert isinstance(from_parts.source.dtype, pd.CategoricalDtype) and len(from_parts) == table.num_rows
+    assert (validate(from_parts, "standardised_records", str(tmp_path / "gx"), data_docs=False).summary()
+            == validate(from_file, "standardised_records", str(tmp_path / "gx"), data_docs=False).summary())
+    empty = SuiteParts("standardised_records", S._records_schema())
+    try:
+        none = read_parts_for_suite(empty.finish(), "standardised_records", empty.names)
+    finally:
+        empty.remove()
+    assert len(none) == 0 and list(none.columns) == list(from_file.columns)
+
+    scratch = tmp_path / "scratch"   # a whole standardise: its scratch directory goes with it
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(tmp_path / "std"))
+    assert not list(scratch.iterdir())
+
+
 def test_a_worker_gone_mid_run_fails_the_run_clearly(run, tmp_path):
     """A worker killed mid-run (out of memory, say) fails the run with a clear error instead of
     waiting forever; the next run starts another."""

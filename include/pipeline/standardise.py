@@ -632,6 +632,7 @@ class _RecordsWriter:
     def __init__(self, fs, path: str, period: str, writes: _Writes):
         self.fs, self.path, self.period, self.writes = fs, path, period, writes
         self.schema = _records_schema()
+        self.suite_parts = None   # the records' suite, given each part as it is written (SuiteParts)
         self.rows, self.by_source = 0, {}
         self._fh = self._writer = None
 
@@ -653,7 +654,10 @@ class _RecordsWriter:
                 arrays.append(pa.array(part[field.name].astype("string"), type=field.type, from_pandas=True))
             else:
                 arrays.append(pa.array(part[field.name].astype(field.type.to_pandas_dtype()), type=field.type))
-        self.writes.submit(self._writer.write_table, pa.Table.from_arrays(arrays, schema=self.schema))
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self.writes.submit(self._writer.write_table, table)
+        if self.suite_parts is not None and len(table):   # (none at all: the suite gets an empty part)
+            self.suite_parts.add(table)
         self.rows += len(part)
         for source, valid in part.groupby("source", sort=False).id_valid:
             mine = self.by_source.setdefault(str(source), {"rows": 0, "invalid_ids": 0})
@@ -702,6 +706,7 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
         from include.quality.input_suites import InputSuites
 
         suites = InputSuites(gx_root(root), f"{out.rsplit('/std', 1)[0]}/quality", f"{ds}_{period}")
+        records.suite_parts = suites.parts("standardised_records", records.schema)
     try:
         return _standardise_sources(ds, period, out, fs, base, inputs, records, staged, writes, suites)
     except BaseException:
@@ -711,6 +716,9 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
         records.abort()
         staged.abort()
         raise
+    finally:
+        if records.suite_parts is not None:   # the scratch parts go, if the worker was not sent them to remove
+            records.suite_parts.remove()
 
 
 def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: Inputs, records: _RecordsWriter,
@@ -836,13 +844,14 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         raise QualityGateFailed("not published: " + "; ".join(failures))
     for source, acc in accounting.items():
         assert acc["rows_in"] == acc["rows_used"] + acc["rows_quarantined"], source
+    if suites is not None:   # every record's part is handed over: the suite runs while the last parts are written
+        suites.file_parts(records.suite_parts)
     records.close()
     writes.stop()
     release_unused()   # the last source's parts, held by their writes until now
     written, by_source = {"records": records.rows}, records.by_source
     quality = None
     if suites is not None:   # the input suites decide with the batch gates passed; every file is still partial
-        suites.file("standardised_records", records.path)   # of every record, the columns the suite names
         quality = suites.verdict()
     for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
                      ("budget_units", budget_units), ("quarantine_rows", quarantined)):
