@@ -787,6 +787,9 @@ def reconcile(std: str, out: str | None = None, as_of: str | None = None, thread
     try:
         resolve(con, std)
         _person_stage(con, period, as_of or str(P.last_day(period)), _records(std))
+        # the persons' facts are in their codes and roster rows now: what they held (about 1 GB at
+        # 2M persons) is let go before the roster is sorted and written and the evidence is read
+        con.execute("DROP TABLE people")
         _unit_stage(con)
         _evidence(con, std)
         _copy(con, out, {"links": "SELECT * FROM links", "quarantine": "SELECT * FROM quarantine", **OUTPUT_QUERIES})
