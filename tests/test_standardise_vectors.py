@@ -40,6 +40,24 @@ def test_duplicate_rows_as_pandas_finds_them():
     assert list(S.duplicate_rows(frame, "no such key")) == list(expected)
 
 
+def test_crosswalk_as_pandas_maps():
+    """Budget unit and employer to credit code: :func:`crosswalk` gives what ``Series.map`` gives,
+    with missing keys, a missing key in the table, missing codes, keys not in the table, text of
+    both pandas string kinds, a sliced frame's index, and nothing to look up."""
+    table = pd.Series(pd.array(["C1", None, "C3", "C4"], dtype="string"),
+                      index=pd.Index(pd.array(["001", "002", None, "004"], dtype="string")))
+    keys = pd.Series(["001", "002", None, "003", "004", "001", "", " 004"] * 3, dtype="str").iloc[2:]
+    for table_ in (table, table.iloc[[0, 1, 3]], table.iloc[:0]):
+        for keys_ in (keys, keys.astype("string"), keys.astype(object), keys.iloc[:0]):
+            got = S.crosswalk(keys_, table_)
+            pd.testing.assert_series_equal(got, keys_.map(table_).astype("string"))
+            assert got.index.equals(keys_.index)
+    got = S.crosswalk(keys, table)   # a missing key finds the missing entry; "003" is not there
+    assert got.iloc[0] == "C3" and got.iloc[1] is pd.NA and got.iloc[2] == "C4"
+    with pytest.raises(ValueError, match="twice"):
+        S.crosswalk(keys, pd.concat([table, table]))
+
+
 def test_amounts_parsed_as_pandas_parses_them():
     rng = np.random.default_rng(5)
     decimals = [f"{x:.{k}f}" for x, k in zip(rng.uniform(0, 1e6, 20000), rng.integers(0, 12, 20000))]
