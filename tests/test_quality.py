@@ -261,6 +261,36 @@ def test_a_suite_the_worker_cannot_run_fails_the_run_naming_it_with_ids_masked(t
     assert "110101199003071234" not in str(exc.value) and "110101********1234" in str(exc.value)
 
 
+def test_the_data_docs_index_lists_the_newest_validations(monkeypatch, tmp_path):
+    """ROSTER_SYNC_DATA_DOCS_INDEX_LIMIT: the index lists that many validations, the newest (building it
+    reads back every one it lists); an older validation keeps its page; 0 lists every one; a value
+    that is not a whole number is refused, naming the variable."""
+    from include.settings import SettingError, data_docs_index_limit
+
+    frame = pd.DataFrame({"unit_code": ["A1", "A2"], "status": ["active", "active"]})
+    suite = {"name": "listed", "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "unit_code"},
+                                                 "meta": {"severity": "critical"}}]}
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "listed.json").write_text(json.dumps(suite))
+
+    def runs_listed(root, limit):
+        monkeypatch.setenv("ROSTER_SYNC_DATA_DOCS_INDEX_LIMIT", limit)
+        for n in (1, 2, 3):
+            gate = validate(frame, "listed", str(tmp_path / root), expectations_dir=tmp_path / "suites", run_name=f"night-{n}")
+        index = gate.docs[len("file://"):]
+        text = open(index, encoding="utf-8").read()
+        pages = glob.glob(os.path.join(os.path.dirname(index), "validations", "listed", "night-*", "*", "*.html"))
+        return [n for n in (1, 2, 3) if f"listed/night-{n}/" in text], len(pages)
+
+    assert runs_listed("gx-2", "2") == ([2, 3], 3)
+    assert runs_listed("gx-all", "0") == ([1, 2, 3], 3)
+    monkeypatch.delenv("ROSTER_SYNC_DATA_DOCS_INDEX_LIMIT")
+    assert data_docs_index_limit() == 250
+    monkeypatch.setenv("ROSTER_SYNC_DATA_DOCS_INDEX_LIMIT", "a month")
+    with pytest.raises(SettingError, match="ROSTER_SYNC_DATA_DOCS_INDEX_LIMIT"):
+        data_docs_index_limit()
+
+
 def test_the_suites_directory_is_a_setting(monkeypatch, tmp_path):
     """ROSTER_SYNC_EXPECTATIONS_DIR: the suites read from there; a directory that is not there is refused, naming it."""
     from include.settings import SettingError, expectations_dir

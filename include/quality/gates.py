@@ -143,6 +143,15 @@ def _context(gx_root: str):
     from great_expectations.execution_engine import pandas_execution_engine
 
     pandas_execution_engine.HASH_THRESHOLD = 0
+    # the index lists the newest validations only (include.settings.data_docs_index_limit): building it
+    # reads back every validation it lists, and the store keeps every night's
+    from include.settings import data_docs_index_limit
+
+    sites = ctx.variables.data_docs_sites or {}   # (a copy: set back below, for this process, not saved)
+    for site in sites.values():
+        site.setdefault("site_index_builder", {"class_name": "DefaultSiteIndexBuilder"})["validation_results_limit"] = \
+            data_docs_index_limit()
+    ctx.variables.data_docs_sites = sites
     if len(_CONTEXTS) > 16:
         _CONTEXTS.clear()
     _CONTEXTS[key] = ctx
