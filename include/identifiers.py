@@ -200,7 +200,7 @@ def clean_id_series(raw: pd.Series) -> pd.Series:
     arr = arrow_text(s)
     rows = np.flatnonzero(_byte_length_is(arr, 15))
     legacy = np.zeros(len(s), dtype=bool)
-    legacy[rows[_is_digit(_fixed_width(arr, rows, 15)).all(axis=1)]] = True
+    legacy[rows[_all_digits(_fixed_width(arr, rows, 15) - np.uint8(48))]] = True
     if legacy.any():
         body = s[legacy].str[:6] + "19" + s[legacy].str[6:]
         s = s.copy()
@@ -339,16 +339,18 @@ _HIGH = np.uint64(0x8080808080808080)
 _TEN = np.uint64(0x7676767676767676)   # 0x80 - 10 in each byte
 
 
+def _all_digits(values: np.ndarray) -> np.ndarray:
+    """Rows of an (n, k) uint8 matrix of ``byte - 48`` whose values are all 0-9 (a byte below "0"
+    wraps above 9, unsigned)."""
+    return values.max(axis=1) <= 9
+
+
 def _eight_digits(values: np.ndarray) -> np.ndarray:
-    """Rows of an (n, 8) uint8 matrix of ``byte - 48`` whose 8 values are all 0-9, one 64-bit word a
-    row: no byte has its high bit set (a byte below "0" wrapped, or beyond ASCII), and none reaches
-    10 (adding 0x76 sets its high bit, with no carry into the next byte once all are below 0x80)."""
+    """:func:`_all_digits` of an (n, 8) matrix, one 64-bit word a row (the birth dates of 6.7M records):
+    no byte has its high bit set (a byte below "0" wrapped, or beyond ASCII), and none reaches 10
+    (adding 0x76 sets its high bit, with no carry into the next byte once all are below 0x80)."""
     words = np.ascontiguousarray(values).view(np.uint64).ravel()
     return ((words & _HIGH) == 0) & (((words + _TEN) & _HIGH) == 0)
-
-
-def _is_digit(b: np.ndarray) -> np.ndarray:
-    return (b >= 48) & (b <= 57)
 
 
 def valid_id_mask(cleaned: pd.Series, not_after: dt.date | None = None) -> np.ndarray:
@@ -360,7 +362,7 @@ def valid_id_mask(cleaned: pd.Series, not_after: dt.date | None = None) -> np.nd
     rows = np.flatnonzero(_byte_length_is(arr, 18))
     b = _fixed_width(arr, rows, 18)
     d = b - np.uint8(48)   # a digit's value; any other byte above 9 (unsigned)
-    shaped = (d[:, :17].max(axis=1) <= 9) & ((d[:, 17] <= 9) | (b[:, 17] == ord("X")))
+    shaped = _all_digits(d[:, :17]) & ((d[:, 17] <= 9) | (b[:, 17] == ord("X")))
     if not shaped.all():
         rows, b, d = rows[shaped], b[shaped], d[shaped]
     digits = d[:, :17]
