@@ -155,11 +155,13 @@ def test_a_failing_rerun_keeps_the_last_complete_model(run, monkeypatch):
 
 
 def test_the_input_suites_worker_sees_the_rows_standardise_saw(run, tmp_path):
-    """The worker reads each raw file itself (:mod:`include.quality.input_suites`): the rows it gives a
-    suite, and so the verdict, are those standardise used as received; staffing's tombstones and
-    the ``ys_dw`` rows its screening sets aside are left out, as in standardise."""
+    """Standardise hands the worker each raw file's rows as it has read them (:meth:`InputSuites.frame`)
+    instead of the worker reading the file again: the frame the worker makes of them equals the one
+    a read of the file gives the suite (:func:`read_for_suite`: the columns its expectations name, the
+    others as placeholders; staffing's tombstones and the ``ys_dw`` rows its screening sets aside left
+    out), and the verdicts are those of the suites given standardise's frames in this process."""
     from include.pipeline import standardise as S
-    from include.quality.input_suites import InputSuites, read_for_suite
+    from include.quality.input_suites import InputSuites, SuiteParts, read_for_suite, read_parts_for_suite
 
     inputs = S.locate(run["root"], "2026-10-31", run["result"]["period"])
     persons = pd.read_parquet(f"{inputs.staffing_dir}/persons__state.parquet")
@@ -170,20 +172,29 @@ def test_the_input_suites_worker_sees_the_rows_standardise_saw(run, tmp_path):
     ys.loc[ys.index[0], "dwbm"] = "   "                      # screened out: no dwbm
     ys.to_parquet(tmp_path / "ys_dw.parquet")
 
-    cases = [("raw_staffing_persons", tmp_path / "persons.parquet", "staffing_active", S.active_persons(persons)),
-             ("raw_finance_budget_units", tmp_path / "ys_dw.parquet", "ys_dw_usable", S.usable_rows("ys_dw", ys)[0]),
-             ("raw_org", inputs.org_file, None, pd.read_parquet(inputs.org_file))]
+    # (suite, the file, the rows of it the suite is given, the frame standardise holds and hands over)
+    cases = [("raw_staffing_persons", tmp_path / "persons.parquet", "staffing_active",
+              S.read_active_persons(str(tmp_path / "persons.parquet"))),
+             ("raw_finance_budget_units", tmp_path / "ys_dw.parquet", "ys_dw_usable",
+              S.usable_rows("ys_dw", S._read(str(tmp_path / "ys_dw.parquet")))[0]),
+             ("raw_org", inputs.org_file, None, S._read(inputs.org_file)),
+             ("raw_finance_payroll", inputs.gz_ff_file, None, S._read(inputs.gz_ff_file)),
+             ("raw_hr_persons", inputs.hr_persons_file, None, S._read(inputs.hr_persons_file))]
     suites = InputSuites(str(tmp_path / "gx-worker"), str(tmp_path / "q-worker"), "worker")
     for suite, path, rows, used in cases:
-        worker_frame = read_for_suite(str(path), suite, rows)
-        assert len(worker_frame) == len(used) and set(worker_frame.columns) <= set(used.columns)
-        suites.file(suite, str(path), rows)
+        parts = SuiteParts.of(suite, used)
+        try:
+            handed = read_parts_for_suite(parts.finish(), suite, parts.names)
+        finally:
+            parts.remove()
+        pd.testing.assert_frame_equal(handed, read_for_suite(str(path), suite, rows))
+        suites.frame(suite, used)
     quality = suites.verdict()
     for suite, path, rows, used in cases:   # the same verdicts as the suites given standardise's frames here
         here = validate(used, suite, str(tmp_path / "gx-here"), data_docs=False)
         assert quality[suite]["summary"] == here.summary() and here.rows == len(used)
     assert quality["raw_staffing_persons"]["warnings"] == 1 and "(sex)" in quality["raw_staffing_persons"]["summary"]
-    assert len(S.active_persons(persons)) <= len(persons) - 3 and len(cases[1][3]) == len(ys) - 1
+    assert len(cases[0][3]) <= len(persons) - 3 and len(cases[1][3]) == len(ys) - 1
 
 
 def test_the_records_suite_is_given_the_parts_as_the_file_has_them(run, tmp_path, monkeypatch):

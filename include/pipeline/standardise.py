@@ -740,20 +740,17 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
                          staged: _Staged, writes: _Writes, suites) -> dict:
     quarantine, accounting = [], {}
     # The input suites (Great Expectations: schema, enumerations, keys, ID and credit-code shapes) run
-    # in a worker process on each source's rows as received (:mod:`include.quality.input_suites`), which
-    # reads them from the raw files: all sent now, run while this process reads, screens and writes
-    # each source and lets it go before reading the next (no source waits in memory for the others).
+    # in a worker process on each source's rows as received (:mod:`include.quality.input_suites`):
+    # each handed over as soon as it is read (before any check here can stop the run: a failing
+    # run's suites still write their results), run while this process screens and writes the
+    # sources and lets each go before reading the next (no source waits in memory for the others).
     # The suites' verdict is taken with the batch gates' once every source is in; until then every
     # file is partial.
     persons_file = f"{inputs.staffing_dir}/persons__state.parquet"
-    if suites is not None:   # staffing's first: its rows are the widest; last, its suite ran beside HR's screening
-        # and finance's parts being written, the task's busiest moment (at 2M: 3.27 GB together, first 2.8 GB)
-        suites.file(RAW_SUITES["staffing"], persons_file, rows="staffing_active")
-        suites.file(RAW_SUITES["org"], inputs.org_file)
-        suites.file(RAW_SUITES["finance"], inputs.gz_ff_file)
-        suites.file("raw_finance_budget_units", inputs.ys_dw_file, rows="ys_dw_usable")
-        if inputs.hr_persons_file:
-            suites.file(RAW_SUITES["hr"], inputs.hr_persons_file)
+
+    def check(suite, frame):
+        if suites is not None:
+            suites.frame(suite, frame)
 
     def keep_table(source, raw, key=None):
         """A staffing collection or ys_dw: the rows that can be used; the others quarantined."""
@@ -773,6 +770,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     if missing:
         raise QualityGateFailed(f"not published: finance's ys_dw lacks column(s) {', '.join(missing)} (SOURCES.md §3)")
     ys = keep_table("ys_dw", ys)
+    check("raw_finance_budget_units", ys)   # its usable rows (ROWS["ys_dw_usable"])
     credit = _code(ys.tyshxydm)
     broken = {"budget_units": int((credit.notna().to_numpy() & ~ids.valid_credit_mask(credit)).sum())}
     # A credit code that fails its check links to nothing: the crosswalk is empty for that budget unit.
@@ -801,7 +799,8 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         del kept
         release_unused()   # what this source's frames held, before the next is read
 
-    sp = read_active_persons(persons_file)   # tombstones are not used
+    sp = read_active_persons(persons_file)   # tombstones are not used, nor checked (ROWS["staffing_active"])
+    check(RAW_SUITES["staffing"], sp)
     take("staffing", pd.DataFrame({
         "source": "staffing", "raw_id": sp.id_number, "name": sp["name"],
         "unit_code": _code(sp.unit_code), "record_id": sp.record_id, "sex": sp.sex, "birth_date": sp.birth_date,
@@ -811,12 +810,14 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     }), sp)
     del sp   # written and checked: let go before the next source is read
     org = _read(inputs.org_file)
+    check(RAW_SUITES["org"], org)
     take("org", pd.DataFrame({
         "source": "org", "raw_id": org.sfzh, "name": org.xm, "unit_code": _code(org.dwdm),
         "sfld": org.sfld, "ldlb": org.ldlb, "zwcc": org.zwcc, "xb": org.xb, "csrq": org.csrq,
     }), org)
     del org
     pay = _read(inputs.gz_ff_file)
+    check(RAW_SUITES["finance"], pay)
     credit = budget_units.set_index("dwbm").credit
     credit = credit[~credit.index.duplicated()]
     dwbm = _code(pay.dwbm)
@@ -828,6 +829,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     del pay, dwbm
     if inputs.hr_persons_file:
         hr = _read(inputs.hr_persons_file)
+        check(RAW_SUITES["hr"], hr)
         missing = [c for c in CONTRACT["hr"][0] if c not in hr.columns]
         if missing:
             raise QualityGateFailed(f"not published: the HR persons export of {inputs.hr_period} lacks column(s) "
