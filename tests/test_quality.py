@@ -63,6 +63,33 @@ def test_a_critical_failure_stops_before_publish_and_keeps_the_previous_roster(r
     pd.testing.assert_frame_equal(before, after)
 
 
+def test_the_audit_gives_each_suite_the_columns_it_reads(run, tmp_path):
+    """audit_period reads of each staged file the columns its suite and its own expectations read (the
+    others as placeholders): the verdicts and failures are those the whole files give, a critical
+    failure, a warning and a passing suite alike."""
+    import shutil
+
+    from include.quality.gates import audit_expectations, audit_period, expected_roster_size
+
+    work = tmp_path / "work" / "2026-10-31" / run["result"]["period"]
+    shutil.copytree(run["result"]["reconcile"]["dir"], work, ignore=shutil.ignore_patterns("quality"))
+    roster = pd.read_parquet(work / "roster.parquet")
+    bad = pd.concat([roster, roster.head(2)], ignore_index=True)      # two persons twice: critical
+    bad.loc[3, "region_code"] = None                                  # a warning
+    bad.to_parquet(work / "roster.parquet")
+    with pytest.raises(QualityGateFailed) as exc:
+        audit_period(str(work), str(tmp_path / "gx"))
+    extra = audit_expectations(expected_roster_size(str(work)))
+    for name, frame in (("roster", bad), ("findings", pd.read_parquet(work / "findings.parquet"))):
+        whole = validate(frame, name, str(tmp_path / "gx-whole"), data_docs=False, extra=extra[name])
+        audited = json.loads((work / "quality" / f"{name}.json").read_text())
+        assert (audited["success"], audited["rows"], audited["evaluated"]) == (whole.success, whole.rows, whole.evaluated)
+        assert audited["failures"] == json.loads(json.dumps(whole.failures, default=str))
+    assert "expect_column_values_to_be_unique(id_number)" in str(exc.value) and "roster" in str(exc.value)
+    roster_failures = json.loads((work / "quality" / "roster.json").read_text())["failures"]
+    assert any(f["severity"] == "warning" and f["column"] == "region_code" for f in roster_failures)
+
+
 def test_severity_is_configuration(run):
     work = run["result"]["reconcile"]["dir"]
     df = pd.read_parquet(f"{work}/roster.parquet")

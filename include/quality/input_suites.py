@@ -273,9 +273,11 @@ def read_parts_for_suite(paths: list[str], suite: str, columns: list[str], expec
     return suite_frame(load_suite(suite, expectations_dir)["expectations"], frame, columns=columns)
 
 
-def read_for_suite(path: str, suite: str, rows: str | None = None, expectations_dir: str | None = None):
-    """The frame ``suite`` is given for the raw file ``path``: the columns its expectations name
-    (the others the file has, as placeholders of the same length), of the rows ``rows`` says."""
+def read_for_suite(path: str, suite: str, rows: str | None = None, expectations_dir: str | None = None,
+                   extra: list[dict] | None = None):
+    """The frame ``suite`` is given for the file ``path``: the columns its expectations (and ``extra``,
+    as :func:`include.quality.gates.validate` takes them) name (the others the file has, as
+    placeholders of the same length), of the rows ``rows`` says."""
     import fsspec
     import pandas as pd
     import pyarrow.parquet as pq
@@ -283,7 +285,7 @@ def read_for_suite(path: str, suite: str, rows: str | None = None, expectations_
     from include.quality.gates import load_suite, suite_columns, suite_frame
 
     keep, needs = ROWS.get(rows, (None, ()))
-    expectations = load_suite(suite, expectations_dir)["expectations"]
+    expectations = load_suite(suite, expectations_dir)["expectations"] + list(extra or ())
     with fsspec.open(path, "rb") as fh:
         names = pq.read_schema(fh).names
         valued, _ = suite_columns(expectations, names)
