@@ -40,6 +40,27 @@ def test_duplicate_rows_as_pandas_finds_them():
     assert list(S.duplicate_rows(frame, "no such key")) == list(expected)
 
 
+def test_repeated_values_as_pandas_finds_them():
+    """:func:`repeated_values` is ``duplicated(keep=False)``: IDs as received read as numbers (the
+    check character in either case, which differ), and every other value as text: 17 or 19
+    characters, 18 bytes that are not ASCII digits (six 3-byte characters, a letter, a space, a
+    full-width digit), blanks, missing values (one value among themselves), of both pandas string
+    kinds and object, sliced and empty."""
+    rng = np.random.default_rng(11)
+    base = [f"{x:017d}" for x in rng.integers(0, 10 ** 17, 3000)]
+    ids = [b + c for b, c in zip(base, rng.choice(list("0123456789Xx"), 3000))]
+    odd = ["11010119900307123", "1101011990030712345", "一二三四五六", "11010119900307123A", " 1101011990030712",
+           "１1010119900307123", "", "   ", None, "110101199003071234", "110101199003071234 "]
+    values = ids + ids[::7] + [i[:-1] + ("x" if i[-1] == "X" else "X") for i in ids[::11]] + odd + odd[::2]
+    order = rng.permutation(len(values))
+    frame = pd.Series([values[i] for i in order], dtype=object)
+    for series in (frame, frame.astype("str"), frame.astype("string"), frame.iloc[5:], frame.iloc[:0],
+                   frame[frame.notna()].iloc[:50]):
+        expected = series.duplicated(keep=False).to_numpy()
+        assert list(S.repeated_values(series)) == list(expected)
+    assert frame.duplicated(keep=False).sum() > 400
+
+
 def test_crosswalk_as_pandas_maps():
     """Budget unit and employer to credit code: :func:`crosswalk` gives what ``Series.map`` gives,
     with missing keys, a missing key in the table, missing codes, keys not in the table, text of
