@@ -777,9 +777,10 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     quarantine, accounting = [], {}
     # The input suites (Great Expectations: schema, enumerations, keys, ID and credit-code shapes) run
     # in a worker process on each source's rows as received (:mod:`include.quality.input_suites`):
-    # each handed over as soon as it is read (before any check here can stop the run: a failing
-    # run's suites still write their results), run while this process screens and writes the
-    # sources and lets each go before reading the next (no source waits in memory for the others).
+    # each handed over as soon as it is read, before the checks here that can stop the run (a
+    # failing run's suites still write their results; ys_dw's once screened, as its suite is given
+    # it), run while this process screens and writes the sources and lets each go before reading
+    # the next (no source waits in memory for the others).
     # The suites' verdict is taken with the batch gates' once every source is in; until then every
     # file is partial.
     persons_file = f"{inputs.staffing_dir}/persons__state.parquet"

@@ -361,7 +361,8 @@ def audit_period(work: str, gx_root: str, severity: dict[str, str] | None = None
     results = {}
     extra = audit_expectations(expected_roster_size(work))
     # each file's columns its suite reads (the roster's 10 of 25), the others as placeholders: the same verdicts
-    frames = {name: read_for_suite(f"{work}/{name}.parquet", name, extra=extra.get(name)) for name in ("roster", "findings")}
+    frames = {name: read_for_suite(f"{work}/{name}.parquet", name, extra=extra.get(name))
+              for name in ("roster", "findings")}
     importing.join()
     for name, frame in frames.items():
         results[name] = validate(frame, name, gx_root, out_dir=f"{work}/quality", severity=severity, extra=extra.get(name),

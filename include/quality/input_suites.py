@@ -193,9 +193,10 @@ class InputSuites:
 
 class SuiteParts:
     """The rows of a file being written, handed to the worker a part at a time for ``suite``: the
-    standardised records, a source at a time (and a raw file's rows, in one part: :meth:`InputSuites.frame`). Reading the finished file back took the worker
-    1.3 s at 2M persons (6.7M records), and it could only start once the last part was written
-    (another 1.5-2 s): the suite was standardise's tail. Each part's Arrow table, the one written
+    standardised records, a source at a time (and a raw file's rows, in one part:
+    :meth:`InputSuites.frame`). Reading the finished file back took the worker 1.3 s at 2M persons
+    (6.7M records), and it could only start once the last part was written (another 1.5-2 s): the
+    suite was standardise's tail. Each part's Arrow table, the one written
     to the file, gives the columns the suite's values need (:func:`include.quality.gates.suite_columns`;
     the others become placeholders, as for a file) to an Arrow IPC file in a scratch directory of
     this machine (the worker is a process of this task, wherever the lake is), written uncompressed
