@@ -155,8 +155,7 @@ def _identify(df: pd.DataFrame, period: str) -> pd.DataFrame:
     cleaned = ids.clean_id_series(raw)
     df["raw_trim"] = raw.str.strip()
     df["id_clean"] = cleaned
-    df["id_valid"] = ids.valid_id_mask(cleaned, not_after=P.last_day(period))
-    df["birth8"] = ids.birth8_series(cleaned)
+    df["id_valid"], df["birth8"] = ids.id_facts(cleaned, not_after=P.last_day(period))
     df["name_norm"] = ids.normalise_name_series(df["name"])
     return df
 
