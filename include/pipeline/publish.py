@@ -41,7 +41,6 @@ from include.findings import KEYS
 from include.identifiers import redact
 from include.pipeline.reconcile import FINDING_KEY_COLUMNS, ROSTER_COLUMNS
 from include.pipeline import changes as changes_mod
-from include.report import finance
 
 log = logging.getLogger("roster_sync.publish")
 
@@ -259,6 +258,8 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
             gate = publish_gate.check(conn, period, len(roster_out), findings, plan["counts"], accept)
             changes, change_view, previous_period = _changes_against_previous(conn, roster_out, period)
             if export_root:   # under the lock: any staging directory left now is a killed publish's
+                from include.report import finance   # (here: standardise reads the schema above without the exports)
+
                 _remove_stale_staging(export_root)
                 staging = f"{export_root.rstrip('/')}/published/.staging-{period}-{uuid.uuid4().hex[:8]}"
                 # finance's files are written on a thread beside the inserts (Arrow and zlib do most of
