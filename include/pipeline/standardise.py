@@ -820,6 +820,8 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
                              record_key=record_keys(source, raw, file_name).to_numpy())
         kept, bad = screen(source, frame, raw)
         accounting[source] = {"rows_in": len(frame), "rows_used": len(kept), "rows_quarantined": len(bad)}
+        # an amount the record keeps under its own name (payroll's yfgz) is already a number, row for row
+        parsed = {a: frame[a].to_numpy() for a in AMOUNTS.get(source, ()) if a in frame.columns and a in raw.columns}
         del frame
         quarantine.append(bad)
         # the evidence's facts: each source's rows as received, in rec_no order, amounts as numbers;
@@ -828,7 +830,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         raw = raw[[c for c in raw.columns if not str(c).startswith("_")]]   # copy-on-write: no copy made
         for amount in AMOUNTS.get(source, ()):
             if amount in raw:
-                raw[amount] = to_number(raw[amount])
+                raw[amount] = parsed[amount] if amount in parsed else to_number(raw[amount])
         writes.submit(_write_parquet, fs, staged.path(f"{out}/received_{source}.parquet"), raw, False)
         del raw
         records.add(kept)
