@@ -418,6 +418,44 @@ def id_facts(cleaned: pd.Series, not_after: dt.date | None = None) -> tuple[np.n
     return ok, birth
 
 
+# An ID as received, 18 bytes: 17 ASCII digits and a last character of these (an ID's check
+# character, either case of X): read as one number, its code.
+_ID_LAST = np.full(256, -1, dtype=np.int64)
+_ID_LAST[np.frombuffer(b"0123456789Xx", dtype=np.uint8)] = np.arange(12)
+_ID_PLACES = 10 ** np.arange(16, -1, -1, dtype=np.int64)   # the 17 digits' place values
+_ID_CODES = 10 ** 17 * 12                                # codes of that form: 0 .. _ID_CODES - 1
+
+
+def repeated_values(values: pd.Series) -> np.ndarray:
+    """Which values occur more than once in ``values`` (a missing value counting as one more value,
+    as ``duplicated`` counts it): ``values.duplicated(keep=False)``, as a boolean array.
+
+    Each value gets an integer code, equal codes for equal values, then the codes are counted. An
+    ID as received (18 bytes, 17 ASCII digits and a digit or X) is its own code, read from its
+    bytes as a number; only the other values are hashed as text. At 2.2M payroll IDs hashing them
+    all took 0.8-1.3 s (``pd.factorize``, Arrow's ``dictionary_encode``), most of the screening of
+    finance and HR."""
+    arr = arrow_text(values)
+    codes = np.full(len(arr), -1, dtype=np.int64)
+    rows = np.flatnonzero(_byte_length_is(arr, 18))
+    if len(rows):
+        matrix = _fixed_width(arr, rows, 18)
+        body = matrix[:, :17] - np.uint8(48)
+        last = _ID_LAST[matrix[:, 17]]
+        shaped = _all_digits(body) & (last >= 0)
+        rows, body, last = rows[shaped], body[shaped], last[shaped]
+        codes[rows] = np.einsum("ij,j->i", body, _ID_PLACES, dtype=np.int64) * 12 + last
+    others = np.flatnonzero(codes < 0)
+    if len(others):   # the rest hashed as text: a missing value gets one code of its own
+        found, _ = pd.factorize(values.iloc[others], use_na_sentinel=False)
+        codes[others] = _ID_CODES + found
+    # the codes seen twice, from the sorted codes (a sort: 0.04 s at 2.2M; counting them in a hash
+    # table of 2.2M entries 0.45-0.57 s), and the rows holding one of those few
+    ordered = np.sort(codes)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    return pd.Series(codes).isin(twice).to_numpy() if len(twice) else np.zeros(len(codes), dtype=bool)
+
+
 def mask_id_series(raw: pd.Series) -> pd.Series:
     """:func:`mask_id` over a column."""
     s = raw.astype("string").str.strip()

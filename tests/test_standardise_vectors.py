@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from include import identifiers as ids
 from include.pipeline import standardise as S
 from include.quality.gates import suite_frame
 
@@ -48,16 +49,16 @@ def test_repeated_values_as_pandas_finds_them():
     kinds and object, sliced and empty."""
     rng = np.random.default_rng(11)
     base = [f"{x:017d}" for x in rng.integers(0, 10 ** 17, 3000)]
-    ids = [b + c for b, c in zip(base, rng.choice(list("0123456789Xx"), 3000))]
+    received = [b + c for b, c in zip(base, rng.choice(list("0123456789Xx"), 3000))]
     odd = ["11010119900307123", "1101011990030712345", "一二三四五六", "11010119900307123A", " 1101011990030712",
            "１1010119900307123", "", "   ", None, "110101199003071234", "110101199003071234 "]
-    values = ids + ids[::7] + [i[:-1] + ("x" if i[-1] == "X" else "X") for i in ids[::11]] + odd + odd[::2]
+    values = received + received[::7] + [i[:-1] + ("x" if i[-1] == "X" else "X") for i in received[::11]] + odd + odd[::2]
     order = rng.permutation(len(values))
     frame = pd.Series([values[i] for i in order], dtype=object)
     for series in (frame, frame.astype("str"), frame.astype("string"), frame.iloc[5:], frame.iloc[:0],
                    frame[frame.notna()].iloc[:50]):
         expected = series.duplicated(keep=False).to_numpy()
-        assert list(S.repeated_values(series)) == list(expected)
+        assert list(ids.repeated_values(series)) == list(expected)
     assert frame.duplicated(keep=False).sum() > 400
 
 
