@@ -102,7 +102,8 @@ def data_docs_index_limit() -> int | None:
     (default 250, a month of nights at eight suites a night; 0: every one). Each build of the
     index reads back every validation it lists, about 4 ms each: unbounded, a night's two
     builds would grow with the history (1.4-1.8 s each at 410 validations; after a year of
-    nights, about 3,000 validations, some 12 s each). Older validations keep their pages; only the index stops linking them."""
+    nights, about 3,000 validations, some 12 s each). Older validations keep their pages; only
+    the index stops linking them."""
     return _int("ROSTER_SYNC_DATA_DOCS_INDEX_LIMIT", 250) or None
 
 

@@ -783,7 +783,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         kept, bad = screen(source, frame, raw)
         accounting[source] = {"rows_in": len(frame), "rows_used": len(kept), "rows_quarantined": len(bad)}
         # an amount the record keeps under its own name (payroll's yfgz) is already a number, row for row
-        parsed = {a: frame[a].to_numpy() for a in AMOUNTS.get(source, ()) if a in frame.columns and a in raw.columns}
+        parsed = {a: frame[a].to_numpy() for a in AMOUNTS.get(source, ()) if a in frame.columns}
         del frame
         quarantine.append(bad)
         # the evidence's facts: each source's rows as received, in rec_no order, amounts as numbers;
