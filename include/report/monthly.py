@@ -103,11 +103,12 @@ def _spread(df: pd.DataFrame, juris: list[str], roots: list[str]) -> pd.DataFram
     return out
 
 
-def _by_jurisdiction(df: pd.DataFrame):
-    """``df``'s rows of one jurisdiction, by name: the frame grouped once."""
-    parts = dict(tuple(df.groupby("jurisdiction", sort=False)))
+def _by_jurisdiction(df: pd.DataFrame, *also: str):
+    """``df``'s rows of one jurisdiction (and one value of each column of ``also``), by name: the
+    frame grouped once."""
+    parts = dict(tuple(df.groupby(["jurisdiction", *also] if also else "jurisdiction", sort=False)))
     empty = df.iloc[:0]
-    return lambda j: parts.get(j, empty)
+    return lambda *key: parts.get(key if also else key[0], empty)
 
 
 def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routing | None = None,
@@ -116,14 +117,18 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
     a batch of :func:`report_batches`); returns ``{region: {"html", "xlsx", "charts"}}``."""
     t0 = time.perf_counter()
     work = Path(work_dir)
-    stats = pd.read_parquet(work / "unit_stats.parquet")
+    stats = pd.read_parquet(work / "unit_stats.parquet", columns=["measure", "unit_code", "region_code", "item", "approved", "actual"])
     findings = pd.read_parquet(work / "findings.parquet")
     roster = _roster_counts(work)
     units = pd.read_parquet(work / "std" / "units.parquet", columns=["unit_code", "name", "funding"])
     # looked up by unit code as Series (a dict handed to Series.map is made into one on every call:
     # 55,000 units at 2M persons, two calls a jurisdiction); a code listed twice keeps its last row
     units = units.drop_duplicates("unit_code", keep="last").set_index("unit_code")
-    unit_names, unit_funding = units["name"], units["funding"]
+    unit_names = units["name"]
+    # once for every row, not in each jurisdiction's tables: the gap each way (quota and leader
+    # posts), and whether the unit is self-funded (自收自支)
+    stats = stats.assign(vacant=(stats.approved - stats.actual).clip(lower=0), excess=(stats.actual - stats.approved).clip(lower=0),
+                         self_funded=stats.unit_code.map(units["funding"]).eq("self"))
     juris = jurisdictions(pd.concat([stats.region_code, roster.region_code, findings.region_code]))
     roots = [j for j in juris if not any(a in juris for a in lineage(j)[1:])]
     if only is not None:
@@ -149,14 +154,15 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
 
         # each frame split by jurisdiction once (a mask per jurisdiction re-read every row)
         spread = [_spread(df, juris, roots) for df in (stats, findings, history, roster, explained)]
-        s_j, f_j, h_j, r_j, x_j = map(_by_jurisdiction, spread)
+        f_j, h_j, r_j, x_j = map(_by_jurisdiction, spread[1:])
+        s_j = _by_jurisdiction(spread[0], "measure")
         u_j = _by_jurisdiction(_per_unit(spread[0], spread[1], unit_names))
         out, rows = {}, []
         zh = charts.cjk_font() is not None
         for j in juris:
             name = routing.region_name(j) if routing else f"区划 {j}"
-            tables = _tables(s_j(j), f_j(j), h_j(j), r_j(j), periods, period, unit_names, _units_of(u_j(j)),
-                             unit_funding, x_j(j))
+            tables = _tables(s_j(j, "quota"), s_j(j, "non_establishment"), s_j(j, "leader_posts"), f_j(j), h_j(j), r_j(j),
+                             periods, period, unit_names, _units_of(u_j(j)), x_j(j))
             target = Path(out_root) / "reports" / period / j
             (target / "charts").mkdir(parents=True, exist_ok=True)
             pngs = _charts(tables, target / "charts", ZH if zh else EN, zh, periods)
@@ -181,11 +187,10 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
     return out
 
 
-def _tables(stats, findings, history, roster, periods, period, unit_names: pd.Series, per_unit: pd.DataFrame,
-            unit_funding: pd.Series | None = None, explained=None) -> dict:
-    q = stats[stats.measure == "quota"].copy()
-    q["vacant"] = (q.approved - q.actual).clip(lower=0)
-    q["excess"] = (q.actual - q.approved).clip(lower=0)
+def _tables(q, ne, ld, findings, history, roster, periods, period, unit_names: pd.Series, per_unit: pd.DataFrame,
+            explained=None) -> dict:
+    """A jurisdiction's tables; ``q``, ``ne`` and ``ld`` are its rows of unit_stats of each measure
+    (quota, non_establishment, leader_posts) with the columns :func:`build` adds."""
     items = set(q.item)
     quota = q.groupby("item")[["approved", "actual", "vacant", "excess"]].sum().reindex(
         [t for t in QUOTA_ORDER if t in items] + sorted(items - set(QUOTA_ORDER)))
@@ -195,14 +200,11 @@ def _tables(stats, findings, history, roster, periods, period, unit_names: pd.Se
     quota.loc["total", "units_over"] = q[q.excess > 0].unit_code.nunique()
     quota = quota.fillna({"units_over": 0}).astype({"units_over": int})
 
-    ne = stats[stats.measure == "non_establishment"]
     by_post = ne[ne.item != "total"].groupby("item").actual.sum()
     totals = ne[ne.item == "total"]
     cap = {"cap": int(totals.approved.fillna(0).sum()), "actual": int(totals.actual.sum()),
            "units_over": int((totals.actual > totals.approved.fillna(0)).sum())}
 
-    ld = stats[stats.measure == "leader_posts"].copy()
-    ld["excess"] = (ld.actual - ld.approved).clip(lower=0)
     leaders = ld.groupby("item")[["approved", "actual", "excess"]].sum().reindex(["principal", "deputy"]).fillna(0).astype(int)
     leaders["units_over"] = ld[ld.excess > 0].groupby("item").unit_code.nunique().reindex(leaders.index).fillna(0).astype(int)
 
@@ -234,7 +236,7 @@ def _tables(stats, findings, history, roster, periods, period, unit_names: pd.Se
     # The two 在编 figures: the staffing office's count per unit (实有在编, every unit, a person
     # placed in two units counted in each) against the roster's (each budget-funded person once).
     roster_est = int(roster[roster.personnel_class == "establishment"].persons.sum())
-    self_funded = int(q[q.unit_code.map(unit_funding if unit_funding is not None else {}).eq("self")].actual.sum())
+    self_funded = int(q[q.self_funded].actual.sum())
     est_gap = {"staffing": int(q.actual.sum()), "roster": roster_est, "self_funded": self_funded,
                "other": int(q.actual.sum()) - roster_est - self_funded}
 
