@@ -210,13 +210,19 @@ def _unit_names(work_dir: str | None) -> dict:
 
 def _person_names(conn, period: str, ids: set) -> dict:
     """Names for the persons a digest mentions only: from the period's roster, else from the
-    latest earlier roster that has them (a resolved finding's person may have left the roster)."""
-    out, ids = {}, sorted(ids)
-    for i in range(0, len(ids), 500):
-        rows = conn.execute(sa.select(roster_table.c.id_number, roster_table.c.name).where(
-            roster_table.c.period <= period, roster_table.c.id_number.in_(ids[i:i + 500]))
-            .order_by(roster_table.c.period))
-        out.update(rows.all())   # in period order: the latest name wins
+    latest earlier roster that has them (a resolved finding's person may have left the roster).
+
+    One period at a time, latest first, each by the roster's key (period, id_number): asked for
+    every period up to ``period`` at once, SQLite walked every earlier roster row through the
+    (period, region) index, 6 s for 80 persons at 2M persons a period."""
+    r = roster_table.c
+    out, left = {}, sorted(ids)
+    on = conn.execute(sa.select(sa.func.max(r.period)).where(r.period <= period)).scalar()
+    while left and on is not None:
+        for i in range(0, len(left), 500):
+            out.update(conn.execute(sa.select(r.id_number, r.name).where(r.period == on, r.id_number.in_(left[i:i + 500]))).all())
+        left = [i for i in left if i not in out]
+        on = conn.execute(sa.select(sa.func.max(r.period)).where(r.period < on)).scalar()
     return out
 
 
