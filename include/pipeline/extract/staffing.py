@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -118,28 +119,38 @@ class StaffingClient:
             return body
         raise SourceError(f"{self.conn.conn_id}: {path} kept answering 401 with fresh tokens")
 
+    def page(self, collection: str, params: dict) -> dict:
+        """One page of ``collection``, its shape checked (SOURCES.md §1)."""
+        body = self.get(f"/api/v1/{collection}", params)
+        if not isinstance(body.get("items", []), list):
+            raise SourceContractError(f"{self.conn.conn_id}: a {collection} page's items is not a list (SOURCES.md §1)")
+        for key in ("items", "next_cursor", "snapshot_at"):
+            if key not in body:
+                raise SourceContractError(f"{self.conn.conn_id}: a {collection} page has no {key!r} (SOURCES.md §1)")
+        return body
+
     def pages(self, collection: str, updated_since: str | None):
-        """Yield (page number, body) to the end of the cursor chain."""
+        """Yield (page number, body) to the end of the cursor chain.
+
+        The next page is asked for, on a thread, as soon as this page's cursor is known, and
+        this page is yielded meanwhile: the office's server prepares the next page while the
+        caller lands this one. One request is in flight at a time, as a cursor chain has it."""
         params = {"page_size": self.page_size}
         if updated_since:
             params["updated_since"] = updated_since
         page, seen_cursors = 0, set()
-        while True:
-            body = self.get(f"/api/v1/{collection}", params)
-            if not isinstance(body.get("items", []), list):
-                raise SourceContractError(f"{self.conn.conn_id}: a {collection} page's items is not a list (SOURCES.md §1)")
-            for key in ("items", "next_cursor", "snapshot_at"):
-                if key not in body:
-                    raise SourceContractError(f"{self.conn.conn_id}: a {collection} page has no {key!r} (SOURCES.md §1)")
-            page += 1
-            yield page, body
-            cursor = body["next_cursor"]
-            if not cursor:
-                return
-            if cursor in seen_cursors:
-                raise SourceError(f"{self.conn.conn_id}: the {collection} cursor chain loops")
-            seen_cursors.add(cursor)
-            params = {"cursor": cursor}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"staffing-{collection}") as ahead:
+            pending = ahead.submit(self.page, collection, params)
+            while pending is not None:
+                body = pending.result()
+                page += 1
+                cursor, pending = body["next_cursor"], None
+                if cursor:
+                    if cursor in seen_cursors:
+                        raise SourceError(f"{self.conn.conn_id}: the {collection} cursor chain loops")
+                    seen_cursors.add(cursor)
+                    pending = ahead.submit(self.page, collection, {"cursor": cursor})
+                yield page, body
 
 
 @lands("staffing")
