@@ -61,6 +61,8 @@ def test_every_extract_equals_the_source_under_faults(faulty, small_world, tmp_p
         got = pd.read_parquet(raw / "staffing" / D1 / f"{name}__state.parquet")
         assert_same_rows(got, served(small_world, "2026-10", "staffing", f"{name}.parquet"), key)
         assert got._missing.isna().all() and got._extra.isna().all()
+        # a full read is the state: the items as received, in the order received
+        pd.testing.assert_frame_equal(got, pd.read_parquet(raw / "staffing" / D1 / f"{name}.parquet"))
     org = pd.read_parquet(raw / "org" / D1 / "gbxx.parquet")
     want = served(small_world, "2026-10", "org", "gbxx.parquet").fillna("")
     assert_same_rows(org, want, list(want.columns))
@@ -248,3 +250,24 @@ def test_hr_decode_reads_every_value_as_text_and_refuses_a_body_in_another_encod
         fh.write(bad)
     with pytest.raises(SourceContractError, match="bad.csv is not GB18030 text"):
         decode(store, {"name": "bad.csv", "rows": 3000})
+
+
+def test_a_stream_lands_in_large_row_groups_in_the_order_it_came(tmp_path, monkeypatch):
+    """Pages are gathered into row groups of about ROW_GROUP rows (not one a page), in order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from include.pipeline.store import RunStore, StreamingParquet
+
+    monkeypatch.setattr(StreamingParquet, "ROW_GROUP", 2_500)
+    store = RunStore(str(tmp_path / "lake"), "staffing", D1)
+    store.begin()
+    schema = pa.schema([("n", pa.int64())])
+    with store.parquet_writer("pages.parquet", schema) as out:
+        for page in range(10):
+            out.write_table(pa.table({"n": range(page * 1000, page * 1000 + 1000)}, schema=schema))
+        out.write_table(schema.empty_table())
+    landed = pq.ParquetFile(store.path("pages.parquet"))
+    assert [landed.metadata.row_group(i).num_rows for i in range(landed.num_row_groups)] == [3000, 3000, 3000, 1000]
+    assert landed.read().column("n").to_pylist() == list(range(10_000))
+    assert store.files["pages.parquet"]["rows"] == 10_000

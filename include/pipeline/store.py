@@ -102,13 +102,20 @@ class RunStore:
 
 
 class StreamingParquet:
-    """Append record batches as pages arrive: memory stays at one page whatever the source's size."""
+    """Append record batches as pages arrive, written in row groups of about ``ROW_GROUP`` rows:
+    memory stays at one row group whatever the source's size. (A row group a page, as
+    written before, made 2,000 groups of 1,000 rows for the persons of a 2M-person province:
+    a write call each, and a file read three times slower.)"""
+
+    ROW_GROUP = 65_536
 
     def __init__(self, store: RunStore, name: str, schema: pa.Schema):
         self.store, self.name, self.schema = store, name, schema
         self.fh = store.fs.open(store.path(name), "wb")
         self.writer = pq.ParquetWriter(self.fh, schema, compression="zstd")
         self.rows = 0
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
 
     def write_rows(self, rows: list[dict]) -> None:
         if rows:
@@ -116,10 +123,19 @@ class StreamingParquet:
 
     def write_table(self, table: pa.Table) -> None:
         if table.num_rows:
-            self.writer.write_table(table)
+            self.pending.append(table)
+            self.pending_rows += table.num_rows
             self.rows += table.num_rows
+            if self.pending_rows >= self.ROW_GROUP:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.writer.write_table(pa.concat_tables(self.pending), row_group_size=max(self.pending_rows, 1))
+            self.pending, self.pending_rows = [], 0
 
     def close(self) -> int:
+        self._flush()
         self.writer.close()
         self.fh.close()
         self.store.record_file(self.name, self.rows)
