@@ -4,7 +4,6 @@ looked up period by period, on the roster's key, in SQLite and PostgreSQL alike)
 import datetime as dt
 
 import pytest
-import sqlalchemy as sa
 
 from include.alerts.digest import _person_names
 from include.pipeline import database
