@@ -356,28 +356,18 @@ def _eight_digits(values: np.ndarray) -> np.ndarray:
     return ((words & _HIGH) == 0) & (((words + _TEN) & _HIGH) == 0)
 
 
-def valid_id_mask(cleaned: pd.Series, not_after: dt.date | None = None) -> np.ndarray:
-    """:func:`is_valid_id` over a column of cleaned IDs (boolean array): 17 ASCII digits and a digit
-    or ``X``, the check character right, a real birth date not after ``not_after``
-    (:func:`id_facts`)."""
-    return id_facts(cleaned, not_after)[0]
-
-
 def birth8(cleaned: str | None) -> str | None:
     """Digits 7-14 of a cleaned ID where they form a real date (YYYYMMDD), else None."""
     part = (cleaned or "")[6:14]
     return part if parse_yyyymmdd(part) and part.isascii() else None
 
 
-def birth8_series(cleaned: pd.Series) -> pd.Series:
-    """:func:`birth8` over a column (:func:`id_facts`)."""
-    return id_facts(cleaned)[1]
-
-
 def id_facts(cleaned: pd.Series, not_after: dt.date | None = None) -> tuple[np.ndarray, pd.Series]:
-    """:func:`valid_id_mask` and :func:`birth8_series` of a column of cleaned IDs at once: both read
-    the same bytes of each value (its characters 7-14 a date), so they are read, and the dates
-    checked, once (at 2M persons the two apart read every ID twice).
+    """A column of cleaned IDs' validity and birth dates, from one read of its bytes (each value's
+    characters 7-14 are the date both need; at 2M persons reading them apart read every ID twice):
+    :func:`is_valid_id` of each value (a boolean array: 17 ASCII digits and a digit or ``X``, the
+    check character right, a real birth date not after ``not_after``) and :func:`birth8` of each
+    value (a string series: characters 7-14, kept where they are 8 ASCII digits of a real date).
 
     Worked on the column's bytes. An 18-byte value whose bytes are all ASCII (an ID's shape,
     nearly every value) has its characters 7-14 as bytes 7-14, read from the column's data; the

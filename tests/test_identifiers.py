@@ -86,11 +86,10 @@ def test_vectorised_forms_agree_with_the_scalar_ones():
     for r, c in zip(raw, cleaned):
         expected = ids.clean_id(r)
         assert (pd.isna(c) and expected is None) or c == expected, r
-    mask = ids.valid_id_mask(cleaned, not_after=dt.date(2026, 10, 31))
+    mask, b8 = ids.id_facts(cleaned, not_after=dt.date(2026, 10, 31))
     for c, m in zip(cleaned, mask):
         assert m == (not pd.isna(c) and ids.is_valid_id(c, not_after=dt.date(2026, 10, 31))), c
     assert mask.sum() == 300 + 20 + 20 + 20 - 0 + 1 and not mask[-10:-1].any()   # the last: a legacy ID, spaced
-    b8 = ids.birth8_series(cleaned)
     assert b8.iloc[0] == cleaned.iloc[0][6:14] and b8.iloc[300 + 20 + 20 + 20 + 30:300 + 20 + 20 + 20 + 40].isna().all()
     for c, b in zip(cleaned, b8):
         assert (pd.isna(b) and ids.birth8(None if pd.isna(c) else c) is None) or b == ids.birth8(c), c
@@ -101,8 +100,9 @@ def test_vectorised_forms_agree_with_the_scalar_ones():
     edges += [body + ids.id_check_char(body) for body in ("11010520000229123", "11010516000229123", "11010519000229123")]
     edges += ["11010520000229123" + ids.id_check_char("11010520000229123").lower(), None, ""]
     e = pd.Series(edges, dtype="string")
-    assert list(ids.valid_id_mask(e)) == [x is not None and ids.is_valid_id(x) for x in edges]
-    assert [None if pd.isna(b) else b for b in ids.birth8_series(e)] == [ids.birth8(x) for x in edges]
+    mask_e, b8_e = ids.id_facts(e)
+    assert list(mask_e) == [x is not None and ids.is_valid_id(x) for x in edges]
+    assert [None if pd.isna(b) else b for b in b8_e] == [ids.birth8(x) for x in edges]
     assert ids.birth8("11010520000229") == "20000229" and ids.birth8("11010519000229") is None
     masked = ids.mask_id_series(pd.Series([SAMPLE_ID, "12345", None]))
     assert masked.iloc[0] == ids.mask_id(SAMPLE_ID) and masked.iloc[1] == "*****"
