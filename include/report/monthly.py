@@ -262,7 +262,8 @@ def _per_unit(stats: pd.DataFrame, findings: pd.DataFrame, unit_names: pd.Series
     table. Built once per report run: built per jurisdiction, the same steps cost 0.1 s a report
     in pandas' per-call overhead (a province's batch of 68 reports, 7 s)."""
     keys = ["jurisdiction", "unit_code"]
-    q = stats[stats.measure == "quota"].dropna(subset=["unit_code", "item"])
+    quota = stats[stats.measure == "quota"]
+    q = quota.dropna(subset=["unit_code", "item"])
     ld = stats[stats.measure == "leader_posts"].dropna(subset=["unit_code", "item"])
     ne_total = stats[(stats.measure == "non_establishment") & (stats.item == "total")].set_index(keys)
     # approved and actual per unit and quota type (leader level), a type the unit lacks 0: as
@@ -274,7 +275,7 @@ def _per_unit(stats: pd.DataFrame, findings: pd.DataFrame, unit_names: pd.Series
         [est.index.to_frame(), ne_total.index.to_frame(), lead.index.to_frame(), f[keys]], ignore_index=True)
         .drop_duplicates().sort_values(keys))
     juris = units.get_level_values(0)
-    totals = stats[stats.measure == "quota"].groupby(keys)[["approved", "actual"]].sum().reindex(units)
+    totals = quota.groupby(keys)[["approved", "actual"]].sum().reindex(units)   # a row without a type counts here
     approved, actual = totals.approved.fillna(0).astype(int), totals.actual.fillna(0).astype(int)
     sev = (f.groupby(keys + ["severity"]).size().unstack("severity").reindex(index=units, columns=["high", "medium", "info"])
            .fillna(0).astype(int))
