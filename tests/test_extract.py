@@ -1,5 +1,6 @@
 """Extract (issue 3): every source lands in the raw layer exactly, whatever the sources do."""
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -63,6 +64,9 @@ def test_every_extract_equals_the_source_under_faults(faulty, small_world, tmp_p
         assert got._missing.isna().all() and got._extra.isna().all()
         # a full read is the state: the items as received, in the order received
         pd.testing.assert_frame_equal(got, pd.read_parquet(raw / "staffing" / D1 / f"{name}.parquet"))
+        state = raw / "staffing" / D1 / f"{name}__state.parquet"
+        assert json.loads(Path(s["manifest"]).read_text())["files"][state.name] == {
+            "rows": len(got), "bytes": state.stat().st_size, "sha256": hashlib.sha256(state.read_bytes()).hexdigest()}
     org = pd.read_parquet(raw / "org" / D1 / "gbxx.parquet")
     want = served(small_world, "2026-10", "org", "gbxx.parquet").fillna("")
     assert_same_rows(org, want, list(want.columns))
