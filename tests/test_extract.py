@@ -221,6 +221,31 @@ def test_wrong_credentials_fail_at_once_without_showing_the_secret(small_world, 
         assert sims.counters()[source]["requests"] <= 2, "credentials errors are not retried"
 
 
+def test_a_json_body_is_parsed_as_the_standard_library_parses_it():
+    """orjson reads the pages; what it refuses and the standard library takes (NaN, an integer past
+    64 bits, UTF-16, a byte-order mark) is read as before; what neither takes is the contract error."""
+    import requests
+
+    from include.pipeline.extract.http import SourceContractError, json_body
+
+    def response(body: bytes, content_type: str = "application/json") -> requests.Response:
+        r = requests.Response()
+        r.status_code, r._content, r.encoding = 200, body, None
+        r.headers["Content-Type"] = content_type
+        return r
+
+    page = {"items": [{"name": "买买提·艾力", "approved": 3, "share": 0.1, "left_on": None, "ok": True}],
+            "next_cursor": "c2", "snapshot_at": "2026-10-31T20:00:00+08:00"}
+    conn = SourceConn("staffing_api", "localhost")
+    for body in (json.dumps(page, ensure_ascii=False).encode(), json.dumps(page).encode(),
+                 b'{"n": NaN, "big": 123456789012345678901234567890, "neg": -Infinity}',
+                 json.dumps(page, ensure_ascii=False).encode("utf-16"), b"\xef\xbb\xbf" + json.dumps(page).encode()):
+        assert repr(json_body(response(body), conn, "/api/v1/persons")) == repr(response(body).json())
+    assert json_body(response(json.dumps(page).encode()), conn, "/api/v1/persons") == page
+    with pytest.raises(SourceContractError, match="answered 200 with text/html, not the JSON"):
+        json_body(response(b"<html>login</html>", "text/html"), conn, "/api/v1/persons")
+
+
 def test_a_page_with_missing_and_extra_fields_keeps_everything_as_received():
     from include.pipeline.extract.staffing import _page_table
     good = {"unit_code": "U1", "quota_type": "admin", "approved": 3, "updated_at": "2026-10-01T10:00:00+08:00"}
