@@ -221,6 +221,35 @@ def test_wrong_credentials_fail_at_once_without_showing_the_secret(small_world, 
         assert sims.counters()[source]["requests"] <= 2, "credentials errors are not retried"
 
 
+def test_the_staffing_collections_are_read_side_by_side(small_world, tmp_path, monkeypatch):
+    """persons on one thread and the small collections on another, at the same time; the manifest
+    still lists files, statistics and watermarks in the contract's order."""
+    import threading
+
+    from include.pipeline.extract import staffing
+
+    meet = threading.Barrier(2, timeout=20)
+    pages = staffing.StaffingClient.pages
+
+    def meeting(self, collection, since):
+        for page, body in pages(self, collection, since):
+            if page == 1 and collection in ("persons", "units"):
+                meet.wait()   # read one after the other, the first of the two waits here in vain
+            yield page, body
+
+    monkeypatch.setattr(staffing.StaffingClient, "pages", meeting)
+    with Simulators(small_world, ports=FREE, finance_url=f"sqlite:///{tmp_path / 'f.db'}") as sims:
+        s = extract_staffing(conns(sims)["staffing"], str(tmp_path / "lake"), D1, page_size=200)
+        assert sims.counters()["staffing"]["tokens"] == 1, "the collections share one token"
+    manifest = json.loads(Path(s["manifest"]).read_text())
+    assert list(manifest["files"]) == [f"{c}{suffix}.parquet" for c in COLLECTIONS for suffix in ("", "__state")]
+    assert list(manifest["stats"]) == list(manifest["state"]["watermarks"]) == list(COLLECTIONS)
+    for name, (fields, key) in COLLECTIONS.items():
+        got = pd.read_parquet(tmp_path / "lake" / "raw" / "staffing" / D1 / f"{name}__state.parquet")
+        assert_same_rows(got, served(small_world, "2026-10", "staffing", f"{name}.parquet"), key)
+    assert not list((tmp_path / "lake" / "raw" / "staffing" / D1).glob("_duckdb_tmp*")), "each spill directory removed"
+
+
 def test_a_json_body_is_parsed_as_the_standard_library_parses_it():
     """orjson reads the pages; what it refuses and the standard library takes (NaN, an integer past
     64 bits, UTF-16, a byte-order mark) is read as before; what neither takes is the contract error."""

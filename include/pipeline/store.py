@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 
 import fsspec
@@ -314,7 +315,9 @@ def bounded_duckdb(store: "RunStore", memory_limit: str | None = None):
     """
     import duckdb
 
-    spill = store.path("_duckdb_tmp")
+    # a directory of this connection's own: a run may hold several at once (staffing's collections
+    # are read side by side), and each removes its directory as it closes
+    spill = store.path(f"_duckdb_tmp_{threading.get_ident()}")
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")   # a bar of carriage returns is noise in a task log
     try:
