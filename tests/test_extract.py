@@ -250,6 +250,31 @@ def test_the_staffing_collections_are_read_side_by_side(small_world, tmp_path, m
     assert not list((tmp_path / "lake" / "raw" / "staffing" / D1).glob("_duckdb_tmp*")), "each spill directory removed"
 
 
+def test_a_staffing_collection_that_fails_stops_the_others_and_lands_nothing(small_world, tmp_path, monkeypatch):
+    """units fails on its first page: the run fails with units' error at once, persons stops at its
+    next page, and no manifest is written."""
+    from include.pipeline.extract import staffing
+    from include.pipeline.extract.http import SourceContractError
+
+    pages, persons_pages = staffing.StaffingClient.pages, []
+
+    def failing(self, collection, since):
+        for page, body in pages(self, collection, since):
+            if collection == "units":
+                raise SourceContractError("staffing_api: a units page is broken")
+            persons_pages.append(page)
+            time.sleep(0.05)   # persons is the long read
+            yield page, body
+
+    monkeypatch.setattr(staffing.StaffingClient, "pages", failing)
+    with Simulators(small_world, ports=FREE, finance_url=f"sqlite:///{tmp_path / 'f.db'}") as sims:
+        with pytest.raises(SourceContractError, match="a units page is broken"):
+            extract_staffing(conns(sims)["staffing"], str(tmp_path / "lake"), D1, page_size=20)
+    total = -(-len(served(small_world, "2026-10", "staffing", "persons.parquet")) // 20)
+    assert len(persons_pages) < total / 4, f"persons read {len(persons_pages)} of at least {total} pages after units failed"
+    assert not (tmp_path / "lake" / "raw" / "staffing" / D1 / "_manifest.json").exists()
+
+
 def test_a_json_body_is_parsed_as_the_standard_library_parses_it():
     """orjson reads the pages; what it refuses and the standard library takes (NaN, an integer past
     64 bits, UTF-16, a byte-order mark) is read as before; what neither takes is the contract error."""

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import pyarrow as pa
 
@@ -181,12 +181,15 @@ def extract_staffing(conn: SourceConn, root: str, ds: str, full_resync_days: int
     client = StaffingClient(conn, page_size=page_size)
     client.current_token()   # once, before the collections' threads ask for it
     watermarks, stats = {}, {}
+    stop = threading.Event()
 
     def read(collection: str) -> None:
         since = None if full else prev_state.get("watermarks", {}).get(collection)
         progress = Progress(f"staffing {collection}{' (full)' if since is None else ' since ' + since}", logger=log)
         with store.parquet_writer(f"{collection}.parquet", schema_for(collection)) as out:
             for page, body in client.pages(collection, since):
+                if stop.is_set():   # another collection failed: this run lands nothing
+                    return
                 if page == 1:
                     watermarks[collection] = body["snapshot_at"]
                 out.write_table(_page_table(body["items"], collection, page))
@@ -199,13 +202,13 @@ def extract_staffing(conn: SourceConn, root: str, ds: str, full_resync_days: int
     # office's server answers two chains at once). Each collection has its own files.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="staffing") as pool:
         reads = [pool.submit(read, c) for c in ("persons", *[c for c in COLLECTIONS if c != "persons"])]
-        try:
-            for r in reads:
-                r.result()
-        except BaseException:
+        wait(reads, return_when=FIRST_EXCEPTION)
+        failed = next((r for r in reads if r.done() and r.exception() is not None), None)
+        if failed is not None:   # the first failure, at once: the others stop at their next page
+            stop.set()
             for r in reads:
                 r.cancel()
-            raise
+            raise failed.exception()
     # the manifest lists the collections in the contract's order, however their reads interleaved
     order = [f"{c}{suffix}.parquet" for c in COLLECTIONS for suffix in ("", "__state")]
     store.files = {name: store.files[name] for name in sorted(store.files, key=lambda n: (order.index(n) if n in order else len(order), n))}
