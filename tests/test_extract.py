@@ -300,6 +300,26 @@ def test_a_json_body_is_parsed_as_the_standard_library_parses_it():
         json_body(response(b"<html>login</html>", "text/html"), conn, "/api/v1/persons")
 
 
+def test_a_payroll_chunk_is_each_value_as_text():
+    """Every column of a finance chunk is the text of each value (a Decimal without exponent, a float
+    as Python writes it, None as null), whatever mix of types a column holds."""
+    from decimal import Decimal
+
+    from include.pipeline.extract.finance import _as_text, _schema, _text_columns
+
+    columns = {"amounts": [7597.83, 0.1 + 0.2, 1e16, 1e-05, -0.0, 12352.49],
+               "amounts_and_ints": [7597.83, 3, 0.5, 10**20, 2.0, 1],
+               "with_null": [7597.83, None, 0.5, 1.0, None, 2.5],
+               "decimals": [Decimal("1E+3"), Decimal("7597.830"), Decimal("0.1"), None, Decimal("-2"), Decimal("5E-7")],
+               "text": ["01", "张三", None, "", " x ", "X"],
+               "flags": [True, False, 1, 0, None, 2.0]}
+    rows = list(zip(*columns.values()))
+    got = _text_columns(rows, _schema(list(columns))).to_pydict()
+    assert got == {name: [_as_text(v) for v in values] for name, values in columns.items()}
+    assert got["amounts"][:4] == ["7597.83", "0.30000000000000004", "1e+16", "1e-05"]
+    assert got["decimals"][:2] == ["1000", "7597.830"]
+
+
 def test_a_page_with_missing_and_extra_fields_keeps_everything_as_received():
     from include.pipeline.extract.staffing import _page_table
     good = {"unit_code": "U1", "quota_type": "admin", "approved": 3, "updated_at": "2026-10-01T10:00:00+08:00"}
