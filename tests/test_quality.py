@@ -181,6 +181,46 @@ def test_a_failing_rerun_keeps_the_last_complete_model(run, monkeypatch):
     assert files() == before
 
 
+def test_a_sources_records_are_made_beside_the_next_source_and_a_failure_there_leaves_nothing(run, monkeypatch):
+    """Standardise gives a source's kept rows their ID columns, and writes them, on a thread of its own
+    while the main one reads the next source: staffing's records wait here for the organisation file to
+    be read (made on the main thread, they would wait in vain). A part that fails on that thread fails
+    the run with its error, and nothing the run wrote stays."""
+    import threading
+
+    from include.pipeline import standardise as S
+
+    org_read = threading.Event()
+    read, identify = S._read, S._identify
+
+    def reading(path, columns=None):
+        if path.endswith("/gbxx.parquet"):
+            org_read.set()
+        return read(path, columns)
+
+    def identifying(part, period):
+        sources = set(part["source"].astype(str))
+        if sources == {"staffing"}:
+            assert org_read.wait(20), "staffing's records were made before the organisation file was read"
+        if sources == {"finance"} and failing:
+            raise RuntimeError("finance's part could not be made")
+        return identify(part, period)
+
+    monkeypatch.setattr(S, "_read", reading)
+    monkeypatch.setattr(S, "_identify", identifying)
+    out = run["tmp"] / "std-beside"
+    failing = True
+    with pytest.raises(RuntimeError, match="finance's part could not be made"):
+        S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
+    assert not list(out.iterdir())
+    failing = False
+    org_read.clear()
+    S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
+    assert org_read.is_set() and (out / "records.parquet").exists()
+    assert pd.read_parquet(out / "records.parquet").source.value_counts().to_dict() == {
+        s: v["rows"] for s, v in json.loads((out / "_summary.json").read_text())["sources"].items()}
+
+
 def test_the_input_suites_worker_sees_the_rows_standardise_saw(run, tmp_path):
     """Standardise hands the worker each raw file's rows as it has read them (:meth:`InputSuites.frame`)
     instead of the worker reading the file again: the frame the worker makes of them equals the one

@@ -26,8 +26,10 @@ on the raw files as received: sent at the start, decided with the batch gates at
 
 Memory: the sources are taken one at a time (read, screened, their records and rows as
 received written, the writes on a thread beside the next source) and let go before the next
-is read. Every file is written under a ``.partial`` name and named as the model's only when
-the run has passed every gate, so a failed run leaves the last complete model as it was.
+is read, but for one source's kept rows, given their ID columns on a thread of their own while
+the next source is read and screened. Every file is written under a ``.partial`` name and
+named as the model's only when the run has passed every gate, so a failed run leaves the last
+complete model as it was.
 """
 
 from __future__ import annotations
@@ -612,23 +614,29 @@ class _Staged:
 class _Writes:
     """The model's large files written on a thread beside the next source's reading and screening:
     Arrow's Parquet writer works outside the GIL, on the other core. At most ``depth`` writes wait,
-    so at most that many parts of sources already taken are held beside the one being screened."""
+    so at most that many parts of sources already taken are held beside the one being screened.
+    Written to from two threads (the received rows from the main one, the records from
+    :class:`_RecordsWriter`'s), in the order they come."""
 
     def __init__(self, depth: int = 1):
+        import threading
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         self.pool, self.pending, self.depth = ThreadPoolExecutor(1, thread_name_prefix="standardise-writes"), deque(), depth
+        self.lock = threading.Lock()
 
     def submit(self, write, *args) -> None:
-        while len(self.pending) >= self.depth:
-            self.pending.popleft().result()
-        self.pending.append(self.pool.submit(write, *args))
+        with self.lock:
+            while len(self.pending) >= self.depth:
+                self.pending.popleft().result()
+            self.pending.append(self.pool.submit(write, *args))
 
     def wait(self) -> None:
         """Every write done (its error raised here)."""
-        while self.pending:
-            self.pending.popleft().result()
+        with self.lock:
+            while self.pending:
+                self.pending.popleft().result()
 
     def stop(self) -> None:
         """No write left running (the run is failing: its files are about to be removed)."""
@@ -647,8 +655,25 @@ class _RecordsWriter:
         self.suite_parts = None   # the records' suite, given each part as it is written (SuiteParts)
         self.rows, self.by_source = 0, {}
         self._fh = self._writer = None
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._adding, self._pending = ThreadPoolExecutor(1, thread_name_prefix="standardise-records"), None
 
     def add(self, part: pd.DataFrame) -> None:
+        """Hand over a source's kept rows: their ID columns are made, and the part written and given to
+        the records' suite, on a thread of its own while this one reads and screens the next source
+        (the ID columns were a quarter of the main thread's work, the worker idle meanwhile). One
+        part at a time: the previous one is finished (its error raised here) before this one goes."""
+        self.flush()
+        self._pending = self._adding.submit(self._add, part)
+
+    def flush(self) -> None:
+        """Every part handed over is written or queued to be (its error raised here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _add(self, part: pd.DataFrame) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -678,9 +703,11 @@ class _RecordsWriter:
 
     def close(self) -> None:
         """Finish the file."""
+        self.flush()
         if self._writer is None:   # no source had a row: the file still has the schema
-            self.add(pd.DataFrame({"source": pd.Series([], dtype="string"), "raw_id": pd.Series([], dtype="string"),
-                                   "name": pd.Series([], dtype="string")}))
+            self._add(pd.DataFrame({"source": pd.Series([], dtype="string"), "raw_id": pd.Series([], dtype="string"),
+                                    "name": pd.Series([], dtype="string")}))
+        self._adding.shutdown()
         self.writes.wait()
         self._writer.close()
         self._fh.close()
@@ -688,6 +715,8 @@ class _RecordsWriter:
 
     def abort(self) -> None:
         """Close the file, whatever state it is in (the run is failing; :class:`_Staged` removes it)."""
+        # (the writes are stopped first: a part being made fails at its next write)
+        self._adding.shutdown(wait=True, cancel_futures=True)
         for closing in (self._writer, self._fh):
             try:
                 if closing is not None:
@@ -862,6 +891,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     for source, acc in accounting.items():
         assert acc["rows_in"] == acc["rows_used"] + acc["rows_quarantined"], source
     if suites is not None:   # every record's part is handed over: the suite runs while the last parts are written
+        records.flush()
         suites.file_parts(records.suite_parts)
     records.close()
     writes.stop()
