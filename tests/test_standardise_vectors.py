@@ -154,3 +154,21 @@ def test_active_persons_read_as_the_frame_keeps_them(tmp_path):
     persons.drop(columns="status").to_parquet(path, index=False)
     with pytest.raises(AttributeError, match="status"):   # as before: no status column, no frame
         S.read_active_persons(str(path))
+
+
+@pytest.mark.parametrize("environment, expected", [(None, "jemalloc"), ("system", "system")])
+def test_a_task_process_allocates_arrow_memory_from_jemalloc_unless_told_otherwise(environment, expected):
+    """Arrow's allocator is chosen as pyarrow is imported: a process that imports the package first
+    (an Airflow task, the input suites' worker, a benchmark's child) gets jemalloc, and an allocator
+    the environment names wins. Read in a fresh process, as a task starts."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if environment:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = environment
+    code = ("import include.pipeline.standardise, pandas as pd, pyarrow as pa; "
+            "pd.DataFrame({'a': ['x'] * 10}).to_parquet('/dev/null'); print(pa.default_memory_pool().backend_name)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == expected
