@@ -197,3 +197,35 @@ def test_floats_are_spelled_as_repr_at_every_magnitude():
     spelled = _float_text(pd.Series(xs)).to_pylist()
     assert spelled[-3] is None, "a missing value is left empty"
     assert [s for x, s in zip(xs, spelled) if s != repr(float(x)) and not np.isnan(x)] == []
+
+
+def test_a_sheets_next_rows_are_built_while_the_last_are_written():
+    """The chunks of a sheet are made one ahead, on a thread, and come out in order: the next chunk
+    is being made while the consumer still holds the one before (made one after the other, chunk 1
+    would not start until chunk 0 was written). A chunk that fails raises where it is used."""
+    import threading
+
+    import pytest
+
+    started = {i: threading.Event() for i in range(4)}
+
+    def make(i):
+        started[i].set()
+        if i == 3:
+            raise ValueError("chunk 3 could not be made")
+        return f"chunk {i}"
+
+    made = xlsx._made_ahead(make, range(4))
+    assert next(made) == "chunk 0" and started[1].wait(10)
+    assert [next(made), next(made)] == ["chunk 1", "chunk 2"]
+    with pytest.raises(ValueError, match="chunk 3"):
+        next(made)
+    assert list(xlsx._made_ahead(make, range(0))) == []
+
+
+def test_a_workbook_of_many_chunks_keeps_its_rows_in_order(monkeypatch):
+    monkeypatch.setattr(xlsx, "CHUNK", 7)
+    df = pd.DataFrame({"n": range(100), "s": [f"行{i}" for i in range(100)]})
+    buf = io.BytesIO()
+    xlsx.write_xlsx(df, buf)
+    assert read(buf.getvalue())["roster"][1:] == [(i, f"行{i}") for i in range(100)]

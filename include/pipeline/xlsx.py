@@ -313,6 +313,23 @@ def _pages(sheets: list[Sheet]):
             yield s.name, s.tables, s.freeze_columns
 
 
+def _made_ahead(make, items):
+    """``make(item)`` for each item, in order, each made on a thread while the one before it is used:
+    a sheet's next rows are built (Arrow, outside the GIL) while the zip compresses the last ones
+    (zlib, outside the GIL too), instead of one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="xlsx-rows") as pool:
+        ahead = None
+        for item in items:
+            made = pool.submit(make, item)
+            if ahead is not None:
+                yield ahead.result()
+            ahead = made
+        if ahead is not None:
+            yield ahead.result()
+
+
 def write_workbook(sheets: list[Sheet], fh) -> None:
     """Write ``sheets`` as an XLSX workbook to the binary file object ``fh``."""
     pages = list(_pages(sheets))
@@ -352,8 +369,9 @@ def write_workbook(sheets: list[Sheet], fh) -> None:
                         out.write(f'<row r="{header_row - 1}"><c t="inlineStr" s="{STYLE["title"]}"><is><t>'
                                   f'{escape(t.title)}</t></is></c></row>'.encode())
                     out.write(_header_row(t, header_row).encode())
-                    for a in range(0, len(t.frame), CHUNK):
-                        out.write(_data_rows(t.frame.iloc[a:a + CHUNK], fmts, first + a, widths))
+                    for xml in _made_ahead(lambda a: _data_rows(t.frame.iloc[a:a + CHUNK], fmts, first + a, widths),
+                                           range(0, len(t.frame), CHUNK)):
+                        out.write(xml)
                 out.write(SHEET_TAIL.format(filter=filt).encode())
         zf.writestr("xl/workbook.xml", WORKBOOK.format(
             sheets="".join(f'<sheet name="{escape(nm)}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, (nm, _, _) in enumerate(pages)),
