@@ -807,8 +807,9 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
 
     def take(source, frame, raw, file_name=None):
         raw = raw.reset_index(drop=True)
+        # the keys' Arrow array itself, on the frame's index (as numpy they became 2M Python strings, then text again)
         frame = frame.assign(rec_no=np.arange(len(frame)),
-                             record_key=record_keys(source, raw, file_name).to_numpy())
+                             record_key=pd.Series(record_keys(source, raw, file_name).array, index=frame.index))
         kept, bad = screen(source, frame, raw)
         accounting[source] = {"rows_in": len(frame), "rows_used": len(kept), "rows_quarantined": len(bad)}
         # an amount the record keeps under its own name (payroll's yfgz) is already a number, row for row
