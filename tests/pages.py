@@ -8,7 +8,12 @@ def airflow_login(browser, url: str, user: str, password: str, **context):
     ``user`` and is sent back to ``url``; ``context``: the browser context's options (viewport, locale)."""
     page = browser.new_context(**context).new_page()
     page.goto(url)
-    page.wait_for_url("**/auth/login**", timeout=30_000)   # not logged in: Airflow's login, then back
+    # not logged in: Airflow's login page, reached through redirects. Its form is waited for, not its
+    # address: a wait for the address failed when the browser aborted a redirect on the way
+    # ("net::ERR_ABORTED; maybe frame was detached?", a CI run on a fresh clone, once); a locator's
+    # wait goes on across navigations
+    page.locator("input[type=password]").wait_for(timeout=30_000)
+    assert "/auth/login" in page.url, f"a password field outside Airflow's login page: {page.url}"
     page.locator("input:not([type=password])").first.fill(user)
     page.locator("input[type=password]").fill(password)
     page.locator("button[type=submit]").click()
