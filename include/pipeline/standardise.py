@@ -616,14 +616,15 @@ class _Writes:
     Arrow's Parquet writer works outside the GIL, on the other core. At most ``depth`` writes wait,
     so at most that many parts of sources already taken are held beside the one being screened.
     Written to from two threads (the received rows from the main one, the records from
-    :class:`_RecordsWriter`'s), in the order they come."""
+    :class:`_RecordsWriter`'s), in the order they come. (:class:`_RecordsWriter` makes its parts
+    through one of its own, ``name`` ``standardise-records``: one part waiting at most.)"""
 
-    def __init__(self, depth: int = 1):
+    def __init__(self, depth: int = 1, name: str = "standardise-writes"):
         import threading
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
-        self.pool, self.pending, self.depth = ThreadPoolExecutor(1, thread_name_prefix="standardise-writes"), deque(), depth
+        self.pool, self.pending, self.depth = ThreadPoolExecutor(1, thread_name_prefix=name), deque(), depth
         self.lock = threading.Lock()
 
     def submit(self, write, *args) -> None:
@@ -655,23 +656,18 @@ class _RecordsWriter:
         self.suite_parts = None   # the records' suite, given each part as it is written (SuiteParts)
         self.rows, self.by_source = 0, {}
         self._fh = self._writer = None
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._adding, self._pending = ThreadPoolExecutor(1, thread_name_prefix="standardise-records"), None
+        self._adding = _Writes(name="standardise-records")   # one part at a time, on a thread of its own
 
     def add(self, part: pd.DataFrame) -> None:
         """Hand over a source's kept rows: their ID columns are made, and the part written and given to
         the records' suite, on a thread of its own while this one reads and screens the next source
         (the ID columns were a quarter of the main thread's work, the worker idle meanwhile). One
         part at a time: the previous one is finished (its error raised here) before this one goes."""
-        self.flush()
-        self._pending = self._adding.submit(self._add, part)
+        self._adding.submit(self._add, part)
 
     def flush(self) -> None:
         """Every part handed over is written or queued to be (its error raised here)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        self._adding.wait()
 
     def _add(self, part: pd.DataFrame) -> None:
         import pyarrow as pa
@@ -707,7 +703,7 @@ class _RecordsWriter:
         if self._writer is None:   # no source had a row: the file still has the schema
             self._add(pd.DataFrame({"source": pd.Series([], dtype="string"), "raw_id": pd.Series([], dtype="string"),
                                     "name": pd.Series([], dtype="string")}))
-        self._adding.shutdown()
+        self._adding.stop()
         self.writes.wait()
         self._writer.close()
         self._fh.close()
@@ -716,7 +712,7 @@ class _RecordsWriter:
     def abort(self) -> None:
         """Close the file, whatever state it is in (the run is failing; :class:`_Staged` removes it)."""
         # (the writes are stopped first: a part being made fails at its next write)
-        self._adding.shutdown(wait=True, cancel_futures=True)
+        self._adding.stop()
         for closing in (self._writer, self._fh):
             try:
                 if closing is not None:
