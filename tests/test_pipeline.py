@@ -200,19 +200,33 @@ def test_every_record_carries_its_key_in_its_own_system(published, small_world):
     std = published["runs"][2]["standardise"]["dir"]
     records = pd.read_parquet(f"{std}/records.parquet")
     assert records.record_key.notna().all() and not records.record_key.duplicated().any()
-    by = {s: records[records.source == s] for s in ("staffing", "org", "finance", "hr")}
+    # each source's records beside their rows as received (received_<source>.parquet, in rec_no order)
+    by = {s: records[records.source == s].reset_index(drop=True) for s in ("staffing", "org", "finance", "hr")}
+    received = {s: pd.read_parquet(f"{std}/received_{s}.parquet").iloc[by[s].rec_no].reset_index(drop=True) for s in by}
     assert (by["staffing"].record_key == "persons|" + by["staffing"].record_id).all()
     org = by["org"].record_key.str.split("|", expand=True)
-    assert (org[0] == "gbxx").all() and (org[1] == by["org"].raw_id.str.strip()).all()
+    assert (org[0] == "gbxx").all() and (org[1] == received["org"].sfzh.str.strip()).all()
     assert (org[2] == by["org"].unit_code.fillna("")).all()
     pay = by["finance"].record_key.str.split("|", expand=True)
     assert (pay[0] == "gz_ff").all() and (pay[1] == "202611").all()
-    assert (pay[2] == by["finance"].dwbm).all() and (pay[3] == by["finance"].raw_id.str.strip()).all()
+    assert (pay[2] == by["finance"].dwbm).all() and (pay[3] == received["finance"].sfzh.str.strip()).all()
     hr = by["hr"].record_key.str.split("|", expand=True)
     assert set(hr[0]) == {"cbry_202611.csv"}
     rows = pd.read_csv(small_world / "hr" / "cbry_202611.csv", encoding="gb18030", dtype=str, keep_default_na=False)
     nth = rows["公民身份号码"].iloc[hr[1].astype(int).to_numpy() - 1].to_numpy()
-    assert (nth == by["hr"].raw_id.to_numpy()).all()
+    assert (nth == received["hr"]["公民身份号码"].to_numpy()).all()
+
+
+def test_only_a_record_whose_id_is_invalid_keeps_its_id_as_written(published):
+    """records.parquet: the ID as written, trimmed and its birth date are what linking an invalid ID
+    reads; a record with a valid ID has them null (its person is its cleaned ID)."""
+    std = published["runs"][2]["standardise"]["dir"]
+    records = pd.read_parquet(f"{std}/records.parquet", columns=["source", "raw_id", "raw_trim", "id_clean", "id_valid", "birth8"])
+    valid, written = records[records.id_valid], records[~records.id_valid & records.raw_id.notna()]
+    assert len(valid) and len(written) and valid[["raw_id", "raw_trim", "birth8"]].isna().all().all()
+    assert (written.raw_trim == written.raw_id.str.strip()).all()
+    assert written.birth8.notna().any()   # an invalid ID's stated birth date, where it states one
+    assert (written.birth8.dropna() == written.id_clean[written.birth8.notna()].str[6:14]).all()
 
 
 def test_every_finding_s_numbers_follow_its_code_schema(published):
