@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import re
+import sys
 
 import pandas as pd
 import pytest
@@ -325,6 +326,25 @@ def test_a_worker_gone_mid_run_fails_the_run_clearly(run, tmp_path):
     again = InputSuites(str(tmp_path / "gx"), str(tmp_path / "q"), "again")
     again.file("raw_org", inputs.org_file)
     assert again.verdict()["raw_org"]["success"]
+
+
+def test_the_worker_keeps_what_its_imports_made_out_of_its_collections(monkeypatch):
+    """The worker collects garbage after each suite (each frame let go before the next is read); what
+    its imports made (Great Expectations) lives as long as it does and is frozen out of those
+    collections, which went over all of it after every suite."""
+    import gc
+    import io
+
+    from include.quality import input_suites
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))   # no job: the worker starts, imports and ends
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    gc.unfreeze()
+    try:
+        input_suites.serve()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_a_suite_the_worker_cannot_run_fails_the_run_naming_it_with_ids_masked(tmp_path):

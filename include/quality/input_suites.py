@@ -30,6 +30,7 @@ dies is started afresh.
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import logging
 import os
@@ -310,6 +311,11 @@ def serve() -> None:
     from include.quality.gates import QualityGateFailed, import_gx, inputs_verdict, validate
 
     import_gx()   # now, while standardise reads the first file it hands over
+    # What the imports made lives as long as the worker: kept out of the collections that let each
+    # suite's frame go (release_unused), which otherwise went over all of it after every suite:
+    # 1.1 s of the worker's CPU at 2M persons, taken from standardise on a two-core machine (frozen,
+    # 0.8 s less CPU, 0.6 s off standardise; the worker's peak the same, 1.1-1.2 GB)
+    gc.freeze()
     for line in sys.stdin:
         job = json.loads(line)
         try:
