@@ -173,12 +173,21 @@ def _identify(df: pd.DataFrame, period: str) -> pd.DataFrame:
 
 
 def _only_at(values: pd.Series, rows: np.ndarray, trim: bool = False) -> pd.Series:
-    """Text ``values`` at the positions ``rows`` (trimmed, if ``trim``), null elsewhere."""
-    out = pd.Series(pd.NA, index=values.index, dtype="string")
-    if len(rows):
-        kept = values.iloc[rows]
-        out.iloc[rows] = (kept.str.strip() if trim else kept).to_numpy()
-    return out
+    """Text ``values`` at the positions ``rows`` (trimmed, if ``trim``: ``str.strip``), null elsewhere.
+    Placed by Arrow's ``take`` with a null index elsewhere (a column of nulls set by ``iloc``: 0.6 s
+    at 6.7M records)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kept = ids.arrow_text(values).take(pa.array(rows, type=pa.int64()))
+    if trim:
+        kept = pc.utf8_trim_whitespace(kept)
+    at = np.zeros(len(values), dtype=np.int64)
+    at[rows] = np.arange(len(rows))
+    missing = np.ones(len(values), dtype=bool)
+    missing[rows] = False
+    placed = kept.take(pa.array(at, mask=missing)) if len(rows) else pa.nulls(len(values), kept.type)
+    return pd.Series(pd.arrays.ArrowStringArray(placed), index=values.index)
 
 
 # Row-level rules: a row that breaks one is set aside with the reason, and the run goes on,
