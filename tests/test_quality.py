@@ -2,6 +2,7 @@
 
 import glob
 import json
+import logging
 import os
 import re
 import sys
@@ -339,12 +340,15 @@ def test_the_worker_keeps_what_its_imports_made_out_of_its_collections(monkeypat
 
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))   # no job: the worker starts, imports and ends
     monkeypatch.setattr(sys, "stdout", io.StringIO())
+    quality_log = logging.getLogger("roster_sync.quality")   # (the worker quietens it: set back after)
+    level = quality_log.level
     gc.unfreeze()
     try:
         input_suites.serve()
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+        quality_log.setLevel(level)
 
 
 def test_a_suite_the_worker_cannot_run_fails_the_run_naming_it_with_ids_masked(tmp_path):
