@@ -179,15 +179,17 @@ def _only_at(values: pd.Series, rows: np.ndarray, trim: bool = False) -> pd.Seri
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    kept = ids.arrow_text(values).take(pa.array(rows, type=pa.int64()))
+    text = ids.arrow_text(values)
+    if not len(rows):   # (most parts: every ID valid)
+        return pd.Series(pd.arrays.ArrowStringArray(pa.nulls(len(values), text.type)), index=values.index)
+    kept = text.take(pa.array(rows, type=pa.int64()))
     if trim:
         kept = pc.utf8_trim_whitespace(kept)
     at = np.zeros(len(values), dtype=np.int64)
     at[rows] = np.arange(len(rows))
     missing = np.ones(len(values), dtype=bool)
     missing[rows] = False
-    placed = kept.take(pa.array(at, mask=missing)) if len(rows) else pa.nulls(len(values), kept.type)
-    return pd.Series(pd.arrays.ArrowStringArray(placed), index=values.index)
+    return pd.Series(pd.arrays.ArrowStringArray(kept.take(pa.array(at, mask=missing))), index=values.index)
 
 
 # Row-level rules: a row that breaks one is set aside with the reason, and the run goes on,
