@@ -254,11 +254,11 @@ CATALOGUE_ENTRIES = [
     Finding(
         "DUPLICATE_PAY", "high", "一人多薪", "person", ("id_number",),
         "会同财政核对发薪单位，只保留一个。", ("finance",),
-        "p.f_dwbm_min <> p.f_dwbm_max"),
+        "p.f_dwbm_varies"),
     Finding(
         "MULTIPLE_ESTABLISHMENT", "high", "一人多编/一人多岗", "person", ("id_number",),
         "核实在岗单位，只保留一个实名制记录。", ("staffing",),
-        "p.s_unit_min <> p.s_unit_max"),
+        "p.s_unit_varies"),
     Finding(
         "RETIRED_STILL_ACTIVE", "high", "退休未减员", "person", ("id_number",),
         "办理退休减员，通知财政改按离退休发放。", ("hr", "staffing", "finance"),

@@ -531,7 +531,8 @@ def test_a_fact_of_one_record_is_its_aggregate_over_that_record():
              Fact("hi", "max", "x"), Fact("hi_w", "max", "hash(x)", where="w AND x IS NOT NULL"),
              Fact("s", "sum", "n"), Fact("s_w", "sum", "n", where="w"), Fact("any", "bool_or", "b"),
              Fact("any_w", "bool_or", "b AND x = 'a'", where="w"), Fact("first", "arg_min", "x", by="k"),
-             Fact("first_w", "arg_min", "x || n", by="k || x", where="w")]
+             Fact("first_w", "arg_min", "x || n", by="k || x", where="w"), Fact("several", "varies", "x"),
+             Fact("several_w", "varies", "x || k", where="w")]
     single = con.execute(f"SELECT person_id, {', '.join(f.single() for f in facts)} FROM t ORDER BY person_id")
     single_types = [d[1] for d in single.description]
     single = single.fetchall()
@@ -543,6 +544,21 @@ def test_a_fact_of_one_record_is_its_aggregate_over_that_record():
         Fact("bad", "arg_min", "x")
     with pytest.raises(ValueError, match="no single-row form"):
         Fact("bad", "avg", "n")
+
+
+def test_a_varies_fact_tells_one_value_from_several():
+    """``varies``: true where a person's records hold two different values, false where they hold
+    one (however often), null where they hold none; nulls beside a value do not count."""
+    import duckdb
+
+    from include.pipeline.reconcile import Fact
+
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE t AS SELECT * FROM (VALUES (1, 'a'), (1, 'b'), (2, 'a'), (2, 'a'), (3, NULL), (3, 'a'),
+                                                         (4, NULL), (4, NULL)) t(person_id, x)""")
+    fact = Fact("several", "varies", "x")
+    got = dict(con.execute(f"SELECT person_id, {fact.grouped()} FROM t GROUP BY person_id").fetchall())
+    assert got == {1: True, 2: False, 3: False, 4: None}
 
 
 def test_the_six_codes_give_the_same_answers_split_by_region(tmp_path):
