@@ -73,3 +73,20 @@ def test_a_refused_row_is_a_dbapi_error_without_the_row(pg):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM sample")).scalar() == 0
     engine.dispose()
+
+
+def test_a_table_of_several_chunks_tells_its_progress(tmp_path, caplog):
+    """A bulk insert of more than one chunk logs its rows, chunks and rate when done (and every few
+    seconds before): publishing a province's roster is minutes in one transaction. A table of one
+    chunk says nothing (publish inserts a dozen small ones)."""
+    engine = database.engine(f"sqlite:///{tmp_path / 'p.db'}")
+    META.create_all(engine)
+    caplog.set_level("INFO", logger="roster_sync.db")
+    with engine.begin() as conn:
+        database.insert_frame(conn, SAMPLE, FRAME.iloc[:2], chunk=3)
+        assert not [r for r in caplog.records if "rows/s" in r.getMessage()]
+        database.insert_frame(conn, SAMPLE, FRAME.iloc[2:].assign(k=["c", "d"]), chunk=1)
+    lines = [r.getMessage() for r in caplog.records if "rows/s" in r.getMessage()]
+    assert lines == [lines[-1]] and lines[-1].startswith("roster_db sample: 2 of 2 rows, 2 chunks, "), lines
+    assert lines[-1].endswith("(done)")
+    engine.dispose()

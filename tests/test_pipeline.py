@@ -129,6 +129,50 @@ def test_no_full_id_in_the_run_logs(published, small_world, caplog):
     assert not re.search(r"\d{17}[\dXx]", text)
 
 
+def test_standardise_reconcile_and_publish_tell_how_far_they_are(published, tmp_path, caplog):
+    """Each source standardised is told as it is taken (rows, time, rate, how many of how many), then
+    the wait for the input suites; each step of reconcile as it ends (what it made, its time, the
+    time so far); publish what it is about to write (the inserts tell their own progress,
+    test_bulk_insert): an operator can tell slow from stuck before the task's last line."""
+    import logging
+    import re
+
+    from include.pipeline.publish import publish
+    from include.pipeline.reconcile import reconcile
+    from include.pipeline.standardise import standardise
+
+    caplog.set_level(logging.INFO)
+    summary = standardise(published["root"], D2, P2, out_dir=str(tmp_path / "work" / "std"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "roster_sync.standardise"]
+    taken = [line for line in lines if " rows read and screened in " in line]
+    assert [line.split()[2] for line in taken] == ["staffing", "org", "finance", "hr"], lines
+    for n, (line, source) in enumerate(zip(taken, ["staffing", "org", "finance", "hr"]), start=1):
+        rows = summary["accounting"][source]["rows_in"]
+        assert re.fullmatch(rf"standardise {P2}: {source} {rows:,} rows read and screened in \d+\.\ds \([\d,]+ rows/s\), "
+                            rf"{summary['accounting'][source]['rows_quarantined']:,} quarantined; {n} of 4 sources, "
+                            rf"\d+\.\ds in", line), line
+    waiting = [i for i, line in enumerate(lines) if "waiting for the input suites' verdict" in line]
+    assert waiting and lines.index(taken[-1]) < waiting[0] < len(lines) - 1
+
+    caplog.clear()
+    done = reconcile(summary["dir"], as_of=D2)
+    steps = [r.getMessage() for r in caplog.records if r.name == "roster_sync.reconcile"]
+    assert all(re.fullmatch(rf"reconcile {P2}: .+ in \d+\.\ds; \d+\.\ds in", s) for s in steps[:-1]), steps
+    told = [s.split(": ", 1)[1].rsplit(" in ", 1)[0] for s in steps[:-1]]
+    assert [re.sub(r"\d[\d,]*", "N", t) for t in told] == [
+        "records resolved (N invalid IDs linked to a person, N not)", "N persons' facts joined", "N person findings",
+        "roster of N built", "units checked against their quotas, N findings with N evidence rows",
+        "roster, findings and evidence written"], steps
+    assert told[3] == f"roster of {done['roster']:,} built" and steps[-1].startswith(f"reconciled {P2} in ")
+
+    caplog.clear()
+    out = publish(done["dir"], f"sqlite:///{tmp_path / 'fresh.db'}", P2, D2, run_id="progress")
+    lines = [r.getMessage() for r in caplog.records if r.name == "roster_sync.publish"]
+    assert any(re.fullmatch(rf"publishing {P2}: {done['roster']:,} roster rows, [\d,]+ findings, [\d,]+ changes against "
+                            rf"no earlier period; writing them in one transaction \(\d+\.\ds in\)", line) for line in lines), lines
+    assert out["roster_rows"] == done["roster"]
+
+
 def test_a_publish_that_fails_halfway_leaves_the_previous_roster(published, monkeypatch):
     from include.pipeline import publish as pub
     work = published["runs"][2]["reconcile"]["dir"]

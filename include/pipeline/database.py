@@ -130,6 +130,11 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame, chunk: int = 100_0
         # Arrow's CSV writer quotes every text value and leaves a null empty and unquoted: in
         # PostgreSQL's CSV format that is NULL, while "" stays an empty string
         statement = f"COPY {table.name} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)"
+    # a table of more than one chunk tells its progress (every few seconds, and when done): the
+    # roster of a province is a few million rows, most of a publish, in one transaction
+    from include.pipeline.store import Progress
+
+    progress = Progress(f"roster_db {table.name}", total=len(out), logger=log, unit="chunks") if len(out) > chunk else None
     cur = conn.connection.dbapi_connection.cursor()
     try:
         for a in range(0, len(out), chunk):
@@ -141,8 +146,12 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame, chunk: int = 100_0
                 pacsv.write_csv(part, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
                 buf.seek(0)
                 cur.copy_expert(statement, buf)
+            if progress is not None:
+                progress.add(part.num_rows)
     except conn.dialect.dbapi.Error as exc:
         raise sa.exc.DBAPIError(statement, None, exc, hide_parameters=True) from None
     finally:
         cur.close()
+    if progress is not None:
+        progress.done()
     return len(out)

@@ -266,6 +266,9 @@ def publish(work: str, url, period: str, as_of: str, export_root: str | None = N
                 # that work outside the GIL: the second core); the period commits only once they are
                 exporting = exports_pool.submit(finance.write_period_exports, staging, period, roster_out, changes,
                                                 change_view, previous_period, _budget_unit_names(work, fs))
+            log.info("publishing %s: %s roster rows, %s findings, %s changes against %s; writing them in one transaction "
+                     "(%.1fs in)", period, f"{len(roster_out):,}", f"{len(findings):,}", f"{len(changes):,}",
+                     previous_period or "no earlier period", time.perf_counter() - t0)
             table = roster_table.name
             try:
                 conn.execute(roster_table.delete().where(roster_table.c.period == period))

@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 
 import fsspec
@@ -800,6 +801,18 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     # The suites' verdict is taken with the batch gates' once every source is in; until then every
     # file is partial.
     persons_file = f"{inputs.staffing_dir}/persons__state.parquet"
+    # each source told as it is taken (rows, rate, how far): a province's sources are 10 s of work
+    # here before the suites' verdict, more on a slower machine, and an operator must tell slow from stuck
+    started = last = time.monotonic()
+    sources = ["staffing", "org", "finance"] + (["hr"] if inputs.hr_persons_file else [])
+
+    def told(source):
+        nonlocal last
+        now, acc = time.monotonic(), accounting[source]
+        log.info("standardise %s: %s %s rows read and screened in %.1fs (%s rows/s), %s quarantined; %d of %d sources, "
+                 "%.1fs in", period, source, f"{acc['rows_in']:,}", now - last, f"{acc['rows_in'] / max(now - last, 1e-9):,.0f}",
+                 f"{acc['rows_quarantined']:,}", sources.index(source) + 1, len(sources), now - started)
+        last = now
 
     def check(suite, frame):
         if suites is not None:
@@ -838,6 +851,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
                              record_key=pd.Series(record_keys(source, raw, file_name).array, index=frame.index))
         kept, bad = screen(source, frame, raw)
         accounting[source] = {"rows_in": len(frame), "rows_used": len(kept), "rows_quarantined": len(bad)}
+        told(source)
         # an amount the record keeps under its own name (payroll's yfgz) is already a number, row for row
         parsed = {a: frame[a].to_numpy() for a in AMOUNTS.get(source, ()) if a in frame.columns}
         del frame
@@ -926,6 +940,8 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     written, by_source = {"records": records.rows}, records.by_source
     quality = None
     if suites is not None:   # the input suites decide with the batch gates passed; every file is still partial
+        log.info("standardise %s: every source written, %.1fs in; waiting for the input suites' verdict", period,
+                 time.monotonic() - started)
         quality = suites.verdict()
     for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
                      ("budget_units", budget_units), ("quarantine_rows", quarantined)):

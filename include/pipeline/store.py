@@ -279,10 +279,11 @@ def lands(source: str):
 
 
 class Progress:
-    """Logs how far a long extract is (rows, pages, rate) every few seconds, so slow is not mistaken for stuck."""
+    """Logs how far a long extract is (rows, pages, rate) every few seconds, so slow is not mistaken for stuck.
+    ``unit``: what a step of it is called in the line (an extract's pages; a bulk insert's chunks)."""
 
-    def __init__(self, what: str, every: float = 5.0, total: int | None = None, logger=log):
-        self.what, self.every, self.total, self.log = what, every, total, logger
+    def __init__(self, what: str, every: float = 5.0, total: int | None = None, logger=log, unit: str = "pages"):
+        self.what, self.every, self.total, self.log, self.unit = what, every, total, logger, unit
         self.rows = self.pages = 0
         self.start = self.last = time.monotonic()
 
@@ -297,7 +298,7 @@ class Progress:
     def line(self) -> str:
         secs = max(time.monotonic() - self.start, 1e-9)
         of = f" of {self.total:,}" if self.total else ""
-        return f"{self.what}: {self.rows:,}{of} rows, {self.pages:,} pages, {self.rows / secs:,.0f} rows/s, {secs:.1f}s"
+        return f"{self.what}: {self.rows:,}{of} rows, {self.pages:,} {self.unit}, {self.rows / secs:,.0f} rows/s, {secs:.1f}s"
 
     def done(self) -> dict:
         self.log.info("%s (done)", self.line())
