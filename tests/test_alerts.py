@@ -312,15 +312,21 @@ def test_report_charts_are_real_pictures(province):
             assert len(im.convert("RGB").getcolors(1 << 20)) > 20, f"{name} looks blank"
 
 
-def test_report_rerun_replaces_its_rows(province):
-    from include.report.monthly import build
+def test_report_rerun_replaces_its_rows(province, monkeypatch, caplog):
+    """A rebuild replaces the period's rows with the same ones, and tells how far it is as it goes
+    (every PROGRESS_EVERY seconds: here after each jurisdiction)."""
+    from include.report import monthly
 
     second = province["runs"][2]
     before = table(province["url"], "SELECT * FROM monthly_report ORDER BY 1, 2, 3, 4").drop(columns="generated_at")
-    build(second["reconcile"]["dir"], province["url"], P2, province["root"], province["routes"])
+    monkeypatch.setattr(monthly, "PROGRESS_EVERY", 0.0)
+    caplog.set_level("INFO", logger="roster_sync")
+    built = monthly.build(second["reconcile"]["dir"], province["url"], P2, province["root"], province["routes"])
     after = table(province["url"], "SELECT * FROM monthly_report ORDER BY 1, 2, 3, 4").drop(columns="generated_at")
     pd.testing.assert_frame_equal(before, after)
     assert set(after.period) == {P1, P2}
+    told = [r.getMessage().split(" jurisdictions written")[0] for r in caplog.records if " jurisdictions written, " in r.getMessage()]
+    assert told == [f"monthly reports for {P2}: {n} of {len(built)}" for n in range(1, len(built) + 1)]
 
 
 def test_reports_built_in_batches_are_the_reports_built_at_once(province):

@@ -111,6 +111,11 @@ def _by_jurisdiction(df: pd.DataFrame, *also: str):
     return lambda *key: parts.get(key if also else key[0], empty)
 
 
+# How often a build tells how many jurisdictions it has written (seconds): a batch of a province's
+# jurisdictions is a minute of tables and charts on a slow machine, and an operator must tell slow from stuck.
+PROGRESS_EVERY = 5.0
+
+
 def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routing | None = None,
           trend_periods: int = 6, only: list[str] | None = None) -> dict:
     """Write the reports of every jurisdiction for ``period`` (of those in ``only`` when given:
@@ -159,7 +164,8 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
         u_j = _by_jurisdiction(_per_unit(spread[0], spread[1], unit_names))
         out, rows = {}, []
         zh = charts.cjk_font() is not None
-        for j in juris:
+        told = time.perf_counter()
+        for n, j in enumerate(juris, start=1):
             name = routing.region_name(j) if routing else f"区划 {j}"
             tables = _tables(s_j(j, "quota"), s_j(j, "non_establishment"), s_j(j, "leader_posts"), f_j(j), h_j(j), r_j(j),
                              periods, period, unit_names, _units_of(u_j(j)), x_j(j))
@@ -172,6 +178,9 @@ def build(work_dir: str, roster_url, period: str, out_root: str, routing: Routin
             _xlsx(target / f"{stem}.xlsx", name, j, period, tables)
             rows.extend(_rows(j, period, tables))
             out[j] = {"name": name, "html": str(html_path), "xlsx": str(target / f"{stem}.xlsx"), "charts": pngs}
+            if time.perf_counter() - told >= PROGRESS_EVERY:
+                told = time.perf_counter()
+                log.info("monthly reports for %s: %d of %d jurisdictions written, %.1fs in", period, n, len(juris), told - t0)
         now = dt.datetime.now(dt.timezone.utc)
         with database.writer(engine) as conn:     # one writer at a time: a second report run waits, then replaces
             if only is not None:
