@@ -279,8 +279,8 @@ def lands(source: str):
 
 
 class Progress:
-    """Logs how far a long extract is (rows, pages, rate) every few seconds, so slow is not mistaken for stuck.
-    ``unit``: what a step of it is called in the line (an extract's pages; a bulk insert's chunks)."""
+    """Logs how far a long step is (rows, steps, rate) every few seconds, so slow is not mistaken for stuck:
+    an extract's rows and pages, a bulk insert's rows and chunks (``unit``: what a step is called in the line)."""
 
     def __init__(self, what: str, every: float = 5.0, total: int | None = None, logger=log, unit: str = "pages"):
         self.what, self.every, self.total, self.log, self.unit = what, every, total, logger, unit
