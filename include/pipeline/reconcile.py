@@ -604,26 +604,23 @@ def identity_sets(con, persons: str, records: str) -> int:
     return con.execute("SELECT count(*) FROM identity_sets").fetchone()[0]
 
 
-def _person_stage(con, period: str, as_of: str, records: str | None = None, steps: "_Steps | None" = None) -> None:
+def _person_stage(con, period: str, as_of: str, steps: "_Steps", records: str | None = None) -> None:
     """Everything that needs only the persons at hand: their facts, their codes, their roster
     rows, and the per-unit partial counts (all of a person's records are always together).
     The identity sets cross persons: computed here from ``records`` (the standardised
     records), or, when none are given, already there (a partition reads the plan's).
     ``steps``: where each part is told as it ends (:class:`_Steps`)."""
     _people(con, period)
-    if steps is not None:
-        steps.told(f"{con.execute('SELECT count(*) FROM people').fetchone()[0]:,} persons' facts joined")
+    steps.told(f"{con.execute('SELECT count(*) FROM people').fetchone()[0]:,} persons' facts joined")
     con.execute(PEOPLE_MULTI_SQL)
     if records is not None:
         identity_sets(con, "SELECT person_id FROM people", records)
     con.execute(_sql(PERSON_FINDINGS_SQL, period))
-    if steps is not None:
-        steps.told(f"{con.execute('SELECT count(*) FROM person_findings').fetchone()[0]:,} person findings")
+    steps.told(f"{con.execute('SELECT count(*) FROM person_findings').fetchone()[0]:,} person findings")
     for name, query in UNIT_PARTIALS_SQL.items():
         con.execute(f"CREATE OR REPLACE TABLE {name} AS {query}")
     _roster(con, period, as_of)
-    if steps is not None:
-        steps.told(f"roster of {con.execute('SELECT count(*) FROM roster').fetchone()[0]:,} built")
+    steps.told(f"roster of {con.execute('SELECT count(*) FROM roster').fetchone()[0]:,} built")
 
 
 def _unit_stage(con) -> None:
@@ -819,7 +816,7 @@ def reconcile(std: str, out: str | None = None, as_of: str | None = None, thread
         resolve(con, std)
         linked, unlinked = con.execute("SELECT count(person_id), count(*) - count(person_id) FROM links").fetchone()
         steps.told(f"records resolved ({linked:,} invalid IDs linked to a person, {unlinked:,} not)")
-        _person_stage(con, period, as_of or str(P.last_day(period)), _records(std), steps)
+        _person_stage(con, period, as_of or str(P.last_day(period)), steps, _records(std))
         # the persons' facts are in their codes and roster rows now: what they held (about 1 GB at
         # 2M persons) is let go before the roster is sorted and written and the evidence is read
         con.execute("DROP TABLE people")
@@ -948,7 +945,7 @@ def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, thre
                         WHERE person_id IN (SELECT person_id FROM mine)""")
         _source_views(con)
         _read_identity_sets(con, out)
-        _person_stage(con, period, as_of or str(P.last_day(period)), steps=_Steps(f"reconcile {period}, partition {part}", t0))
+        _person_stage(con, period, as_of or str(P.last_day(period)), _Steps(f"reconcile {period}, partition {part}", t0))
         _copy(con, target, {"person_findings": "SELECT * FROM person_findings",
                             "roster": f"SELECT {', '.join(ROSTER_COLUMNS)} FROM roster",
                             **{name: f"SELECT * FROM {name}" for name in UNIT_PARTIALS_SQL}})
