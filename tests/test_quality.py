@@ -311,6 +311,32 @@ def test_the_records_suite_is_given_the_parts_as_the_file_has_them(run, tmp_path
     assert not list(scratch.iterdir())
 
 
+def test_a_suite_that_reads_no_values_still_counts_the_rows(tmp_path):
+    """A deployment's suite may name its columns only to say they exist (its value checks dropped,
+    say, through ``ROSTER_SYNC_EXPECTATIONS_DIR``): the worker's frame still has every row, so
+    the row count is the data's (a table of no columns written as a part came back with none)."""
+    from include.quality.gates import validate
+    from include.quality.input_suites import InputSuites, SuiteParts, read_parts_for_suite
+
+    exp = tmp_path / "expectations"
+    exp.mkdir()
+    (exp / "raw_org.json").write_text(json.dumps({"name": "raw_org", "expectations": [
+        {"type": "expect_column_to_exist", "kwargs": {"column": "sfzh"}, "meta": {"severity": "critical"}},
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 3}, "meta": {"severity": "critical"}}]}))
+    frame = pd.DataFrame({"sfzh": ["a", "b", "c"], "xm": ["x", "y", "z"]})
+    parts = SuiteParts.of("raw_org", frame, str(exp))
+    try:
+        given = read_parts_for_suite(parts.finish(), "raw_org", parts.names, str(exp))
+    finally:
+        parts.remove()
+    assert len(given) == 3 and list(given.columns) == ["sfzh"]
+    assert validate(given, "raw_org", str(tmp_path / "gx"), data_docs=False, expectations_dir=exp).success
+    suites = InputSuites(str(tmp_path / "gx"), str(tmp_path / "q"), "no-values")   # and through the worker
+    suites.expectations = str(exp)
+    suites.frame("raw_org", frame)
+    assert suites.verdict()["raw_org"]["success"]
+
+
 def test_a_worker_gone_mid_run_fails_the_run_clearly(run, tmp_path):
     """A worker killed mid-run (out of memory, say) fails the run with a clear error instead of
     waiting forever; the next run starts another."""
