@@ -244,9 +244,13 @@ def test_every_record_carries_its_key_in_its_own_system(published, small_world):
     std = published["runs"][2]["standardise"]["dir"]
     records = pd.read_parquet(f"{std}/records.parquet")
     assert records.record_key.notna().all() and not records.record_key.duplicated().any()
-    # each source's records beside their rows as received (received_<source>.parquet, in rec_no order)
+    # each source's records beside their rows as received (read back from the raw files, by rec_no)
+    from include.pipeline.standardise import received_rows
+
+    entries = json.load(open(f"{std}/_summary.json"))["received"]
     by = {s: records[records.source == s].reset_index(drop=True) for s in ("staffing", "org", "finance", "hr")}
-    received = {s: pd.read_parquet(f"{std}/received_{s}.parquet").iloc[by[s].rec_no].reset_index(drop=True) for s in by}
+    received = {s: received_rows(entries[s], by[s].rec_no).to_pandas().set_index("file_row_number")
+                .loc[by[s].rec_no].reset_index(drop=True) for s in by}
     assert (by["staffing"].record_key == "persons|" + by["staffing"].record_id).all()
     org = by["org"].record_key.str.split("|", expand=True)
     assert (org[0] == "gbxx").all() and (org[1] == received["org"].sfzh.str.strip()).all()
@@ -259,6 +263,66 @@ def test_every_record_carries_its_key_in_its_own_system(published, small_world):
     rows = pd.read_csv(small_world / "hr" / "cbry_202611.csv", encoding="gb18030", dtype=str, keep_default_na=False)
     nth = rows["公民身份号码"].iloc[hr[1].astype(int).to_numpy() - 1].to_numpy()
     assert (nth == received["hr"]["公民身份号码"].to_numpy()).all()
+
+
+def test_a_findings_facts_are_read_from_the_raw_files_as_their_copies_gave_them(published, tmp_path):
+    """The model keeps a reference to each source's raw file, not a copy of its rows as received
+    (``_summary.json`` ``received``): reconciling the period gives the same evidence, facts and all,
+    as a model that kept copies (standardise before it kept references; what reconcile still reads
+    where a model has them): each raw file's rows, staffing's without the tombstones, our ``_``
+    columns left out, the amounts as numbers of the type the whole column gives."""
+    import shutil
+
+    from include.pipeline import standardise as S
+    from include.pipeline.reconcile import reconcile
+
+    std = published["runs"][2]["standardise"]["dir"]
+    summary = json.load(open(f"{std}/_summary.json"))
+    assert set(summary["received"]) == {"staffing", "org", "finance", "hr"}
+    assert not [f for f in os.listdir(std) if f.startswith("received_")]
+    reconcile(std, str(tmp_path / "refs"), as_of=D2)
+    copies = tmp_path / "copies" / "std"
+    shutil.copytree(std, copies)
+    for source, entry in summary["received"].items():
+        raw = pd.read_parquet(entry["file"])
+        raw = S.active_persons(raw) if source == "staffing" else raw
+        raw = raw[[c for c in raw.columns if not c.startswith("_")]].copy()
+        for amount in S.AMOUNTS.get(source, ()):
+            raw[amount] = S.to_number(raw[amount])
+        raw.to_parquet(copies / f"received_{source}.parquet", index=False)
+    del summary["received"]
+    (copies / "_summary.json").write_text(json.dumps(summary))
+    reconcile(str(copies), str(tmp_path / "copies"), as_of=D2)
+    refs, kept = (pd.read_parquet(tmp_path / d / "evidence.parquet") for d in ("refs", "copies"))
+    assert set(refs.ev_source) >= {"staffing", "org", "finance", "hr"} and refs.facts.notna().all()
+    assert refs[refs.ev_source == "finance"].facts.str.contains(r'"yfgz":-?[0-9]').all(), "pay as a number"
+    pd.testing.assert_frame_equal(refs, kept)
+
+
+def test_a_raw_file_written_again_since_standardise_stops_reconcile_clearly(published, tmp_path):
+    """A raw file written again after the period was standardised from it (its extract rerun alone)
+    no longer holds the model's rows: reconcile stops with what to do instead of giving a finding
+    another record's facts, and writes nothing."""
+    import shutil
+
+    from include.pipeline import standardise as S
+    from include.pipeline.reconcile import reconcile
+
+    std = tmp_path / "std"
+    shutil.copytree(published["runs"][2]["standardise"]["dir"], std)
+    summary = json.loads((std / "_summary.json").read_text())
+    entry = summary["received"]["finance"]
+    rewritten = tmp_path / "gz_ff.parquet"   # the same file, written again with one row fewer
+    pd.read_parquet(entry["file"]).iloc[:-1].to_parquet(rewritten, index=False)
+    summary["received"]["finance"] = {**entry, "file": str(rewritten)}
+    (std / "_summary.json").write_text(json.dumps(summary))
+    with pytest.raises(S.ReceivedChanged, match="written again since the period was standardised.*standardise the period again"):
+        reconcile(str(std), str(tmp_path / "out"), as_of=D2)
+    assert not (tmp_path / "out" / "evidence.parquet").exists() and not (tmp_path / "out" / "roster.parquet").exists()
+    rewritten.unlink()   # and one that is gone
+    with pytest.raises(S.ReceivedChanged, match="is gone: extract and standardise the period again"):
+        reconcile(str(std), str(tmp_path / "out"), as_of=D2)
+    assert S.fingerprint(__import__("fsspec").filesystem("file"), entry["file"]) == entry["fingerprint"]
 
 
 def test_only_a_record_whose_id_is_invalid_keeps_its_id_as_written(published):

@@ -171,7 +171,7 @@ def test_a_failing_rerun_keeps_the_last_complete_model(run, monkeypatch):
         return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())}
 
     before = files()
-    assert {"records.parquet", "received_staffing.parquet", "units.parquet", "_summary.json"} <= set(before)
+    assert {"records.parquet", "units.parquet", "_summary.json"} <= set(before)
     with monkeypatch.context() as m:
         m.setattr(S, "freshness_gates", lambda *a: ["the staffing snapshot is 99 days old (limit 7)"])
         with pytest.raises(QualityGateFailed, match="99 days old"):

@@ -172,3 +172,25 @@ def test_a_task_process_allocates_arrow_memory_from_jemalloc_unless_told_otherwi
             "pd.DataFrame({'a': ['x'] * 10}).to_parquet('/dev/null'); print(pa.default_memory_pool().backend_name)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("left_at", [[], [0], [0, 1, 2], [1, 2, 5, 9], [3, 4, 5, 6, 7, 8, 9], list(range(10, 40, 3))])
+def test_a_record_is_read_back_from_its_row_among_the_rows_that_are_not_tombstones(tmp_path, left_at):
+    """:func:`received_rows` of staffing's persons: record ``rec_no`` k is the k-th row that is not
+    a tombstone (``status`` ``left``), as :func:`read_active_persons` numbers them, wherever the
+    tombstones are (first, in runs, last); our ``_`` columns left out, the rows in ``rec_no`` order."""
+    import fsspec
+
+    n = 40
+    status = np.where(np.isin(np.arange(n), left_at), S.LEFT, "active").astype(object)
+    status[n - 1] = None if n - 1 not in left_at else status[n - 1]   # a null status is not a tombstone
+    path = str(tmp_path / "persons__state.parquet")
+    pd.DataFrame({"record_id": [f"r{i}" for i in range(n)], "status": status, "_page": np.arange(n) // 7}).to_parquet(path)
+    active = S.read_active_persons(path)
+    entry = {"file": path, "fingerprint": S.fingerprint(fsspec.filesystem("file"), path), "active_only": True, "amounts": {}}
+    wanted = np.arange(len(active))[::-1]   # asked in any order, with repeats
+    rows = S.received_rows(entry, np.concatenate([wanted, wanted[:3]]))
+    assert rows.column_names == ["record_id", "status", "file_row_number"]
+    assert rows["file_row_number"].to_pylist() == list(range(len(active)))
+    assert rows["record_id"].to_pylist() == active.record_id.tolist()
+    assert S.received_rows(entry, []).num_rows == 0

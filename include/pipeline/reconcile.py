@@ -643,8 +643,8 @@ def _unit_stage(con) -> None:
 # --- evidence (OUTPUTS.md "Evidence"): the source records each finding rests on -------------------
 #
 # One row per finding and record: the finding's key columns, the record's source and key in
-# its own system, and (for a source record) its rec_no, whose fields as received are in
-# std/received_<source>.parquet; a staffing reference item (unit, quota, leader post) has
+# its own system, and (for a source record) its rec_no, whose fields as received are read
+# from the raw file std/_summary.json names (``received``); a staffing reference item (unit, quota, leader post) has
 # ``ref`` set and its facts from the reference tables. Which records: the catalogue's
 # evidence sources for person codes (every used record of the person, or of every person of
 # a DUPLICATE_IDENTITY set, plus the unit item of LEADER_RANK_MISMATCH's rows and of
@@ -727,17 +727,31 @@ SELECT DISTINCT * FROM (
 
 
 def _evidence(con, std: str) -> int:
-    """The table ``evidence`` with each record's facts (JSON, the fields as received)."""
+    """The table ``evidence`` with each record's facts (JSON, the fields as received): read from the
+    raw files the model was standardised from (:func:`include.pipeline.standardise.received_rows`),
+    or, for a model standardised before it kept references, from its copies (``received_<source>``)."""
     import os
 
+    from include.pipeline.standardise import received_rows
+
     con.execute(_evidence_sql())
-    records = [f"""SELECT '{source}' AS ev_source, file_row_number AS rec_no,
-                          CAST(json_merge_patch(to_json(t), '{{"file_row_number": null}}') AS VARCHAR) AS facts
-                   FROM read_parquet({_q(path)}, file_row_number = true) t
-                   WHERE file_row_number IN (SELECT rec_no FROM evidence WHERE ev_source = '{source}' AND ref IS NULL)"""
-               for source in ("staffing", "org", "finance", "hr")
-               # none in a test's hand-built std/, or for HR in a period with no export
-               if os.path.exists(path := f"{std}/received_{source}.parquet")]
+    fs, _ = fsspec.core.url_to_fs(std)
+    with fs.open(f"{std}/_summary.json") as fh:
+        received = json.load(fh).get("received") or {}
+    records = []
+    for source in ("staffing", "org", "finance", "hr"):
+        wanted = f"SELECT rec_no FROM evidence WHERE ev_source = '{source}' AND ref IS NULL"
+        if source in received:
+            rows = received_rows(received[source], con.execute(wanted).fetchnumpy()["rec_no"], fs)
+            con.register(f"received_{source}", rows)
+            table = f"received_{source}"
+        elif os.path.exists(path := f"{std}/received_{source}.parquet"):
+            table = f"read_parquet({_q(path)}, file_row_number = true)"
+        else:   # none in a test's hand-built std/, or for HR in a period with no export
+            continue
+        records.append(f"""SELECT '{source}' AS ev_source, file_row_number AS rec_no,
+                                  CAST(json_merge_patch(to_json(t), '{{"file_row_number": null}}') AS VARCHAR) AS facts
+                           FROM {table} t WHERE file_row_number IN ({wanted})""")
     refs = [f"SELECT '{table}' AS ev_source, {key} AS ref_key, CAST(to_json(t) AS VARCHAR) AS facts "
             f"FROM {table} t WHERE {key} IN (SELECT record_key FROM evidence WHERE ref = '{table}')"
             for table, key in REFERENCE_KEYS.items()]

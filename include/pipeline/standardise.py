@@ -11,6 +11,10 @@ Reads what the run's extracts landed (``raw/<source>/<ds>/``) and writes, under
   reads), the normalised name, the unit's credit code, and each source's own columns (null
   where a source has none).
 
+Each source's rows as received (a finding's evidence: its records' fields) are not copied: the
+summary's ``received`` names the raw file of each, with its fingerprint, and reconcile reads the
+few rows its findings rest on from there (:func:`received_rows`).
+
 Records used: staffing ``persons`` with ``status`` active, every organisation row, the
 payroll rows of ``M``, and the rows of the latest HR export whose period is not after ``M``.
 
@@ -25,8 +29,8 @@ missing column, or a failed critical expectation of the input suites in
 The input suites run in a worker process beside this one (:mod:`include.quality.input_suites`),
 on the raw files as received: sent at the start, decided with the batch gates at the end.
 
-Memory: the sources are taken one at a time (read, screened, their records and rows as
-received written, the writes on a thread beside the next source) and let go before the next
+Memory: the sources are taken one at a time (read, screened, their records written, the
+writes on a thread beside the next source) and let go before the next
 is read, but for one source's kept rows, given their ID columns on a thread of their own while
 the next source is read and screened. Every file is written under a ``.partial`` name and
 named as the model's only when the run has passed every gate, so a failed run leaves the last
@@ -400,6 +404,75 @@ def to_number(col: pd.Series) -> pd.Series:
     return pd.Series(out, index=col.index)
 
 
+class ReceivedChanged(RuntimeError, NotRetryable):
+    """A raw file the model was standardised from has been written again since (its extract rerun
+    alone), or is gone: its rows are no longer the model's, so a finding's facts cannot be read from it."""
+
+
+def fingerprint(fs, path: str) -> str:
+    """A raw file's identity: a hash of its Parquet footer (rows, row groups, each column chunk's
+    sizes and statistics). The same file has the same one; a file written again with other rows
+    has another."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    with fs.open(path, "rb") as fh:
+        footer = pq.read_metadata(fh).to_dict()
+    return hashlib.sha256(json.dumps(footer, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def received_rows(entry: dict, rec_nos, fs=None):
+    """The rows ``rec_nos`` of a source as received (OUTPUTS.md "Evidence": the record's fields as
+    received, amounts as numbers), read from the raw file the model was standardised from: an
+    Arrow table of the fields in the file's order (not ours, ``_``-prefixed), each amount a number
+    of the type :func:`to_number` gave the whole column, and ``file_row_number``, the record's
+    ``rec_no``. ``entry`` is the summary's ``received`` entry of the source (written by
+    :func:`standardise`): the file, its :func:`fingerprint`, whether only its active rows are
+    numbered (staffing's persons: the tombstones of those who left are not records), the amounts.
+
+    The model keeps a reference, not a copy: the raw layer is kept anyway, and copying every row
+    of every source (to read a few hundred back) was 2.4 s of the task's CPU and 210 MB a night at
+    2M persons. A file written again since (:func:`fingerprint`) raises :class:`ReceivedChanged`."""
+    import duckdb
+    import pyarrow as pa
+
+    path = entry["file"]
+    fs = fs or fsspec.core.url_to_fs(path)[0]
+    try:
+        changed = fingerprint(fs, path) != entry["fingerprint"]
+    except FileNotFoundError:
+        raise ReceivedChanged(f"{path}, which the period was standardised from, is gone: extract and standardise the "
+                              "period again, then reconcile it") from None
+    if changed:
+        raise ReceivedChanged(f"{path} has been written again since the period was standardised from it (its extract "
+                              "rerun alone?): standardise the period again, then reconcile it")
+    rec_no = np.unique(np.asarray(rec_nos, dtype=np.int64))
+    quoted = "'" + path.replace("'", "''") + "'"
+    con = duckdb.connect()
+    try:
+        file_row = rec_no
+        if entry.get("active_only"):   # numbered among the rows that are not tombstones (read_active_persons):
+            # the k-th such row is the least f with f = k + (tombstones at or before f), found by iterating from k
+            left = np.sort(con.sql(f"SELECT file_row_number FROM read_parquet({quoted}, file_row_number = true) "
+                                   f"WHERE status = '{LEFT}'").fetchnumpy()["file_row_number"].astype(np.int64))
+            while not np.array_equal(step := rec_no + np.searchsorted(left, file_row, side="right"), file_row):
+                file_row = step
+        con.register("wanted", pa.table({"file_row_number": file_row, "rec_no": rec_no}))
+        rows = con.sql(f"""
+            SELECT t.* EXCLUDE (file_row_number), w.rec_no AS file_row_number
+            FROM read_parquet({quoted}, file_row_number = true) t JOIN wanted w USING (file_row_number)
+            ORDER BY w.rec_no""").to_arrow_table()
+    finally:
+        con.close()
+    fields = [c for c in rows.column_names if not c.startswith("_")]
+    rows = rows.select(fields)
+    for amount, dtype in entry.get("amounts", {}).items():
+        values = to_number(pd.Series(rows[amount].to_pylist(), dtype="string")).astype(dtype)
+        rows = rows.set_column(rows.schema.get_field_index(amount), amount, pa.array(values, from_pandas=True))
+    return rows
+
+
 def _write_parquet(fs, path: str, df: pd.DataFrame, statistics=True) -> None:
     """A frame of the standardised model as Parquet: LZ4 (written and read faster than Snappy here,
     a few % larger), min/max statistics only for ``statistics`` (the columns readers filter on)."""
@@ -646,9 +719,8 @@ class _Writes:
     """The model's large files written on a thread beside the next source's reading and screening:
     Arrow's Parquet writer works outside the GIL, on the other core. At most ``depth`` writes wait,
     so at most that many parts of sources already taken are held beside the one being screened.
-    Written to from two threads (the received rows from the main one, the records from
-    :class:`_RecordsWriter`'s), in the order they come. (:class:`_RecordsWriter` makes its parts
-    through one of its own, ``name`` ``standardise-records``: one part waiting at most.)"""
+    Written to by :class:`_RecordsWriter`, which makes its parts on a thread of its own (``name``
+    ``standardise-records``: one part waiting at most), in the order they come."""
 
     def __init__(self, depth: int = 1, name: str = "standardise-writes"):
         import threading
@@ -791,7 +863,7 @@ def _standardise(root: str, ds: str, period: str, out: str, validate_inputs: boo
 
 def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: Inputs, records: _RecordsWriter,
                          staged: _Staged, writes: _Writes, suites) -> dict:
-    quarantine, accounting = [], {}
+    quarantine, accounting, received = [], {}, {}
     # The input suites (Great Expectations: schema, enumerations, keys, ID and credit-code shapes) run
     # in a worker process on each source's rows as received (:mod:`include.quality.input_suites`):
     # each handed over as soon as it is read, before the checks here that can stop the run (a
@@ -844,7 +916,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     budget_units = pd.DataFrame({"dwbm": ys.dwbm.astype("string").str.strip(), "credit": credit,
                                  "dwmc": ys.dwmc, "qhdm": _code(ys.qhdm)})
 
-    def take(source, frame, raw, file_name=None):
+    def take(source, frame, raw, path, file_name=None):
         raw = raw.reset_index(drop=True)
         # the keys' Arrow array itself, on the frame's index (as numpy they became 2M Python strings, then text again)
         frame = frame.assign(rec_no=np.arange(len(frame)),
@@ -856,14 +928,13 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         parsed = {a: frame[a].to_numpy() for a in AMOUNTS.get(source, ()) if a in frame.columns}
         del frame
         quarantine.append(bad)
-        # the evidence's facts: each source's rows as received, in rec_no order, amounts as numbers;
-        # written first, on the write thread while this one gives the kept rows their ID columns (the
-        # other way round, the second write waited for the first: 4.6 s of the task at 2M)
-        raw = raw[[c for c in raw.columns if not str(c).startswith("_")]]   # copy-on-write: no copy made
-        for amount in AMOUNTS.get(source, ()):
-            if amount in raw:
-                raw[amount] = parsed[amount] if amount in parsed else to_number(raw[amount])
-        writes.submit(_write_parquet, fs, staged.path(f"{out}/received_{source}.parquet"), raw, False)
+        # the evidence's facts: each source's rows as received, read back from the raw file when a
+        # finding needs them (:func:`received_rows`); what reading them needs is noted here: the file,
+        # its fingerprint, and each amount's type (decided over the whole column, as to_number does)
+        amounts = {a: str((parsed[a] if a in parsed else to_number(raw[a])).dtype)
+                   for a in AMOUNTS.get(source, ()) if a in raw.columns}
+        received[source] = {"file": path, "fingerprint": fingerprint(fs, path), "rows": len(raw),
+                            "active_only": source == "staffing", "amounts": amounts}
         del raw
         records.add(kept)
         del kept
@@ -877,14 +948,14 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         "personnel_class": sp.personnel_class, "quota_type": sp.quota_type,
         "non_establishment_category": sp.non_establishment_category, "post_category": sp.post_category,
         "position": sp.position, "entered_on": sp.entered_on, "slip_no": sp.slip_no, "status": sp.status,
-    }), sp)
+    }), sp, persons_file)
     del sp   # written and checked: let go before the next source is read
     org = _read(inputs.org_file)
     check(RAW_SUITES["org"], org)
     take("org", pd.DataFrame({
         "source": "org", "raw_id": org.sfzh, "name": org.xm, "unit_code": _code(org.dwdm),
         "sfld": org.sfld, "ldlb": org.ldlb, "zwcc": org.zwcc, "xb": org.xb, "csrq": org.csrq,
-    }), org)
+    }), org, inputs.org_file)
     del org
     pay = _read(inputs.gz_ff_file)
     check(RAW_SUITES["finance"], pay)
@@ -895,7 +966,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         "source": "finance", "raw_id": pay.sfzh, "name": pay.xm,
         "unit_code": crosswalk(dwbm, credit), "dwbm": dwbm, "rylb": pay.rylb,
         "yfgz": to_number(pay.yfgz), "jfly": pay.jfly,
-    }), pay)
+    }), pay, inputs.gz_ff_file)
     del pay, dwbm
     if inputs.hr_persons_file:
         hr = _read(inputs.hr_persons_file)
@@ -920,7 +991,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
             "unit_code": crosswalk(emp_no, emp_credit), "emp_no": emp_no,
             "insured_status": named.insured_status, "hr_status": named.hr_status,
             "retired_on": retired.where(retired != "", pd.NA),
-        }), hr, file_name=inputs.hr_persons_file.rsplit("/", 1)[-1].removesuffix(".parquet"))
+        }), hr, inputs.hr_persons_file, file_name=inputs.hr_persons_file.rsplit("/", 1)[-1].removesuffix(".parquet"))
         del hr, named, emp_no, retired
     quarantined = pd.concat(quarantine, ignore_index=True)
     failures = batch_gates(accounting, _previous_counts(base.rstrip("/"), fs, ds))
@@ -950,7 +1021,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     staged.commit()
     summary = {"ds": ds, "period": period, "dir": out, "rows": written, "hr_period": inputs.hr_period,
                "sources": by_source,
-               "accounting": accounting, "quality": quality, "invalid_credit_codes": broken,
+               "accounting": accounting, "quality": quality, "invalid_credit_codes": broken, "received": received,
                "inputs": inputs.__dict__}
     with fs.open(f"{out}/_summary.json", "w") as fh:
         json.dump(summary, fh, ensure_ascii=False, indent=1)
