@@ -245,11 +245,11 @@ def test_every_record_carries_its_key_in_its_own_system(published, small_world):
     records = pd.read_parquet(f"{std}/records.parquet")
     assert records.record_key.notna().all() and not records.record_key.duplicated().any()
     # each source's records beside their rows as received (read back from the raw files, by rec_no)
-    from include.pipeline.standardise import received_rows
+    from include.pipeline.received import received_rows
 
     entries = json.load(open(f"{std}/_summary.json"))["received"]
     by = {s: records[records.source == s].reset_index(drop=True) for s in ("staffing", "org", "finance", "hr")}
-    received = {s: received_rows(entries[s], by[s].rec_no).to_pandas().set_index("file_row_number")
+    received = {s: received_rows(entries[s], by[s].rec_no).to_pandas().set_index("rec_no")
                 .loc[by[s].rec_no].reset_index(drop=True) for s in by}
     assert (by["staffing"].record_key == "persons|" + by["staffing"].record_id).all()
     org = by["org"].record_key.str.split("|", expand=True)
@@ -305,7 +305,9 @@ def test_a_raw_file_written_again_since_standardise_stops_reconcile_clearly(publ
     another record's facts, and writes nothing."""
     import shutil
 
-    from include.pipeline import standardise as S
+    import fsspec
+
+    from include.pipeline.received import ReceivedChanged, fingerprint
     from include.pipeline.reconcile import reconcile
 
     std = tmp_path / "std"
@@ -316,13 +318,13 @@ def test_a_raw_file_written_again_since_standardise_stops_reconcile_clearly(publ
     pd.read_parquet(entry["file"]).iloc[:-1].to_parquet(rewritten, index=False)
     summary["received"]["finance"] = {**entry, "file": str(rewritten)}
     (std / "_summary.json").write_text(json.dumps(summary))
-    with pytest.raises(S.ReceivedChanged, match="written again since the period was standardised.*standardise the period again"):
+    with pytest.raises(ReceivedChanged, match="written again since the period was standardised.*standardise the period again"):
         reconcile(str(std), str(tmp_path / "out"), as_of=D2)
     assert not (tmp_path / "out" / "evidence.parquet").exists() and not (tmp_path / "out" / "roster.parquet").exists()
     rewritten.unlink()   # and one that is gone
-    with pytest.raises(S.ReceivedChanged, match="is gone: extract and standardise the period again"):
+    with pytest.raises(ReceivedChanged, match="is gone: extract and standardise the period again"):
         reconcile(str(std), str(tmp_path / "out"), as_of=D2)
-    assert S.fingerprint(__import__("fsspec").filesystem("file"), entry["file"]) == entry["fingerprint"]
+    assert fingerprint(fsspec.filesystem("file"), entry["file"]) == entry["fingerprint"]
 
 
 def test_only_a_record_whose_id_is_invalid_keeps_its_id_as_written(published):

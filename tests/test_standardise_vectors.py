@@ -93,6 +93,27 @@ def test_amounts_parsed_as_pandas_parses_them():
         assert np.array_equal(got.to_numpy(dtype=float), expected.to_numpy(dtype=float), equal_nan=True)
 
 
+def test_an_amount_read_back_is_the_number_its_whole_column_made_of_it():
+    """The evidence reads a few rows' amounts back from the raw file (:func:`include.pipeline.received._amount`):
+    each the number, and of the type, :func:`to_number` gave it parsing the whole column (plain
+    decimals by Arrow without pandas; anything else, one value as in the column)."""
+    from include.pipeline.received import _amount
+
+    rng = np.random.default_rng(7)
+    odd = ["1e5", " 12.5", "", None, "-0.10", "+3", ".5", "5.", "abc", "1,000", "123456789012345678901234.5"]
+    columns = ([f"{x:.2f}" for x in rng.uniform(0, 1e5, 300)] + odd, ["5000", "120", "-7"], ["5000", None], ["1.5", "2"],
+               [str(x) for x in rng.integers(-9, 10**6, 300)], ["99999999999999999999", "1"], ["18000000000000000000", "7"])
+    for values in columns:
+        whole = S.to_number(pd.Series(values, dtype="str"))
+        for _ in range(20):
+            at = np.sort(rng.choice(len(values), size=rng.integers(0, len(values) + 1), replace=False))
+            got = _amount([values[i] for i in at], str(whole.dtype))
+            expected = whole.iloc[at].tolist()
+            assert [type(v) for v in got if v is not None] == [type(v) for v in expected if v == v], values[:3]
+            assert [v for v in got if v is not None] == [v for v in expected if v == v], values[:3]
+            assert [v is None for v in got] == [v != v for v in expected], values[:3]
+
+
 def test_blank_as_trimming_leaves_it():
     values = ["", None, "a", " a ", *WHITESPACE, *(c * 3 for c in WHITESPACE), "\u200b", "中"]
     frame = pd.DataFrame({f: values for f in S.CONTRACT["org"][0]})
@@ -176,10 +197,12 @@ def test_a_task_process_allocates_arrow_memory_from_jemalloc_unless_told_otherwi
 
 @pytest.mark.parametrize("left_at", [[], [0], [0, 1, 2], [1, 2, 5, 9], [3, 4, 5, 6, 7, 8, 9], list(range(10, 40, 3))])
 def test_a_record_is_read_back_from_its_row_among_the_rows_that_are_not_tombstones(tmp_path, left_at):
-    """:func:`received_rows` of staffing's persons: record ``rec_no`` k is the k-th row that is not
+    """:func:`include.pipeline.received.received_rows` of staffing's persons: record ``rec_no`` k is the k-th row that is not
     a tombstone (``status`` ``left``), as :func:`read_active_persons` numbers them, wherever the
     tombstones are (first, in runs, last); our ``_`` columns left out, the rows in ``rec_no`` order."""
     import fsspec
+
+    from include.pipeline.received import fingerprint, received_rows
 
     n = 40
     status = np.where(np.isin(np.arange(n), left_at), S.LEFT, "active").astype(object)
@@ -187,10 +210,10 @@ def test_a_record_is_read_back_from_its_row_among_the_rows_that_are_not_tombston
     path = str(tmp_path / "persons__state.parquet")
     pd.DataFrame({"record_id": [f"r{i}" for i in range(n)], "status": status, "_page": np.arange(n) // 7}).to_parquet(path)
     active = S.read_active_persons(path)
-    entry = {"file": path, "fingerprint": S.fingerprint(fsspec.filesystem("file"), path), "active_only": True, "amounts": {}}
+    entry = {"file": path, "fingerprint": fingerprint(fsspec.filesystem("file"), path), "active_only": True, "amounts": {}}
     wanted = np.arange(len(active))[::-1]   # asked in any order, with repeats
-    rows = S.received_rows(entry, np.concatenate([wanted, wanted[:3]]))
-    assert rows.column_names == ["record_id", "status", "file_row_number"]
-    assert rows["file_row_number"].to_pylist() == list(range(len(active)))
+    rows = received_rows(entry, np.concatenate([wanted, wanted[:3]]))
+    assert rows.column_names == ["record_id", "status", "rec_no"]
+    assert rows["rec_no"].to_pylist() == list(range(len(active)))
     assert rows["record_id"].to_pylist() == active.record_id.tolist()
-    assert S.received_rows(entry, []).num_rows == 0
+    assert received_rows(entry, []).num_rows == 0

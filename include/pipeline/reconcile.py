@@ -728,30 +728,32 @@ SELECT DISTINCT * FROM (
 
 def _evidence(con, std: str) -> int:
     """The table ``evidence`` with each record's facts (JSON, the fields as received): read from the
-    raw files the model was standardised from (:func:`include.pipeline.standardise.received_rows`),
+    raw files the model was standardised from (:func:`include.pipeline.received.received_rows`),
     or, for a model standardised before it kept references, from its copies (``received_<source>``)."""
     import os
 
-    from include.pipeline.standardise import received_rows
+    from include.pipeline.received import received_facts
 
     con.execute(_evidence_sql())
     fs, _ = fsspec.core.url_to_fs(std)
     with fs.open(f"{std}/_summary.json") as fh:
         received = json.load(fh).get("received") or {}
-    records = []
+    records, read = [], []
     for source in ("staffing", "org", "finance", "hr"):
         wanted = f"SELECT rec_no FROM evidence WHERE ev_source = '{source}' AND ref IS NULL"
         if source in received:
-            rows = received_rows(received[source], con.execute(wanted).fetchnumpy()["rec_no"], fs)
-            con.register(f"received_{source}", rows)
-            table = f"received_{source}"
+            keys = [r[0] for r in con.execute(wanted).fetchall()]
+            read += [(source, rec_no, facts) for rec_no, facts in received_facts(received[source], keys, fs)]
         elif os.path.exists(path := f"{std}/received_{source}.parquet"):
-            table = f"read_parquet({_q(path)}, file_row_number = true)"
-        else:   # none in a test's hand-built std/, or for HR in a period with no export
-            continue
-        records.append(f"""SELECT '{source}' AS ev_source, file_row_number AS rec_no,
-                                  CAST(json_merge_patch(to_json(t), '{{"file_row_number": null}}') AS VARCHAR) AS facts
-                           FROM {table} t WHERE file_row_number IN ({wanted})""")
+            records.append(f"""SELECT '{source}' AS ev_source, file_row_number AS rec_no,
+                                      CAST(json_merge_patch(to_json(t), '{{"file_row_number": null}}') AS VARCHAR) AS facts
+                               FROM read_parquet({_q(path)}, file_row_number = true) t WHERE file_row_number IN ({wanted})""")
+        # (neither: a test's hand-built std/, or HR in a period with no export)
+    if received:   # the facts read from the raw files, handed over as lists (an Arrow table would import pandas)
+        con.execute("""CREATE OR REPLACE TEMP TABLE received_facts AS
+                       SELECT unnest($1::VARCHAR[]) AS ev_source, unnest($2::BIGINT[]) AS rec_no, unnest($3::VARCHAR[]) AS facts""",
+                    [[r[0] for r in read], [r[1] for r in read], [r[2] for r in read]])
+        records.append("SELECT ev_source, rec_no, facts FROM received_facts")
     refs = [f"SELECT '{table}' AS ev_source, {key} AS ref_key, CAST(to_json(t) AS VARCHAR) AS facts "
             f"FROM {table} t WHERE {key} IN (SELECT record_key FROM evidence WHERE ref = '{table}')"
             for table, key in REFERENCE_KEYS.items()]

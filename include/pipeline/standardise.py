@@ -13,7 +13,7 @@ Reads what the run's extracts landed (``raw/<source>/<ds>/``) and writes, under
 
 Each source's rows as received (a finding's evidence: its records' fields) are not copied: the
 summary's ``received`` names the raw file of each, with its fingerprint, and reconcile reads the
-few rows its findings rest on from there (:func:`received_rows`).
+few rows its findings rest on from there (:func:`include.pipeline.received.received_rows`).
 
 Records used: staffing ``persons`` with ``status`` active, every organisation row, the
 payroll rows of ``M``, and the rows of the latest HR export whose period is not after ``M``.
@@ -57,6 +57,7 @@ from include.pipeline.extract.finance import GZ_FF, YS_DW
 from include.pipeline.extract.hr import COLUMNS as HR_COLUMNS
 from include.pipeline.extract.org import FIELDS as ORG_FIELDS
 from include.pipeline.extract.staffing import COLLECTIONS as STAFFING_COLLECTIONS
+from include.pipeline.received import AMOUNTS, DECIMAL, INTEGER, LEFT, fingerprint
 from include.pipeline.store import latest_manifest, path_lock
 from include.quality.gates import QualityGateFailed
 
@@ -377,9 +378,6 @@ def _as_json(rows: pd.DataFrame) -> np.ndarray:
                       axis=1).to_numpy()
 
 
-# The amounts among the fields as received (written as numbers in the evidence's facts).
-AMOUNTS = {"finance": ("yfgz",), "hr": ("缴费基数",)}
-INTEGER, DECIMAL = r"^[+-]?[0-9]+$", r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
 
 
 def to_number(col: pd.Series) -> pd.Series:
@@ -402,75 +400,6 @@ def to_number(col: pd.Series) -> pd.Series:
     if not plain.all():
         out[~plain] = pd.to_numeric(col[~plain], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return pd.Series(out, index=col.index)
-
-
-class ReceivedChanged(RuntimeError, NotRetryable):
-    """A raw file the model was standardised from has been written again since (its extract rerun
-    alone), or is gone: its rows are no longer the model's, so a finding's facts cannot be read from it."""
-
-
-def fingerprint(fs, path: str) -> str:
-    """A raw file's identity: a hash of its Parquet footer (rows, row groups, each column chunk's
-    sizes and statistics). The same file has the same one; a file written again with other rows
-    has another."""
-    import hashlib
-
-    import pyarrow.parquet as pq
-
-    with fs.open(path, "rb") as fh:
-        footer = pq.read_metadata(fh).to_dict()
-    return hashlib.sha256(json.dumps(footer, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
-def received_rows(entry: dict, rec_nos, fs=None):
-    """The rows ``rec_nos`` of a source as received (OUTPUTS.md "Evidence": the record's fields as
-    received, amounts as numbers), read from the raw file the model was standardised from: an
-    Arrow table of the fields in the file's order (not ours, ``_``-prefixed), each amount a number
-    of the type :func:`to_number` gave the whole column, and ``file_row_number``, the record's
-    ``rec_no``. ``entry`` is the summary's ``received`` entry of the source (written by
-    :func:`standardise`): the file, its :func:`fingerprint`, whether only its active rows are
-    numbered (staffing's persons: the tombstones of those who left are not records), the amounts.
-
-    The model keeps a reference, not a copy: the raw layer is kept anyway, and copying every row
-    of every source (to read a few hundred back) was 2.4 s of the task's CPU and 210 MB a night at
-    2M persons. A file written again since (:func:`fingerprint`) raises :class:`ReceivedChanged`."""
-    import duckdb
-    import pyarrow as pa
-
-    path = entry["file"]
-    fs = fs or fsspec.core.url_to_fs(path)[0]
-    try:
-        changed = fingerprint(fs, path) != entry["fingerprint"]
-    except FileNotFoundError:
-        raise ReceivedChanged(f"{path}, which the period was standardised from, is gone: extract and standardise the "
-                              "period again, then reconcile it") from None
-    if changed:
-        raise ReceivedChanged(f"{path} has been written again since the period was standardised from it (its extract "
-                              "rerun alone?): standardise the period again, then reconcile it")
-    rec_no = np.unique(np.asarray(rec_nos, dtype=np.int64))
-    quoted = "'" + path.replace("'", "''") + "'"
-    con = duckdb.connect()
-    try:
-        file_row = rec_no
-        if entry.get("active_only"):   # numbered among the rows that are not tombstones (read_active_persons):
-            # the k-th such row is the least f with f = k + (tombstones at or before f), found by iterating from k
-            left = np.sort(con.sql(f"SELECT file_row_number FROM read_parquet({quoted}, file_row_number = true) "
-                                   f"WHERE status = '{LEFT}'").fetchnumpy()["file_row_number"].astype(np.int64))
-            while not np.array_equal(step := rec_no + np.searchsorted(left, file_row, side="right"), file_row):
-                file_row = step
-        con.register("wanted", pa.table({"file_row_number": file_row, "rec_no": rec_no}))
-        rows = con.sql(f"""
-            SELECT t.* EXCLUDE (file_row_number), w.rec_no AS file_row_number
-            FROM read_parquet({quoted}, file_row_number = true) t JOIN wanted w USING (file_row_number)
-            ORDER BY w.rec_no""").to_arrow_table()
-    finally:
-        con.close()
-    fields = [c for c in rows.column_names if not c.startswith("_")]
-    rows = rows.select(fields)
-    for amount, dtype in entry.get("amounts", {}).items():
-        values = to_number(pd.Series(rows[amount].to_pylist(), dtype="string")).astype(dtype)
-        rows = rows.set_column(rows.schema.get_field_index(amount), amount, pa.array(values, from_pandas=True))
-    return rows
 
 
 def _write_parquet(fs, path: str, df: pd.DataFrame, statistics=True) -> None:
@@ -568,7 +497,6 @@ def usable_rows(source: str, raw: pd.DataFrame, key: str | None = None) -> tuple
     return raw.reset_index(drop=True)[kept].reset_index(drop=True), bad
 
 
-LEFT = "left"   # the status of a staffing tombstone: a person who left (SOURCES.md), not used, not checked
 
 
 def active_persons(persons: pd.DataFrame) -> pd.DataFrame:
@@ -929,7 +857,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         del frame
         quarantine.append(bad)
         # the evidence's facts: each source's rows as received, read back from the raw file when a
-        # finding needs them (:func:`received_rows`); what reading them needs is noted here: the file,
+        # finding needs them (:func:`include.pipeline.received.received_rows`); what reading them needs is noted here: the file,
         # its fingerprint, and each amount's type (decided over the whole column, as to_number does)
         amounts = {a: str((parsed[a] if a in parsed else to_number(raw[a])).dtype)
                    for a in AMOUNTS.get(source, ()) if a in raw.columns}

@@ -1,0 +1,149 @@
+"""A source's rows as received, read back from the raw layer: a finding's evidence (OUTPUTS.md "Evidence").
+
+Standardise does not copy each source's rows as received into the model: it notes, in
+``std/_summary.json`` ``received``, the raw file of each source, its :func:`fingerprint`, whether
+only its active rows are numbered, and the type of each amount; reconcile reads the few rows
+its findings rest on from there (:func:`received_rows`). Light on purpose (Arrow, DuckDB, NumPy):
+reconcile imports it, and pandas is only imported for an amount written in an unusual way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import fsspec
+import numpy as np
+
+from include.pipeline.errors import NotRetryable
+
+LEFT = "left"   # the status of a staffing tombstone: a person who left (SOURCES.md), not used, not checked
+
+# The amounts among the fields as received (written as numbers in the evidence's facts), and the
+# ways of writing one that Arrow reads as pandas would (standardise.to_number reads the others).
+AMOUNTS = {"finance": ("yfgz",), "hr": ("缴费基数",)}
+WHOLE, PLAIN = r"[+-]?[0-9]+", r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+INTEGER, DECIMAL = f"^{WHOLE}$", f"^{PLAIN}$"   # (as Arrow matches them: the whole text)
+
+
+class ReceivedChanged(RuntimeError, NotRetryable):
+    """A raw file the model was standardised from has been written again since (its extract rerun
+    alone), or is gone: its rows are no longer the model's, so a finding's facts cannot be read from it."""
+
+
+def fingerprint(fs, path: str) -> str:
+    """A raw file's identity: a hash of its Parquet footer (rows, row groups, each column chunk's
+    sizes and statistics). The same file has the same one; a file written again with other rows
+    has another."""
+    import pyarrow.parquet as pq
+
+    with fs.open(path, "rb") as fh:
+        footer = pq.read_metadata(fh).to_dict()
+    return hashlib.sha256(json.dumps(footer, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _located(entry: dict, rec_nos, fs) -> tuple[str, list]:
+    """The query of the rows ``rec_nos`` of ``entry``'s raw file (every column, and ``rec_no``) and
+    its parameters, once the file is known to be the one the model was standardised from. Lists as
+    parameters, not Arrow tables: handing DuckDB an Arrow table imports pandas, which reconcile
+    otherwise never does (0.4 s of its task)."""
+    path = entry["file"]
+    fs = fs or fsspec.core.url_to_fs(path)[0]
+    try:
+        changed = fingerprint(fs, path) != entry["fingerprint"]
+    except FileNotFoundError:
+        raise ReceivedChanged(f"{path}, which the period was standardised from, is gone: extract and standardise the "
+                              "period again, then reconcile it") from None
+    if changed:
+        raise ReceivedChanged(f"{path} has been written again since the period was standardised from it (its extract "
+                              "rerun alone?): standardise the period again, then reconcile it")
+    import duckdb
+
+    rec_no = np.unique(np.asarray(rec_nos, dtype=np.int64))
+    quoted = "'" + path.replace("'", "''") + "'"
+    file_row = rec_no
+    if entry.get("active_only"):   # numbered among the rows that are not tombstones (read_active_persons):
+        # the k-th such row is the least f with f = k + (tombstones at or before f), found by iterating from k
+        with duckdb.connect() as con:
+            left = np.sort(con.sql(f"SELECT file_row_number FROM read_parquet({quoted}, file_row_number = true) "
+                                   f"WHERE status = '{LEFT}'").fetchnumpy()["file_row_number"].astype(np.int64))
+        while not np.array_equal(step := rec_no + np.searchsorted(left, file_row, side="right"), file_row):
+            file_row = step
+    query = f"""SELECT t.* EXCLUDE (file_row_number), w.rec_no
+                FROM read_parquet({quoted}, file_row_number = true) t
+                JOIN (SELECT unnest($1::BIGINT[]) AS file_row_number, unnest($2::BIGINT[]) AS rec_no) w USING (file_row_number)"""
+    return query, [file_row.tolist(), rec_no.tolist()]
+
+
+def received_rows(entry: dict, rec_nos, fs=None):
+    """The rows ``rec_nos`` of a source as received (OUTPUTS.md "Evidence": the record's fields as
+    received, amounts as numbers), read from the raw file the model was standardised from: an
+    Arrow table of the fields in the file's order (not ours, ``_``-prefixed), each amount a number
+    of the type :func:`include.pipeline.standardise.to_number` gave the whole column, and
+    ``rec_no``, in ``rec_no`` order. ``entry`` is the summary's ``received`` entry of the source:
+    the file, its :func:`fingerprint`, whether only its active rows are numbered (staffing's
+    persons: the tombstones of those who left are not records), the amounts' types.
+
+    The model keeps a reference, not a copy: the raw layer is kept anyway, and copying every row
+    of every source (to read a few hundred back) was 2.4 s of standardise's CPU and 210 MB a night
+    at 2M persons. A file written again since, or gone, raises :class:`ReceivedChanged`."""
+    import duckdb
+    import pyarrow as pa
+
+    query, params = _located(entry, rec_nos, fs)
+    with duckdb.connect() as con:
+        rows = con.sql(f"{query} ORDER BY w.rec_no", params=params).to_arrow_table()
+    rows = rows.select([c for c in rows.column_names if not c.startswith("_")])
+    for amount, dtype in entry.get("amounts", {}).items():
+        values = pa.array(_amount(rows[amount].to_pylist(), dtype), type=pa.from_numpy_dtype(np.dtype(dtype)))
+        rows = rows.set_column(rows.schema.get_field_index(amount), amount, values)
+    return rows
+
+
+def received_facts(entry: dict, rec_nos, fs=None) -> list[tuple[int, str]]:
+    """``(rec_no, facts)`` of the rows ``rec_nos`` (:func:`received_rows`): the evidence's facts, the
+    row's fields as received as JSON, made by DuckDB as reconcile made them from a copy of the rows
+    (``to_json`` of the row, amounts as numbers). Without pandas (:func:`_located`)."""
+    import duckdb
+
+    query, params = _located(entry, rec_nos, fs)
+    with duckdb.connect() as con:
+        con.execute(f"CREATE TEMP TABLE received AS {query}", params)
+        names = [r[0] for r in con.execute("DESCRIBE received").fetchall()]
+        fields = [c for c in names if not c.startswith("_") and c != "rec_no"]
+        amounts = entry.get("amounts", {})
+        keys = [r[0] for r in con.execute("SELECT rec_no FROM received ORDER BY rec_no").fetchall()]
+        joins, values = "", []
+        for i, (amount, dtype) in enumerate(amounts.items()):
+            texts = [r[0] for r in con.execute(f'SELECT "{amount}" FROM received ORDER BY rec_no').fetchall()]
+            sql_type = {"int64": "BIGINT", "float64": "DOUBLE", "uint64": "UBIGINT"}.get(dtype, "DOUBLE")
+            joins += (f" LEFT JOIN (SELECT unnest(${2 * i + 1}::BIGINT[]) AS rec_no, unnest(${2 * i + 2}::{sql_type}[]) AS v) "
+                      f"a{i} USING (rec_no)")
+            values += [keys, _amount(texts, dtype)]
+        columns = ", ".join(f'a{list(amounts).index(c)}.v AS "{c}"' if c in amounts else f'r."{c}"' for c in fields)
+        return con.execute(f"""
+            SELECT x.file_row_number, CAST(json_merge_patch(to_json(x), '{{"file_row_number": null}}') AS VARCHAR)
+            FROM (SELECT {columns}, r.rec_no AS file_row_number FROM received r{joins}) x
+            ORDER BY x.file_row_number""", values).fetchall()
+
+
+def _amount(texts: list, dtype: str) -> list:
+    """Amounts written as text (a few rows' worth), as the numbers :func:`include.pipeline.standardise.to_number`
+    made of them parsing their whole column, whose type was ``dtype``: a whole column of whole
+    numbers is ``int64`` (each read by ``int``); otherwise a plain decimal is read by ``float``
+    (correctly rounded, as Arrow's cast is), a null stays null, and anything else goes through
+    ``to_number`` (pandas), one value as in the column. Python values, without pandas (or Arrow:
+    an Arrow array made from Python values imports pandas) unless an amount is written oddly."""
+    import re
+
+    if dtype in ("int64", "float64"):   # (a whole number past int64 makes pandas choose another: its path below)
+        plain = re.compile(WHOLE if dtype == "int64" else PLAIN)
+        if all(t is None or plain.fullmatch(t) for t in texts):
+            parse = int if dtype == "int64" else float
+            return [None if t is None else parse(t) for t in texts]
+    import pandas as pd
+
+    from include.pipeline.standardise import to_number
+
+    values = to_number(pd.Series(texts, dtype="string")).astype(dtype)
+    return [None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in values]
