@@ -2,9 +2,10 @@
 
 Standardise does not copy each source's rows as received into the model: it notes, in
 ``std/_summary.json`` ``received``, the raw file of each source, its :func:`fingerprint`, whether
-only its active rows are numbered, and the type of each amount; reconcile reads the few rows
-its findings rest on from there (:func:`received_rows`). Light on purpose (Arrow, DuckDB, NumPy):
-reconcile imports it, and pandas is only imported for an amount written in an unusual way.
+only its active rows are numbered, and the type of each amount; reconcile makes the facts of
+the few rows its findings rest on from there (:func:`received_facts`; the rows themselves:
+:func:`received_rows`). Light on purpose (DuckDB, NumPy): reconcile imports it, and pandas is only
+imported for an amount written in an unusual way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from include.pipeline.errors import NotRetryable
 LEFT = "left"   # the status of a staffing tombstone: a person who left (SOURCES.md), not used, not checked
 
 # The amounts among the fields as received (written as numbers in the evidence's facts), and the
-# ways of writing one that Arrow reads as pandas would (standardise.to_number reads the others).
+# ways of writing one that are read without pandas (standardise.to_number: the whole column; _amount: a few rows).
 AMOUNTS = {"finance": ("yfgz",), "hr": ("缴费基数",)}
 WHOLE, PLAIN = r"[+-]?[0-9]+", r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 INTEGER, DECIMAL = f"^{WHOLE}$", f"^{PLAIN}$"   # (as Arrow matches them: the whole text)
