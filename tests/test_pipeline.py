@@ -299,6 +299,23 @@ def test_a_findings_facts_are_read_from_the_raw_files_as_their_copies_gave_them(
     pd.testing.assert_frame_equal(refs, kept)
 
 
+def test_reconcile_stays_without_pandas(published, tmp_path):
+    """Reconcile is DuckDB over the model and never needed pandas: reading the evidence's rows back
+    from the raw files must not bring it in either (pyarrow building an array from Python or NumPy
+    values imports it: 0.4 s of the task at 2M persons, once)."""
+    import subprocess
+    import sys
+
+    std = published["runs"][2]["standardise"]["dir"]
+    code = ("import sys; from include.pipeline.reconcile import reconcile; "
+            f"s = reconcile({std!r}, {str(tmp_path)!r}, as_of={D2!r}); "
+            "print(sum(s['findings'].values()), 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__))).stdout.split()
+    assert int(out[0]) > 0 and out[1] == "False", out
+    assert len(pd.read_parquet(tmp_path / "evidence.parquet")) > 0
+
+
 def test_a_raw_file_written_again_since_standardise_stops_reconcile_clearly(published, tmp_path):
     """A raw file written again after the period was standardised from it (its extract rerun alone)
     no longer holds the model's rows: reconcile stops with what to do instead of giving a finding

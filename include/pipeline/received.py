@@ -46,7 +46,8 @@ def fingerprint(fs, path: str) -> str:
 def _located(entry: dict, rec_nos, fs) -> tuple[str, list]:
     """The query of the rows ``rec_nos`` of ``entry``'s raw file (every column, and ``rec_no``) and
     its parameters, once the file is known to be the one the model was standardised from. Lists as
-    parameters, not Arrow tables: handing DuckDB an Arrow table imports pandas, which reconcile
+    parameters, not Arrow tables: building an Arrow array from Python or NumPy values imports pandas
+    (pyarrow looks for pandas objects among them), which reconcile
     otherwise never does (0.4 s of its task)."""
     path = entry["file"]
     fs = fs or fsspec.core.url_to_fs(path)[0]
@@ -134,7 +135,7 @@ def _amount(texts: list, dtype: str) -> list:
     numbers is ``int64`` (each read by ``int``); otherwise a plain decimal is read by ``float``
     (correctly rounded, as Arrow's cast is), a null stays null, and anything else goes through
     ``to_number`` (pandas), one value as in the column. Python values, without pandas (or Arrow:
-    an Arrow array made from Python values imports pandas) unless an amount is written oddly."""
+    an Arrow array made from Python or NumPy values imports pandas) unless an amount is written oddly."""
     import re
 
     if dtype in ("int64", "float64"):   # (a whole number past int64 makes pandas choose another: its path below)

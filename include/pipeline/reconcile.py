@@ -749,7 +749,7 @@ def _evidence(con, std: str) -> int:
                                       CAST(json_merge_patch(to_json(t), '{{"file_row_number": null}}') AS VARCHAR) AS facts
                                FROM read_parquet({_q(path)}, file_row_number = true) t WHERE file_row_number IN ({wanted})""")
         # (neither: a test's hand-built std/, or HR in a period with no export)
-    if received:   # the facts read from the raw files, handed over as lists (an Arrow table would import pandas)
+    if received:   # the facts read from the raw files, handed over as lists (an Arrow table of them would import pandas)
         con.execute("""CREATE OR REPLACE TEMP TABLE received_facts AS
                        SELECT unnest($1::VARCHAR[]) AS ev_source, unnest($2::BIGINT[]) AS rec_no, unnest($3::VARCHAR[]) AS facts""",
                     [[r[0] for r in read], [r[1] for r in read], [r[2] for r in read]])
