@@ -6,6 +6,8 @@ against the obvious way of computing the same thing, on values made to sit at it
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -197,12 +199,12 @@ def test_a_task_process_allocates_arrow_memory_from_jemalloc_unless_told_otherwi
 
 @pytest.mark.parametrize("left_at", [[], [0], [0, 1, 2], [1, 2, 5, 9], [3, 4, 5, 6, 7, 8, 9], list(range(10, 40, 3))])
 def test_a_record_is_read_back_from_its_row_among_the_rows_that_are_not_tombstones(tmp_path, left_at):
-    """:func:`include.pipeline.received.received_rows` of staffing's persons: record ``rec_no`` k is the k-th row that is not
+    """:func:`include.pipeline.received.received_facts` of staffing's persons: record ``rec_no`` k is the k-th row that is not
     a tombstone (``status`` ``left``), as :func:`read_active_persons` numbers them, wherever the
     tombstones are (first, in runs, last); our ``_`` columns left out, the rows in ``rec_no`` order."""
     import fsspec
 
-    from include.pipeline.received import fingerprint, received_rows
+    from include.pipeline.received import fingerprint, received_facts
 
     n = 40
     status = np.where(np.isin(np.arange(n), left_at), S.LEFT, "active").astype(object)
@@ -212,8 +214,9 @@ def test_a_record_is_read_back_from_its_row_among_the_rows_that_are_not_tombston
     active = S.read_active_persons(path)
     entry = {"file": path, "fingerprint": fingerprint(fsspec.filesystem("file"), path), "active_only": True, "amounts": {}}
     wanted = np.arange(len(active))[::-1]   # asked in any order, with repeats
-    rows = received_rows(entry, np.concatenate([wanted, wanted[:3]]))
-    assert rows.column_names == ["record_id", "status", "rec_no"]
-    assert rows["rec_no"].to_pylist() == list(range(len(active)))
-    assert rows["record_id"].to_pylist() == active.record_id.tolist()
-    assert received_rows(entry, []).num_rows == 0
+    rows = received_facts(entry, np.concatenate([wanted, wanted[:3]]))
+    facts = [json.loads(f) for _, f in rows]
+    assert all(list(f) == ["record_id", "status"] for f in facts)
+    assert [rec_no for rec_no, _ in rows] == list(range(len(active)))
+    assert [f["record_id"] for f in facts] == active.record_id.tolist()
+    assert received_facts(entry, []) == []

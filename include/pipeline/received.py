@@ -3,9 +3,8 @@
 Standardise does not copy each source's rows as received into the model: it notes, in
 ``std/_summary.json`` ``received``, the raw file of each source, its :func:`fingerprint`, whether
 only its active rows are numbered, and the type of each amount; reconcile makes the facts of
-the few rows its findings rest on from there (:func:`received_facts`; the rows themselves:
-:func:`received_rows`). Light on purpose (DuckDB, NumPy): reconcile imports it, and pandas is only
-imported for an amount written in an unusual way.
+the few rows its findings rest on from there (:func:`received_facts`). Light on purpose (DuckDB,
+NumPy): reconcile imports it, and pandas is only imported for an amount written in an unusual way.
 """
 
 from __future__ import annotations
@@ -77,52 +76,38 @@ def _located(entry: dict, rec_nos, fs) -> tuple[str, list]:
     return query, [file_row.tolist(), rec_no.tolist()]
 
 
-def received_rows(entry: dict, rec_nos, fs=None):
-    """The rows ``rec_nos`` of a source as received (OUTPUTS.md "Evidence": the record's fields as
-    received, amounts as numbers), read from the raw file the model was standardised from: an
-    Arrow table of the fields in the file's order (not ours, ``_``-prefixed), each amount a number
-    of the type :func:`include.pipeline.standardise.to_number` gave the whole column, and
-    ``rec_no``, in ``rec_no`` order. ``entry`` is the summary's ``received`` entry of the source:
-    the file, its :func:`fingerprint`, whether only its active rows are numbered (staffing's
-    persons: the tombstones of those who left are not records), the amounts' types.
+def received_facts(entry: dict, rec_nos, fs=None) -> list[tuple[int, str]]:
+    """``(rec_no, facts)`` of the rows ``rec_nos`` of a source, in ``rec_no`` order: the evidence's
+    facts (OUTPUTS.md "Evidence": the record's fields as received, amounts as numbers), read from
+    the raw file the model was standardised from and made by DuckDB as reconcile made them from a
+    copy of the rows: ``to_json`` of the fields in the file's order (not ours, ``_``-prefixed), each
+    amount a number of the type :func:`include.pipeline.standardise.to_number` gave the whole
+    column. ``entry`` is the summary's ``received`` entry of the source: the file, its
+    :func:`fingerprint`, whether only its active rows are numbered (staffing's persons: the
+    tombstones of those who left are not records), the amounts' types.
 
     The model keeps a reference, not a copy: the raw layer is kept anyway, and copying every row
     of every source (to read a few hundred back) was 2.4 s of standardise's CPU and 210 MB a night
-    at 2M persons. A file written again since, or gone, raises :class:`ReceivedChanged`."""
-    import duckdb
-    import pyarrow as pa
-
-    query, params = _located(entry, rec_nos, fs)
-    with duckdb.connect() as con:
-        rows = con.sql(f"{query} ORDER BY w.rec_no", params=params).to_arrow_table()
-    rows = rows.select([c for c in rows.column_names if not c.startswith("_")])
-    for amount, dtype in entry.get("amounts", {}).items():
-        values = pa.array(_amount(rows[amount].to_pylist(), dtype), type=pa.from_numpy_dtype(np.dtype(dtype)))
-        rows = rows.set_column(rows.schema.get_field_index(amount), amount, values)
-    return rows
-
-
-def received_facts(entry: dict, rec_nos, fs=None) -> list[tuple[int, str]]:
-    """``(rec_no, facts)`` of the rows ``rec_nos`` (:func:`received_rows`): the evidence's facts, the
-    row's fields as received as JSON, made by DuckDB as reconcile made them from a copy of the rows
-    (``to_json`` of the row, amounts as numbers). Without pandas (:func:`_located`)."""
+    at 2M persons. A file written again since, or gone, raises :class:`ReceivedChanged`. Without
+    pandas (:func:`_located`)."""
     import duckdb
 
     query, params = _located(entry, rec_nos, fs)
+    amounts = entry.get("amounts", {})
     with duckdb.connect() as con:
         con.execute(f"CREATE TEMP TABLE received AS {query}", params)
-        names = [r[0] for r in con.execute("DESCRIBE received").fetchall()]
-        fields = [c for c in names if not c.startswith("_") and c != "rec_no"]
-        amounts = entry.get("amounts", {})
-        keys = [r[0] for r in con.execute("SELECT rec_no FROM received ORDER BY rec_no").fetchall()]
-        joins, values = "", []
-        for i, (amount, dtype) in enumerate(amounts.items()):
-            texts = [r[0] for r in con.execute(f'SELECT "{amount}" FROM received ORDER BY rec_no').fetchall()]
+        fields = [r[0] for r in con.execute("DESCRIBE received").fetchall() if not r[0].startswith("_") and r[0] != "rec_no"]
+        read = con.execute("SELECT " + ", ".join(["rec_no", *(f'"{a}"' for a in amounts)])
+                           + " FROM received ORDER BY rec_no").fetchall()
+        keys = [r[0] for r in read]
+        joins, values, parsed = "", [], {}
+        for i, (amount, dtype) in enumerate(amounts.items(), start=1):
             sql_type = {"int64": "BIGINT", "float64": "DOUBLE", "uint64": "UBIGINT"}.get(dtype, "DOUBLE")
-            joins += (f" LEFT JOIN (SELECT unnest(${2 * i + 1}::BIGINT[]) AS rec_no, unnest(${2 * i + 2}::{sql_type}[]) AS v) "
+            joins += (f" LEFT JOIN (SELECT unnest(${2 * i - 1}::BIGINT[]) AS rec_no, unnest(${2 * i}::{sql_type}[]) AS v) "
                       f"a{i} USING (rec_no)")
-            values += [keys, _amount(texts, dtype)]
-        columns = ", ".join(f'a{list(amounts).index(c)}.v AS "{c}"' if c in amounts else f'r."{c}"' for c in fields)
+            values += [keys, _amount([r[i] for r in read], dtype)]
+            parsed[amount] = f"a{i}.v"
+        columns = ", ".join(f'{parsed[c]} AS "{c}"' if c in parsed else f'r."{c}"' for c in fields)
         return con.execute(f"""
             SELECT x.file_row_number, CAST(json_merge_patch(to_json(x), '{{"file_row_number": null}}') AS VARCHAR)
             FROM (SELECT {columns}, r.rec_no AS file_row_number FROM received r{joins}) x

@@ -222,7 +222,7 @@ class Fact:
     ``value`` takes more than one value (``min(value) <> max(value)``: null where it has none).
     A set that only needs to be told one value from several (two staffing units, two paying
     budget units) is a ``varies``, not its min and max: carried to ``people`` as a boolean
-    instead of two codes of 18 characters (four such pairs were 0.4 s of its 2.9 s at 2M persons). The same declaration gives
+    instead of two codes of 18 characters (four such pairs were 0.8 s of its 2.9 s at 2M persons, as the guide has it). The same declaration gives
     both forms :func:`_source_facts` needs: :meth:`grouped` for a person with several records,
     :meth:`single` for a person with one: the aggregate's value over that one row, without a
     hash table (nearly everyone has one record per source: at 2M persons, 3 have several
@@ -728,7 +728,7 @@ SELECT DISTINCT * FROM (
 
 def _evidence(con, std: str) -> int:
     """The table ``evidence`` with each record's facts (JSON, the fields as received): read from the
-    raw files the model was standardised from (:func:`include.pipeline.received.received_rows`),
+    raw files the model was standardised from (:func:`include.pipeline.received.received_facts`),
     or, for a model standardised before it kept references, from its copies (``received_<source>``)."""
     import os
 
@@ -736,8 +736,7 @@ def _evidence(con, std: str) -> int:
 
     con.execute(_evidence_sql())
     fs, _ = fsspec.core.url_to_fs(std)
-    with fs.open(f"{std}/_summary.json") as fh:
-        received = json.load(fh).get("received") or {}
+    received = _summary(fs, std).get("received") or {}
     records, read = [], []
     for source in ("staffing", "org", "finance", "hr"):
         wanted = f"SELECT rec_no FROM evidence WHERE ev_source = '{source}' AND ref IS NULL"
@@ -797,9 +796,14 @@ def _summarise(con, fs, out: str, period: str, t0: float, extra: dict | None = N
     return summary
 
 
-def _period(fs, std: str) -> str:
+def _summary(fs, std: str) -> dict:
+    """Standardise's summary of the model in ``std``."""
     with fs.open(f"{std}/_summary.json") as fh:
-        return json.load(fh)["period"]
+        return json.load(fh)
+
+
+def _period(fs, std: str) -> str:
+    return _summary(fs, std)["period"]
 
 
 def _start(std: str, out: str | None, threads, memory_limit):

@@ -13,7 +13,7 @@ Reads what the run's extracts landed (``raw/<source>/<ds>/``) and writes, under
 
 Each source's rows as received (a finding's evidence: its records' fields) are not copied: the
 summary's ``received`` names the raw file of each, with its fingerprint, and reconcile reads the
-few rows its findings rest on from there (:func:`include.pipeline.received.received_rows`).
+few rows its findings rest on from there (:func:`include.pipeline.received.received_facts`).
 
 Records used: staffing ``persons`` with ``status`` active, every organisation row, the
 payroll rows of ``M``, and the rows of the latest HR export whose period is not after ``M``.
@@ -378,8 +378,6 @@ def _as_json(rows: pd.DataFrame) -> np.ndarray:
                       axis=1).to_numpy()
 
 
-
-
 def to_number(col: pd.Series) -> pd.Series:
     """``pd.to_numeric(col, errors="coerce")``, the same values and dtype (int64 when every value is a
     whole number, else float64, NaN for what is not a number): values written as plain decimals
@@ -495,8 +493,6 @@ def usable_rows(source: str, raw: pd.DataFrame, key: str | None = None) -> tuple
     (:func:`screen_table`): what standardise keeps, and what the input suite of ``ys_dw`` is given."""
     kept, bad = screen_table(source, raw, key)
     return raw.reset_index(drop=True)[kept].reset_index(drop=True), bad
-
-
 
 
 def active_persons(persons: pd.DataFrame) -> pd.DataFrame:
@@ -857,7 +853,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         del frame
         quarantine.append(bad)
         # the evidence's facts: each source's rows as received, read back from the raw file when a
-        # finding needs them (:func:`include.pipeline.received.received_rows`); what reading them needs is noted here: the file,
+        # finding needs them (:func:`include.pipeline.received.received_facts`); what reading them needs is noted here: the file,
         # its fingerprint, and each amount's type (decided over the whole column, as to_number does)
         amounts = {a: str((parsed[a] if a in parsed else to_number(raw[a])).dtype)
                    for a in AMOUNTS.get(source, ()) if a in raw.columns}
