@@ -17,6 +17,7 @@ ID number.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -208,11 +209,17 @@ def suite_frame(expectations: list[dict], df: pd.DataFrame, columns=None) -> pd.
                         index=df.index)
 
 
-def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | None = None,
+def validate(df, suite_name: str, gx_root: str, out_dir: str | None = None,
              severity: dict[str, str] | None = None, expectations_dir: Path | None = None,
-             data_docs: bool = True, extra: list[dict] | None = None, run_name: str | None = None) -> GateResult:
+             data_docs: bool = True, extra: list[dict] | None = None, run_name: str | None = None,
+             columns: list[str] | None = None) -> GateResult:
     """Run a suite on a frame. ``severity`` overrides per ``"<expectation type>:<column>"``;
-    ``extra`` adds expectations whose values are only known at run time."""
+    ``extra`` adds expectations whose values are only known at run time.
+
+    ``df``: a pandas frame, or an Arrow table. A table's metrics are computed as aggregates over it
+    (:mod:`include.quality.aggregates`) when the suite's expectations allow, GX deciding from them as
+    from a frame's; else it is validated as a frame. ``columns``: the columns the data has, when ``df``
+    holds only those the suite's values need (:func:`suite_frame`)."""
     gx = import_gx()
 
     t0 = time.perf_counter()
@@ -243,8 +250,24 @@ def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | Non
                                                              actions=actions, result_format=RESULT_FORMAT))
     from great_expectations.core.run_identifier import RunIdentifier
 
-    run = checkpoint.run(batch_parameters={"dataframe": suite_frame(spec["expectations"], df)},
-                         run_id=RunIdentifier(run_name=run_name) if run_name else None)
+    computed = contextlib.nullcontext()
+    if isinstance(df, pd.DataFrame):
+        frame, rows = suite_frame(spec["expectations"], df, columns=columns), len(df)
+    else:   # an Arrow table
+        from include.quality import aggregates
+
+        rows = df.num_rows
+        why = aggregates.unsupported(spec["expectations"], df.schema, RESULT_FORMAT)
+        if why is None:   # GX is given the frame's columns, with no rows, and the table's metrics
+            frame = suite_frame(spec["expectations"], df.slice(0, 0).to_pandas(), columns=columns)
+            computed = aggregates.computing(df, list(frame.columns))
+        else:
+            log.debug("%s: validated as a frame (%s)", suite_name, why)
+            frame = suite_frame(spec["expectations"], df.to_pandas(), columns=columns)
+    with computed:
+        run = checkpoint.run(batch_parameters={"dataframe": frame},
+                             run_id=RunIdentifier(run_name=run_name) if run_name else None)
+    frame = None
     result_id, result = next(iter(run.run_results.items()))
     # GX keeps each batch's frame loaded in the data source's engine until another replaces it: one
     # frame per suite, all of them held by a process that validates several (the input suites' worker)
@@ -263,7 +286,7 @@ def validate(df: pd.DataFrame, suite_name: str, gx_root: str, out_dir: str | Non
                          "observed_value": r.result.get("observed_value") if not cfg.kwargs.get("column") else None})
     failures.sort(key=lambda f: (f["severity"] != "critical", f["expectation"]))
     docs = _docs_url(ctx) if data_docs else None
-    gate = GateResult(suite=suite_name, rows=len(df), success=not any(f["severity"] == "critical" for f in failures),
+    gate = GateResult(suite=suite_name, rows=rows, success=not any(f["severity"] == "critical" for f in failures),
                       failures=failures, evaluated=len(result.results), seconds=round(time.perf_counter() - t0, 2), docs=docs,
                       result_id=list(result_id.to_tuple()))
     if out_dir:

@@ -12,6 +12,11 @@ an Arrow file in a scratch directory the worker memory-maps. The worker reads no
 lake itself: reading the raw files again cost it 3.5 s of CPU at 2M persons, taken from
 standardise on a two-core machine.
 
+The worker validates each suite's parts as the Arrow table they are: where the suite's expectations
+allow, their metrics are computed as aggregates over it (:mod:`include.quality.aggregates`; at 2M
+persons the records' suite took 1.1 s instead of 2.1 s, staffing persons' 1.2 s instead of 2.3 s, the
+worker 6.5 s of CPU instead of 8.0-8.5 s), with the results, Data Docs and verdicts of a frame's.
+
 The suites see exactly the rows they saw in standardise's process: a raw file as
 received (staffing ``persons`` without its tombstones, ``ys_dw`` without the rows its
 screening sets aside: :data:`ROWS`), with the columns its expectations name
@@ -268,18 +273,23 @@ class SuiteParts:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def read_parts_for_suite(paths: list[str], suite: str, columns: list[str], expectations_dir: str | None = None):
-    """The frame ``suite`` is given for the parts of :class:`SuiteParts` (``columns``: the file's)."""
+def read_parts(paths: list[str]):
+    """The parts of :class:`SuiteParts` as one Arrow table (memory-mapped: read in place)."""
     import pyarrow as pa
-
-    from include.quality.gates import load_suite, suite_frame
 
     tables = []
     for path in paths:
         with pa.memory_map(path) as source:
             tables.append(pa.ipc.open_file(source).read_all())
-    frame = pa.concat_tables(tables).to_pandas()
-    return suite_frame(load_suite(suite, expectations_dir)["expectations"], frame, columns=columns)
+    return pa.concat_tables(tables)
+
+
+def read_parts_for_suite(paths: list[str], suite: str, columns: list[str], expectations_dir: str | None = None):
+    """The frame ``suite`` is given for the parts of :class:`SuiteParts` (``columns``: the file's) when
+    it is validated as a frame (:func:`include.quality.gates.validate` of the parts' table)."""
+    from include.quality.gates import load_suite, suite_frame
+
+    return suite_frame(load_suite(suite, expectations_dir)["expectations"], read_parts(paths).to_pandas(), columns=columns)
 
 
 def read_for_suite(path: str, suite: str, rows: str | None = None, expectations_dir: str | None = None,
@@ -335,15 +345,16 @@ def serve() -> None:
                 except QualityGateFailed as exc:
                     answer = {"failed": str(exc)}
             else:
-                if "parts" in job:
+                columns = None
+                if "parts" in job:   # an Arrow table: its metrics computed as aggregates where the suite allows
                     try:
-                        frame = read_parts_for_suite(job["parts"], job["suite"], job["columns"], job["expectations"])
+                        frame, columns = read_parts(job["parts"]), job["columns"]
                     finally:   # the parts are this process's once sent (SuiteParts)
                         shutil.rmtree(job["scratch"], ignore_errors=True)
                 else:
                     frame = read_for_suite(job["path"], job["suite"], job["rows"], job["expectations"])
                 gate = validate(frame, job["suite"], job["gx_root"], out_dir=job["out_dir"], data_docs=False,
-                                run_name=job["run_name"], expectations_dir=job["expectations"])
+                                run_name=job["run_name"], expectations_dir=job["expectations"], columns=columns)
                 answer = {"gate": asdict(gate)}
         except Exception as exc:   # noqa: BLE001 - told to standardise, which fails the run with it
             import traceback   # the trace to the task's log, any ID-shaped number in it masked
