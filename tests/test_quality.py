@@ -624,13 +624,19 @@ def test_aggregates_give_gxs_results_on_edge_cases(tmp_path, monkeypatch):
           for r in (r"^\d{6}$", r"^[0-9]{6}$", r"^[0-9]{17}[0-9X]$", r"123456$", r"^\s*\d", "x|y") for m in (1.0, 0.3)],
         e("expect_column_values_to_match_regex", column="none", regex="a"),
         *[e("expect_column_values_to_be_unique", column=c) for c in ("t", "k", "i", "seq", "f", "b", "none")],
+        *[e("expect_column_values_to_be_between", column=c, **b) for c in ("i", "f")
+          for b in ({"min_value": 10}, {"max_value": 20, "mostly": 0.5}, {"min_value": 10, "max_value": 20},
+                    {"min_value": 10, "max_value": 20, "strict_min": True, "strict_max": True}, {"min_value": 0.5})],
+        *[e("expect_column_distinct_values_to_be_in_set", column=c, value_set=vs)
+          for c, vs in (("t", ["x", "y", ""]), ("k", ["a", "b", "c"]), ("none", ["a"]))],
         *[e("expect_compound_columns_to_be_unique", column_list=cl)
           for cl in (["k", "i"], ["k", "seq"], ["t", "k"], ["i", "seq"], ["f", "b"], ["none", "k"])],
     ]
     table = pa.Table.from_pandas(frame, preserve_index=False).append_column("nan", pa.array(nan, from_pandas=False))
     assert table.column("nan").null_count == 0 and np.isnan(nan).any()
     expectations += [e("expect_column_values_to_not_be_null", column="nan"), e("expect_column_values_to_be_unique", column="nan"),
-                     e("expect_compound_columns_to_be_unique", column_list=["nan", "k"])]
+                     e("expect_compound_columns_to_be_unique", column_list=["nan", "k"]),
+                     e("expect_column_values_to_be_between", column="nan", min_value=3, max_value=25)]
     # k as a dictionary in two parts, each with its own dictionary (as the worker's parts are)
     halves = [pa.table({"k": table.column("k").slice(a, n // 2).combine_chunks().dictionary_encode()}) for a in (0, n // 2)]
     k = pa.chunked_array([h.column("k").chunks[0] for h in halves])

@@ -41,7 +41,16 @@ SUPPORTED = {
     "expect_column_values_to_match_regex": ("column_values.match_regex", _COMMON | {"regex"}),
     "expect_column_values_to_be_unique": ("column_values.unique", _COMMON),
     "expect_compound_columns_to_be_unique": ("compound_columns.unique", (_COMMON - {"column"}) | {"column_list", "ignore_row_if"}),
+    "expect_column_values_to_be_between": ("column_values.between", _COMMON | {"min_value", "max_value", "strict_min",
+                                                                                "strict_max"}),
+    "expect_column_distinct_values_to_be_in_set": ("column.distinct_values.not_in_set",
+                                                   {"column", "value_set", "batch_id", "result_format", "catch_exceptions",
+                                                    "meta", "notes"}),
 }
+# Expectations whose values must be text (a value set of text), and those whose values and bounds must be numbers.
+_TEXT_ONLY = {"expect_column_values_to_be_in_set", "expect_column_values_to_match_regex",
+              "expect_column_distinct_values_to_be_in_set"}
+_NUMBERS_ONLY = {"expect_column_values_to_be_between"}
 
 
 def _kind(arrow_type) -> str | None:
@@ -80,16 +89,27 @@ def unsupported(expectations: list[dict], schema, result_format: dict) -> str | 
         for c in columns:
             if c not in schema.names:
                 return f"{e['type']}: no column {c}"   # GX's own error, from the frame
-            k = _kind(schema.field(c).type)
-            if k is None or (e["type"] in ("expect_column_values_to_be_in_set", "expect_column_values_to_match_regex")
-                             and k != "text"):
-                return f"{e['type']}: column {c} of type {schema.field(c).type}"
-        if e["type"] == "expect_column_values_to_be_in_set" and not all(isinstance(v, str) for v in kw["value_set"]):
+            k, arrow_type = _kind(schema.field(c).type), schema.field(c).type
+            if k is None or (e["type"] in _TEXT_ONLY and k != "text") or (e["type"] in _NUMBERS_ONLY and not (
+                    k == "float" or pa_integer(arrow_type))):
+                return f"{e['type']}: column {c} of type {arrow_type}"
+        if e["type"] in _TEXT_ONLY and "value_set" in kw and not all(isinstance(v, str) for v in kw["value_set"]):
             return "a value set with values that are not text"
+        if e["type"] in _NUMBERS_ONLY:   # (a bound that is not a number: GX compares value by value in Python)
+            bounds = [kw.get("min_value"), kw.get("max_value")]
+            if all(b is None for b in bounds) or not all(b is None or (isinstance(b, (int, float)) and not isinstance(b, bool))
+                                                         for b in bounds):
+                return f"{e['type']} with bounds {bounds}"
         if e["type"] == "expect_compound_columns_to_be_unique" and kw.get("ignore_row_if", "all_values_are_missing") \
                 != "all_values_are_missing":
             return f"ignore_row_if {kw['ignore_row_if']}"
     return None
+
+
+def pa_integer(arrow_type) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(arrow_type)
 
 
 def _quoted(name: str) -> str:
@@ -166,6 +186,14 @@ class TableMetrics:
             return self.rows
         if name == "table.columns":
             return list(self.columns)
+        if name.startswith("column.distinct_values.not_in_set"):   # the distinct values not in the set
+            column = domain["column"]
+            q = _quoted(column)
+            outside = self.con.execute(f"SELECT DISTINCT {q}::VARCHAR FROM batch WHERE {q} IS NOT NULL "
+                                       f"AND NOT list_contains($1, {q}::VARCHAR)", [list(values["value_set"])]).fetchall()
+            if name.endswith(".count"):
+                return len(outside)
+            return sorted(v for v, in outside)[:values.get("limit", 20)]
         metric, _, summary = name.rpartition(".")
         if summary == "unexpected_values":   # none listed (unsupported() refuses a format that lists them)
             return []
@@ -192,6 +220,12 @@ class TableMetrics:
         if metric == "column_values.unique":
             return self._one(f"SELECT sum(n) FROM (SELECT count(*) AS n FROM batch WHERE NOT {missing} GROUP BY {q} "
                              "HAVING count(*) > 1)")
+        if metric == "column_values.between":   # numbers (unsupported() sees to it), compared as GX's pandas provider does
+            bounds = [(f"{q} {'>' if values.get('strict_min') else '>='} ?", values.get("min_value")),
+                      (f"{q} {'<' if values.get('strict_max') else '<='} ?", values.get("max_value"))]
+            bounds = [(test, bound) for test, bound in bounds if bound is not None]
+            return self._one(f"SELECT count(*) FROM batch WHERE NOT {missing} AND NOT ({' AND '.join(t for t, _ in bounds)})",
+                             [bound for _, bound in bounds])
         if metric == "column_values.match_regex":   # as GX's pandas provider: str.contains over the values
             import pandas as pd
 

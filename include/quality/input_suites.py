@@ -316,6 +316,25 @@ def read_for_suite(path: str, suite: str, rows: str | None = None, expectations_
     return suite_frame(expectations, frame, columns=names)
 
 
+def read_table_for_suite(path: str, suite: str, expectations_dir: str | None = None, extra: list[dict] | None = None):
+    """``(table, columns)``: the Arrow table of the columns ``suite``'s expectations (and ``extra``) read
+    of the file ``path``, and every column the file has: what :func:`include.quality.gates.validate`
+    takes to compute the suite's metrics as aggregates (the others the suite names become placeholders,
+    as for :func:`read_for_suite`)."""
+    import fsspec
+    import pyarrow.parquet as pq
+
+    from include.quality.gates import load_suite, suite_columns
+
+    expectations = load_suite(suite, expectations_dir)["expectations"] + list(extra or ())
+    with fsspec.open(path, "rb") as fh:
+        names = pq.read_schema(fh).names
+        valued, _ = suite_columns(expectations, names)
+        fh.seek(0)
+        table = pq.read_table(fh, columns=[c for c in names if c in valued])
+    return table, names
+
+
 def serve() -> None:
     """The worker: one JSON job a line on stdin, one JSON answer a line on stdout."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
