@@ -8,8 +8,8 @@ Python objects and pandas: at 2M persons, the input suites took 8 s of CPU in st
 (6.7M records: 2.1-2.6 s, staffing's persons: 2.3 s), on the core standardise itself needs.
 
 Here the first step is done by aggregate queries (DuckDB over the Arrow table, in place; the
-regular expressions by pandas' own ``str.contains``, so that which engine matches them, RE2 or
-Python's, is pandas' choice as it is for GX) and the second stays GX's: the checkpoint runs as
+regular expressions matched by the engine pandas' ``str.contains`` would choose, RE2 or Python's
+``re``: :func:`_regex_misses`) and the second stays GX's: the checkpoint runs as
 ever, on an empty frame of the same columns, and :func:`computing` has its metric calculator take the
 metrics from :class:`TableMetrics` instead of resolving them over that frame. The results GX stores,
 the Data Docs and the verdict are those a full-frame validation gives: the same counts and
@@ -28,7 +28,7 @@ import contextlib
 import contextvars
 import threading
 
-# Per expectation type: its map metric (None: a table expectation) and the keyword arguments it may
+# Per expectation type: its metric (None: a table expectation) and the keyword arguments it may
 # have here (any other, such as a row condition, and the suite is validated by GX over the frame).
 _COMMON = {"column", "mostly", "result_format", "catch_exceptions", "meta", "notes", "batch_id", "include_config"}
 SUPPORTED = {
