@@ -671,3 +671,24 @@ def test_aggregates_give_gxs_results_on_edge_cases(tmp_path, monkeypatch):
                               pa.DictionaryArray.from_arrays(pa.array([1], pa.int32()), pa.array(["x", "a"]))])
     again = aggregates.TableMetrics(pa.table({"s": parts, "n": [5, 5]}), ["s", "n"])
     assert again.value("compound_columns.unique.unexpected_count", {"column_list": ["s", "n"]}, {}) == 2
+
+
+def test_a_table_whose_metrics_gx_resolved_elsewhere_fails_loudly(tmp_path, monkeypatch):
+    """Should GX stop taking the metrics from the table (its metric calculator no longer the one
+    :mod:`include.quality.aggregates` intercepts), it would resolve them over the empty frame it is
+    given, where every expectation on values passes: the validation fails instead of passing."""
+    import pyarrow as pa
+    from great_expectations.validator.metrics_calculator import MetricsCalculator
+
+    from include.quality import aggregates
+
+    exp = tmp_path / "expectations"
+    exp.mkdir()
+    (exp / "nulls.json").write_text(json.dumps({"name": "nulls", "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "meta": {"severity": "critical"}}]}))
+    table = pa.table({"a": ["x", None]})
+    assert not validate(table, "nulls", str(tmp_path / "gx"), data_docs=False, expectations_dir=exp).success
+    aggregates._install()
+    monkeypatch.setattr(MetricsCalculator, "resolve_validation_graph", aggregates._original)
+    with pytest.raises(RuntimeError, match="took none of the suite's metrics"):
+        validate(table, "nulls", str(tmp_path / "gx"), data_docs=False, expectations_dir=exp)

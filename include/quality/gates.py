@@ -264,9 +264,11 @@ def validate(df, suite_name: str, gx_root: str, out_dir: str | None = None,
         else:
             log.debug("%s: validated as a frame (%s)", suite_name, why)
             frame = suite_frame(spec["expectations"], df.to_pandas(), columns=columns)
-    with computed:
+    with computed as metrics:
         run = checkpoint.run(batch_parameters={"dataframe": frame},
                              run_id=RunIdentifier(run_name=run_name) if run_name else None)
+    if metrics is not None:
+        aggregates.check_taken(metrics, spec["expectations"], suite_name)
     frame = None
     result_id, result = next(iter(run.run_results.items()))
     # GX keeps each batch's frame loaded in the data source's engine until another replaces it: one
