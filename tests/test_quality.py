@@ -464,13 +464,9 @@ print(json.dumps({{"before": before, "after": after, "met": met.success, "met_fa
     assert seen["met"] is True and seen["failed"] is False and seen["docs"], seen
 
 
-def test_the_stored_results_are_those_a_summary_stores(run, tmp_path, monkeypatch):
-    """RESULT_FORMAT (BASIC, no partial lists) stores, for every suite and every expectation, what a
-    SUMMARY with no partial lists stored: on frames with a fault in every column a suite reads."""
+def _suite_files(run) -> dict:
+    """Each suite of ``expectations/`` and the file of the quality run it checks."""
     import glob as globbing
-
-    import include.quality.gates as gates
-    from include.quality.input_suites import read_for_suite
 
     lake, ds = run["root"], "2026-10-31"
     work = run["result"]["reconcile"]["dir"]
@@ -482,30 +478,7 @@ def test_the_stored_results_are_those_a_summary_stores(run, tmp_path, monkeypatc
              "standardised_records": f"{work}/std/records.parquet",
              "roster": f"{work}/roster.parquet", "findings": f"{work}/findings.parquet"}
     assert sorted(files) == sorted(os.path.basename(f)[:-5] for f in globbing.glob("expectations/*.json"))
-    stored = {}
-    for fmt in ({"result_format": "SUMMARY", "partial_unexpected_count": 0}, gates.RESULT_FORMAT):
-        monkeypatch.setattr(gates, "RESULT_FORMAT", fmt)
-        for suite, path in files.items():
-            frame = read_for_suite(path, suite)
-            frame = pd.concat([frame, frame.head(3)], ignore_index=True)   # rows twice: every uniqueness
-            for i, column in enumerate(frame.columns):                    # a null and a stray value in each column
-                if frame[column].dtype.kind in "Ob" or str(frame[column].dtype) in ("str", "string", "category"):
-                    frame[column] = frame[column].astype("string")
-                    frame.loc[1 + i % 5, column], frame.loc[2 + i % 7, column] = None, "坏值"
-                elif frame[column].dtype.kind in "if":
-                    frame[column] = frame[column].astype("float64")
-                    frame.loc[1 + i % 5, column], frame.loc[2 + i % 7, column] = None, -1e12
-            validate(frame, suite, str(tmp_path / "gx"), data_docs=False, run_name=f"{suite}-{fmt['result_format']}")
-    for path in globbing.glob(str(tmp_path / "gx" / "**" / "validations" / "**" / "*.json"), recursive=True):
-        result = json.loads(open(path).read())
-        stored[result["meta"]["run_id"]["run_name"]] = [(r["expectation_config"]["type"], r["success"], r["result"])
-                                                       for r in result["results"]]
-    assert len(stored) == 2 * len(files)
-    failing = 0
-    for suite in files:
-        assert stored[f"{suite}-BASIC"] == stored[f"{suite}-SUMMARY"], suite
-        failing += sum(not ok for _, ok, _ in stored[f"{suite}-BASIC"])
-    assert failing >= 20, "the frames' faults fail expectations in every suite"
+    return files
 
 
 def _stored_results(root) -> dict:
@@ -536,30 +509,46 @@ def _faulted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def test_the_stored_results_are_those_a_summary_stores(run, tmp_path, monkeypatch):
+    """RESULT_FORMAT (BASIC, no partial lists) stores, for every suite and every expectation, what a
+    SUMMARY with no partial lists stored: on frames with a fault in every column a suite reads."""
+    import glob as globbing
+
+    import include.quality.gates as gates
+    from include.quality.input_suites import read_for_suite
+
+    files = _suite_files(run)
+    stored = {}
+    for fmt in ({"result_format": "SUMMARY", "partial_unexpected_count": 0}, gates.RESULT_FORMAT):
+        monkeypatch.setattr(gates, "RESULT_FORMAT", fmt)
+        for suite, path in files.items():
+            frame = _faulted(read_for_suite(path, suite))
+            validate(frame, suite, str(tmp_path / "gx"), data_docs=False, run_name=f"{suite}-{fmt['result_format']}")
+    for path in globbing.glob(str(tmp_path / "gx" / "**" / "validations" / "**" / "*.json"), recursive=True):
+        result = json.loads(open(path).read())
+        stored[result["meta"]["run_id"]["run_name"]] = [(r["expectation_config"]["type"], r["success"], r["result"])
+                                                       for r in result["results"]]
+    assert len(stored) == 2 * len(files)
+    failing = 0
+    for suite in files:
+        assert stored[f"{suite}-BASIC"] == stored[f"{suite}-SUMMARY"], suite
+        failing += sum(not ok for _, ok, _ in stored[f"{suite}-BASIC"])
+    assert failing >= 20, "the frames' faults fail expectations in every suite"
+
+
 def test_every_suites_metrics_computed_as_aggregates_give_the_frames_results(run, tmp_path, monkeypatch):
     """A suite given an Arrow table has its metrics computed as aggregates (:mod:`include.quality.aggregates`)
     and stores, expectation for expectation, the results a validation of the same rows as a pandas
     frame stores (success, counts, percentages, the suite's statistics): for every suite of
     ``expectations/``, on its data as it is and with a fault in every column it reads. The input suites
     (the raw files', the records') are computed so, none validated as a frame."""
-    import glob as globbing
-
     import pyarrow as pa
 
     from include.quality import aggregates
     from include.quality.gates import RESULT_FORMAT
     from include.quality.input_suites import read_for_suite
 
-    lake, ds = run["root"], "2026-10-31"
-    work = run["result"]["reconcile"]["dir"]
-    files = {"raw_staffing_persons": f"{lake}/raw/staffing/{ds}/persons__state.parquet",
-             "raw_org": f"{lake}/raw/org/{ds}/gbxx.parquet",
-             "raw_finance_budget_units": f"{lake}/raw/finance/{ds}/ys_dw.parquet",
-             "raw_finance_payroll": sorted(globbing.glob(f"{lake}/raw/finance/{ds}/gz_ff_*.parquet"))[-1],
-             "raw_hr_persons": sorted(globbing.glob(f"{lake}/raw/hr/{ds}/cbry_*.parquet"))[-1],
-             "standardised_records": f"{work}/std/records.parquet",
-             "roster": f"{work}/roster.parquet", "findings": f"{work}/findings.parquet"}
-    assert sorted(files) == sorted(os.path.basename(f)[:-5] for f in globbing.glob("expectations/*.json"))
+    files = _suite_files(run)
     computed = []
     real_value = aggregates.TableMetrics.value
     monkeypatch.setattr(aggregates.TableMetrics, "value", lambda self, *a: computed.append(a[0]) or real_value(self, *a))
