@@ -681,3 +681,28 @@ def test_a_table_whose_metrics_gx_resolved_elsewhere_fails_loudly(tmp_path, monk
     monkeypatch.setattr(MetricsCalculator, "resolve_validation_graph", aggregates._original)
     with pytest.raises(RuntimeError, match="took none of the suite's metrics"):
         validate(table, "nulls", str(tmp_path / "gx"), data_docs=False, expectations_dir=exp)
+
+
+def test_a_suite_validated_as_a_frame_says_so_and_why(tmp_path, caplog):
+    """A suite with an expectation not computed as aggregates (a deployment's own) is validated over a
+    pandas frame, with the results a frame gives, and its log line says so and names what made it."""
+    import pyarrow as pa
+
+    exp = tmp_path / "expectations"
+    exp.mkdir()
+    (exp / "mine.json").write_text(json.dumps({"name": "mine", "expectations": [
+        {"type": "expect_column_value_lengths_to_equal", "kwargs": {"column": "a", "value": 1}, "meta": {"severity": "critical"}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "meta": {"severity": "critical"}}]}))
+    table = pa.table({"a": ["x", "yy", None]})
+    with caplog.at_level(logging.INFO, logger="roster_sync.quality"):
+        gate = validate(table, "mine", str(tmp_path / "gx"), data_docs=False, expectations_dir=exp)
+    assert gate.as_frame == "expect_column_value_lengths_to_equal is not computed here"
+    assert "validated as a pandas frame, slower on large tables: expect_column_value_lengths_to_equal" in caplog.text
+    frame = validate(table.to_pandas(), "mine", str(tmp_path / "gx"), data_docs=False, expectations_dir=exp)
+    assert (gate.success, gate.failures) == (frame.success, frame.failures) and len(gate.failures) == 2
+    (exp / "nulls.json").write_text(json.dumps({"name": "nulls", "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "meta": {"severity": "critical"}}]}))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="roster_sync.quality"):   # as aggregates: nothing to say
+        assert validate(table, "nulls", str(tmp_path / "gx"), data_docs=False, expectations_dir=exp).as_frame is None
+    assert "pandas frame" not in caplog.text

@@ -62,6 +62,11 @@ class GateResult:
     docs: str | None = None
     results_path: str | None = None
     result_id: list[str] | None = None    # its results in the GX store (a ValidationResultIdentifier's tuple)
+    as_frame: str | None = None           # why its metrics were resolved over a pandas frame, not as aggregates
+
+    def how(self) -> str:
+        """How the metrics were computed, for the log line: nothing to say when as aggregates."""
+        return f"; validated as a pandas frame, slower on large tables: {self.as_frame}" if self.as_frame else ""
 
     def summary(self) -> str:
         if not self.failures:
@@ -250,9 +255,10 @@ def validate(df, suite_name: str, gx_root: str, out_dir: str | None = None,
                                                              actions=actions, result_format=RESULT_FORMAT))
     from great_expectations.core.run_identifier import RunIdentifier
 
-    computed = contextlib.nullcontext()
+    computed, as_frame = contextlib.nullcontext(), None
     if isinstance(df, pd.DataFrame):
         frame, rows = suite_frame(spec["expectations"], df, columns=columns), len(df)
+        as_frame = "given as one"
     else:   # an Arrow table
         from include.quality import aggregates
 
@@ -262,7 +268,7 @@ def validate(df, suite_name: str, gx_root: str, out_dir: str | None = None,
             frame = suite_frame(spec["expectations"], df.slice(0, 0).to_pandas(), columns=columns)
             computed = aggregates.computing(df, list(frame.columns))
         else:
-            log.debug("%s: validated as a frame (%s)", suite_name, why)
+            as_frame = why
             frame = suite_frame(spec["expectations"], df.to_pandas(), columns=columns)
     with computed as metrics:
         run = checkpoint.run(batch_parameters={"dataframe": frame},
@@ -290,7 +296,7 @@ def validate(df, suite_name: str, gx_root: str, out_dir: str | None = None,
     docs = _docs_url(ctx) if data_docs else None
     gate = GateResult(suite=suite_name, rows=rows, success=not any(f["severity"] == "critical" for f in failures),
                       failures=failures, evaluated=len(result.results), seconds=round(time.perf_counter() - t0, 2), docs=docs,
-                      result_id=list(result_id.to_tuple()))
+                      result_id=list(result_id.to_tuple()), as_frame=as_frame)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         gate.results_path = os.path.join(out_dir, f"{suite_name}.json")
@@ -299,7 +305,7 @@ def validate(df, suite_name: str, gx_root: str, out_dir: str | None = None,
                        "failures": failures, "seconds": gate.seconds, "data_docs": docs}, fh, ensure_ascii=False, indent=1,
                       default=str)
     (log.info if gate.success and not failures else log.warning)(
-        "%s (%.1fs)%s", gate.summary(), gate.seconds, f"; Data Docs: {docs}" if docs else "")
+        "%s (%.1fs%s)%s", gate.summary(), gate.seconds, gate.how(), f"; Data Docs: {docs}" if docs else "")
     return gate
 
 

@@ -180,7 +180,7 @@ class InputSuites:
                     raise RuntimeError(f"input suite {answer['suite']} could not run: {answer['error']}")
                 gate = GateResult(**answer["gate"])
                 results[gate.suite] = gate
-                (log.info if not gate.failures else log.warning)("%s (%.1fs)", gate.summary(), gate.seconds)
+                (log.info if not gate.failures else log.warning)("%s (%.1fs%s)", gate.summary(), gate.seconds, gate.how())
             self._send({"verdict": {name: asdict(g) for name, g in results.items()}, "gx_root": self.gx_root})
             answer = self._answer()
         except BaseException:
