@@ -706,3 +706,16 @@ def test_a_suite_validated_as_a_frame_says_so_and_why(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="roster_sync.quality"):   # as aggregates: nothing to say
         assert validate(table, "nulls", str(tmp_path / "gx"), data_docs=False, expectations_dir=exp).as_frame is None
     assert "pandas frame" not in caplog.text
+
+
+def test_the_input_suites_worker_runs_below_the_task(tmp_path):
+    """The suites' worker lowers its own scheduling priority by NICENESS: standardise's threads,
+    the stage's critical path, come first, and the worker takes the CPU they leave."""
+    from include.quality.input_suites import NICENESS, InputSuites
+
+    InputSuites.stop()   # a worker of this process's own, started here
+    suites = InputSuites(str(tmp_path / "gx"), str(tmp_path / "q"), "nice")
+    suites.verdict()     # (answered once it serves: its priority is set by then)
+    lowest = 19   # (a niceness goes no further)
+    assert os.getpriority(os.PRIO_PROCESS, suites.worker.pid) == min(os.getpriority(os.PRIO_PROCESS, 0) + NICENESS, lowest)
+    assert NICENESS > 0
