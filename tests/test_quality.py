@@ -719,3 +719,26 @@ def test_the_input_suites_worker_runs_below_the_task(tmp_path):
     lowest = 19   # (a niceness goes no further)
     assert os.getpriority(os.PRIO_PROCESS, suites.worker.pid) == min(os.getpriority(os.PRIO_PROCESS, 0) + NICENESS, lowest)
     assert NICENESS > 0
+
+
+def test_the_audit_builds_its_data_docs_once_for_both_suites(run, tmp_path, monkeypatch):
+    """The audit validates the roster and the findings, then builds the Data Docs once: both suites'
+    pages are there, each summary file and result names the site, and GX's build ran once (each build
+    reads back every validation the index lists, whatever it adds)."""
+    import shutil
+
+    from include.quality import gates
+
+    work = tmp_path / "work" / "2026-10-31" / run["result"]["period"]
+    shutil.copytree(run["result"]["reconcile"]["dir"], work, ignore=shutil.ignore_patterns("quality"))
+    builds = []
+    ctx = gates._context(str(tmp_path / "gx"))
+    real_build = type(ctx).build_data_docs
+    monkeypatch.setattr(type(ctx), "build_data_docs", lambda self, *a, **k: builds.append(k) or real_build(self, *a, **k))
+    audit = gates.audit_period(str(work), str(tmp_path / "gx"))
+    assert len(builds) == 1 and len(builds[0]["resource_identifiers"]) == 2
+    site = audit["roster"]["docs"][len("file://"):].rsplit("/", 1)[0]
+    for suite in ("roster", "findings"):
+        assert audit[suite]["docs"] == audit["roster"]["docs"]
+        assert json.loads((work / "quality" / f"{suite}.json").read_text())["data_docs"] == audit["roster"]["docs"]
+        assert glob.glob(f"{site}/validations/{suite}/2026-10-31_{run['result']['period']}/*/*.html")
