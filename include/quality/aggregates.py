@@ -54,8 +54,8 @@ _NUMBERS_ONLY = {"expect_column_values_to_be_between"}
 
 
 def _kind(arrow_type) -> str | None:
-    """What a column of ``arrow_type`` is to the metrics here: ``text``, ``float``, ``plain`` (integers,
-    booleans, dates: null is their only missing value), or None (not computed here)."""
+    """What a column of ``arrow_type`` is to the metrics here: ``text``, ``float``, ``integer``, ``plain``
+    (booleans, dates), or None (not computed here). Null is the only missing value but in ``float``."""
     import pyarrow as pa
 
     t = arrow_type
@@ -66,7 +66,9 @@ def _kind(arrow_type) -> str | None:
         return "text"
     if pa.types.is_floating(t):
         return "float"
-    if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_date(t):
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_boolean(t) or pa.types.is_date(t):
         return "plain"
     return None
 
@@ -89,10 +91,10 @@ def unsupported(expectations: list[dict], schema, result_format: dict) -> str | 
         for c in columns:
             if c not in schema.names:
                 return f"{e['type']}: no column {c}"   # GX's own error, from the frame
-            k, arrow_type = _kind(schema.field(c).type), schema.field(c).type
-            if k is None or (e["type"] in _TEXT_ONLY and k != "text") or (e["type"] in _NUMBERS_ONLY and not (
-                    k == "float" or pa_integer(arrow_type))):
-                return f"{e['type']}: column {c} of type {arrow_type}"
+            k = _kind(schema.field(c).type)
+            if k is None or (e["type"] in _TEXT_ONLY and k != "text") or (e["type"] in _NUMBERS_ONLY
+                                                                          and k not in ("float", "integer")):
+                return f"{e['type']}: column {c} of type {schema.field(c).type}"
         if e["type"] in _TEXT_ONLY and "value_set" in kw and not all(isinstance(v, str) for v in kw["value_set"]):
             return "a value set with values that are not text"
         if e["type"] in _NUMBERS_ONLY:   # (a bound that is not a number: GX compares value by value in Python)
@@ -104,12 +106,6 @@ def unsupported(expectations: list[dict], schema, result_format: dict) -> str | 
                 != "all_values_are_missing":
             return f"ignore_row_if {kw['ignore_row_if']}"
     return None
-
-
-def pa_integer(arrow_type) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_integer(arrow_type)
 
 
 def _quoted(name: str) -> str:
@@ -189,13 +185,14 @@ class TableMetrics:
         if name == "table.columns":
             return list(self.columns)
         if name.startswith("column.distinct_values.not_in_set"):   # the distinct values not in the set
-            column = domain["column"]
-            q = _quoted(column)
-            outside = self.con.execute(f"SELECT DISTINCT {q}::VARCHAR FROM batch WHERE {q} IS NOT NULL "
-                                       f"AND NOT list_contains($1, {q}::VARCHAR)", [list(values["value_set"])]).fetchall()
-            if name.endswith(".count"):
-                return len(outside)
-            return sorted(v for v, in outside)[:values.get("limit", 20)]
+            # (its count and its list are two metrics of one scan: the values found once, for both)
+            outside = self.value("_distinct_outside", domain, {"value_set": values["value_set"]})
+            return len(outside) if name.endswith(".count") else outside[:values.get("limit", 20)]
+        if name == "_distinct_outside":
+            q = _quoted(domain["column"])
+            return sorted(v for v, in self.con.execute(
+                f"SELECT DISTINCT {q}::VARCHAR FROM batch WHERE {q} IS NOT NULL AND NOT list_contains($1, {q}::VARCHAR)",
+                [list(values["value_set"])]).fetchall())
         metric, _, summary = name.rpartition(".")
         if summary == "unexpected_values":   # none listed (unsupported() refuses a format that lists them)
             return []
