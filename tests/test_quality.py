@@ -742,3 +742,39 @@ def test_the_audit_builds_its_data_docs_once_for_both_suites(run, tmp_path, monk
         assert audit[suite]["docs"] == audit["roster"]["docs"]
         assert json.loads((work / "quality" / f"{suite}.json").read_text())["data_docs"] == audit["roster"]["docs"]
         assert glob.glob(f"{site}/validations/{suite}/2026-10-31_{run['result']['period']}/*/*.html")
+
+
+def test_the_input_suites_verdict_builds_the_index_only_when_the_run_stops_there_or_there_is_none(tmp_path, monkeypatch):
+    """A passing verdict builds its suites' pages, not the index (the night's audit rebuilds that, listing
+    them: it reads the store); a failing one builds the index too, as does the first one of a site."""
+    from include.quality import gates
+
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "units_in.json").write_text(json.dumps({"name": "units_in", "expectations": [
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": ["active"]},
+         "meta": {"severity": "critical"}}]}))
+    gx = str(tmp_path / "gx")
+    builds = []
+    ctx = gates._context(gx)
+    real_build = type(ctx).build_data_docs
+    monkeypatch.setattr(type(ctx), "build_data_docs", lambda self, *a, **k: builds.append(k) or real_build(self, *a, **k))
+
+    def night(run_name, status):
+        gate = validate(pd.DataFrame({"status": [status]}), "units_in", gx, expectations_dir=tmp_path / "suites",
+                        out_dir=str(tmp_path / run_name), run_name=run_name, data_docs=False)
+        return gates.inputs_verdict({"units_in": gate}, gx)
+
+    first = night("2026-09-30_2026-09", "active")          # no site yet: its index too
+    index = first["units_in"]["docs"][len("file://"):]
+    site = index.rsplit("/", 1)[0]
+    assert builds[-1]["build_index"] is True and "2026-09-30_2026-09" in open(index).read()
+    night("2026-10-31_2026-10", "active")                  # passing: the pages only
+    assert builds[-1]["build_index"] is False
+    assert glob.glob(f"{site}/validations/units_in/2026-10-31_2026-10/*/*.html"), "its page is built"
+    assert "2026-10-31_2026-10" not in open(index).read(), "the index waits for the night's audit"
+    assert json.loads((tmp_path / "2026-10-31_2026-10" / "units_in.json").read_text())["data_docs"] == first["units_in"]["docs"]
+    with pytest.raises(QualityGateFailed):                 # failing: the run stops here, the index is built now
+        night("2026-11-30_2026-11", "revoked")
+    assert builds[-1]["build_index"] is True
+    listed = open(index).read()
+    assert "2026-11-30_2026-11" in listed and "2026-10-31_2026-10" in listed, "the index reads every result of the store"
