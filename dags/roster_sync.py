@@ -126,7 +126,7 @@ def roster_sync():
 
         summary = g.not_retryable(run, g.data_root(), ds(), period)
         for r in (summary.get("quality") or {}).values():    # the input suites, as audit prints its own
-            print(f"roster_sync quality {r['summary']}; Data Docs: {r.get('docs')}")
+            print(f"roster_sync quality {r['summary']}; Data Docs: {r.get('page') or r.get('docs')}")
         return summary["dir"]
 
     @task
@@ -162,7 +162,7 @@ def roster_sync():
 
         result = g.not_retryable(audit_period, work_dir, gx_root(g.data_root()))
         for name, r in result.items():
-            print(f"roster_sync quality {r['summary']}; Data Docs: {r['docs']}")
+            print(f"roster_sync quality {r['summary']}; Data Docs: {r.get('page') or r['docs']}")
         return work_dir
 
     @task(outlets=[ROSTER])

@@ -741,7 +741,8 @@ def test_the_audit_builds_its_data_docs_once_for_both_suites(run, tmp_path, monk
     for suite in ("roster", "findings"):
         assert audit[suite]["docs"] == audit["roster"]["docs"]
         assert json.loads((work / "quality" / f"{suite}.json").read_text())["data_docs"] == audit["roster"]["docs"]
-        assert glob.glob(f"{site}/validations/{suite}/2026-10-31_{run['result']['period']}/*/*.html")
+        assert glob.glob(f"{site}/validations/{suite}/2026-10-31_{run['result']['period']}/*/*.html") == \
+            [audit[suite]["page"][len("file://"):]], "each suite's line links to its own page"
 
 
 def test_the_input_suites_verdict_builds_the_index_only_when_the_run_stops_there_or_there_is_none(tmp_path, monkeypatch):
@@ -768,13 +769,16 @@ def test_the_input_suites_verdict_builds_the_index_only_when_the_run_stops_there
     index = first["units_in"]["docs"][len("file://"):]
     site = index.rsplit("/", 1)[0]
     assert builds[-1]["build_index"] is True and "2026-09-30_2026-09" in open(index).read()
-    night("2026-10-31_2026-10", "active")                  # passing: the pages only
+    second = night("2026-10-31_2026-10", "active")         # passing: the pages only
     assert builds[-1]["build_index"] is False
-    assert glob.glob(f"{site}/validations/units_in/2026-10-31_2026-10/*/*.html"), "its page is built"
+    page = second["units_in"]["page"]
+    assert glob.glob(f"{site}/validations/units_in/2026-10-31_2026-10/*/*.html") == [page[len("file://"):]], \
+        "its page is built, and the log line links to it"
     assert "2026-10-31_2026-10" not in open(index).read(), "the index waits for the night's audit"
-    assert json.loads((tmp_path / "2026-10-31_2026-10" / "units_in.json").read_text())["data_docs"] == first["units_in"]["docs"]
-    with pytest.raises(QualityGateFailed):                 # failing: the run stops here, the index is built now
-        night("2026-11-30_2026-11", "revoked")
+    summary = json.loads((tmp_path / "2026-10-31_2026-10" / "units_in.json").read_text())
+    assert (summary["data_docs"], summary["data_docs_page"]) == (first["units_in"]["docs"], page)
+    with pytest.raises(QualityGateFailed, match=r"Data Docs: file://\S+/validations/units_in/2026-11-30_2026-11/\S+\.html\)"):
+        night("2026-11-30_2026-11", "revoked")             # failing: the run stops here, the index is built now
     assert builds[-1]["build_index"] is True
     listed = open(index).read()
     assert "2026-11-30_2026-11" in listed and "2026-10-31_2026-10" in listed, "the index reads every result of the store"

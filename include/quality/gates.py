@@ -59,7 +59,8 @@ class GateResult:
     failures: list[dict] = field(default_factory=list)
     evaluated: int = 0
     seconds: float = 0.0
-    docs: str | None = None
+    docs: str | None = None               # the Data Docs site (its index)
+    page: str | None = None               # this validation's own page in it
     results_path: str | None = None
     result_id: list[str] | None = None    # its results in the GX store (a ValidationResultIdentifier's tuple)
     as_frame: str | None = None           # why its metrics were resolved over a pandas frame, not as aggregates
@@ -296,16 +297,17 @@ def validate(df, suite_name: str, gx_root: str, out_dir: str | None = None,
     docs = _docs_url(ctx) if data_docs else None
     gate = GateResult(suite=suite_name, rows=rows, success=not any(f["severity"] == "critical" for f in failures),
                       failures=failures, evaluated=len(result.results), seconds=round(time.perf_counter() - t0, 2), docs=docs,
-                      result_id=list(result_id.to_tuple()), as_frame=as_frame)
+                      page=_page_url(ctx, result_id) if data_docs else None, result_id=list(result_id.to_tuple()),
+                      as_frame=as_frame)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         gate.results_path = os.path.join(out_dir, f"{suite_name}.json")
         with open(gate.results_path, "w") as fh:
             json.dump({"suite": suite_name, "success": gate.success, "rows": gate.rows, "evaluated": gate.evaluated,
-                       "failures": failures, "seconds": gate.seconds, "data_docs": docs}, fh, ensure_ascii=False, indent=1,
-                      default=str)
+                       "failures": failures, "seconds": gate.seconds, "data_docs": docs, "data_docs_page": gate.page}, fh,
+                      ensure_ascii=False, indent=1, default=str)
     (log.info if gate.success and not failures else log.warning)(
-        "%s (%.1fs%s)%s", gate.summary(), gate.seconds, gate.how(), f"; Data Docs: {docs}" if docs else "")
+        "%s (%.1fs%s)%s", gate.summary(), gate.seconds, gate.how(), f"; Data Docs: {gate.page or docs}" if docs else "")
     return gate
 
 
@@ -321,9 +323,10 @@ def inputs_verdict(results: dict[str, GateResult], gx_root: str) -> dict:
     docs = build_docs(results, gx_root, index=bool(failed) or None)
     log.info("input suites: Data Docs: %s", docs)
     if failed:
-        raise QualityGateFailed("not published: " + " | ".join(g.summary() for g in failed) + f" (Data Docs: {docs})")
+        raise QualityGateFailed("not published: " + " | ".join(g.summary() for g in failed)
+                                + f" (Data Docs: {failed[0].page or docs})")
     return {name: {"success": g.success, "warnings": len(g.failures), "summary": g.summary(), "seconds": g.seconds,
-                   "docs": docs} for name, g in results.items()}
+                   "docs": docs, "page": g.page} for name, g in results.items()}
 
 
 def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None = True) -> str | None:
@@ -332,8 +335,9 @@ def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None 
     :func:`include.settings.data_docs_index_limit`), so each build costs the same whatever it adds: with
     1,058 validations in the store, one build of two suites' pages 0.7 s, two builds of one 1.4 s.
     ``index``: False, the pages only (the next build's index lists them: it reads the store); None,
-    the index too if the site has none yet. Each result's ``docs`` and its summary file
-    (``results_path``) get the site's address."""
+    the index too if the site has none yet. Each result's ``docs`` (the site's index) and ``page`` (its
+    own page: what a log line links to, listed by the index or not yet) go to its summary file
+    (``results_path``) too."""
     from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
 
     ctx = _context(gx_root)
@@ -347,13 +351,25 @@ def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None 
     docs = _docs_url(ctx)
     for gate in results.values():
         gate.docs = docs
+        gate.page = _page_url(ctx, gate.result_id) if gate.result_id else None
         if gate.results_path and os.path.exists(gate.results_path):
             with open(gate.results_path) as fh:
                 summary = json.load(fh)
-            summary["data_docs"] = docs
+            summary["data_docs"], summary["data_docs_page"] = docs, gate.page
             with open(gate.results_path, "w") as fh:
                 json.dump(summary, fh, ensure_ascii=False, indent=1, default=str)
     return docs
+
+
+def _page_url(ctx, result_id) -> str | None:
+    """The address of one validation's page in the Data Docs site (``result_id``: its identifier, or
+    the identifier's tuple)."""
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
+
+    if not isinstance(result_id, ValidationResultIdentifier):
+        result_id = ValidationResultIdentifier.from_tuple(tuple(result_id))
+    sites = ctx.get_docs_sites_urls(resource_identifier=result_id)
+    return sites[0]["site_url"] if sites else None
 
 
 def _docs_index_exists(ctx) -> bool:
@@ -447,6 +463,6 @@ def audit_period(work: str, gx_root: str, severity: dict[str, str] | None = None
     failed = [g for g in results.values() if not g.success]
     if failed:
         raise QualityGateFailed("not published: " + " | ".join(g.summary() for g in failed)
-                                + f" (Data Docs: {failed[0].docs})")
-    return {name: {"success": g.success, "warnings": len(g.failures), "summary": g.summary(), "docs": g.docs}
-            for name, g in results.items()}
+                                + f" (Data Docs: {failed[0].page or failed[0].docs})")
+    return {name: {"success": g.success, "warnings": len(g.failures), "summary": g.summary(), "docs": g.docs,
+                   "page": g.page} for name, g in results.items()}
