@@ -172,3 +172,15 @@ def test_people_projected_for_one_record_equal_people_grouped(std):
     projected, grouped = people(False), people(True)
     assert len(projected[0]) > 1000
     assert projected == grouped
+
+
+def test_the_whole_plan_reads_no_record(std, tmp_path):
+    """At level whole the plan has nothing to plan: it clears the partitions of an earlier split and
+    reads no record (the one partition's reconcile counts its persons)."""
+    model = tmp_path / "work" / "std"
+    model.mkdir(parents=True)
+    shutil.copy(std["std"] / "_summary.json", model / "_summary.json")   # no records.parquet at all
+    (tmp_path / "work" / "parts" / "150100").mkdir(parents=True)          # an earlier split's
+    plan = plan_parts(str(model), level="whole")
+    assert (plan["parts"], plan["persons"], plan["dir"]) == (["whole"], {"whole": None}, str(tmp_path / "work"))
+    assert not (tmp_path / "work" / "parts").exists()
