@@ -149,9 +149,11 @@ def test_a_failed_input_suite_leaves_no_standardised_model(run, monkeypatch):
     out = run["tmp"] / "std-failed"
     with monkeypatch.context() as m:
         _with_a_critical_failure(m, run["tmp"], "standardised_records")
-        with pytest.raises(QualityGateFailed, match="standardised_records.*expect_table_row_count_to_be_between"):
+        with pytest.raises(QualityGateFailed, match="standardised_records.*expect_table_row_count_to_be_between") as exc:
             standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
     assert not list(out.iterdir())
+    page = re.search(r"Data Docs: file://(\S+)\)", str(exc.value)).group(1)   # the failed suite's own page, built
+    assert "/validations/standardised_records/2026-10-31_" in page and os.path.exists(page)
     standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(out))
     assert (out / "records.parquet").exists() and (out / "_summary.json").exists()
 
