@@ -341,17 +341,16 @@ def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None 
     from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
 
     ctx = _context(gx_root)
-    if index is None:
-        index = not _docs_index_exists(ctx)
+    if index is None:   # (GX names the index only once it exists)
+        index = not any(site["site_url"] for site in ctx.get_docs_sites_urls())
+    ids = {name: ValidationResultIdentifier.from_tuple(tuple(g.result_id)) for name, g in results.items() if g.result_id}
     # the pages of these results and the index: a full build reads every result the store has ever
     # kept, and so would grow night by night (1.2 s at 87 results; 0.4 s for these six and the index)
-    ctx.build_data_docs(resource_identifiers=[ValidationResultIdentifier.from_tuple(tuple(g.result_id))
-                                              for g in results.values() if g.result_id] or None,
-                        build_index=index)
+    ctx.build_data_docs(resource_identifiers=list(ids.values()) or None, build_index=index)
     docs = _docs_url(ctx)
-    for gate in results.values():
+    for name, gate in results.items():
         gate.docs = docs
-        gate.page = _page_url(ctx, gate.result_id) if gate.result_id else None
+        gate.page = _page_url(ctx, ids[name]) if name in ids else None
         if gate.results_path and os.path.exists(gate.results_path):
             with open(gate.results_path) as fh:
                 summary = json.load(fh)
@@ -362,25 +361,9 @@ def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None 
 
 
 def _page_url(ctx, result_id) -> str | None:
-    """The address of one validation's page in the Data Docs site (``result_id``: its identifier, or
-    the identifier's tuple)."""
-    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
-
-    if not isinstance(result_id, ValidationResultIdentifier):
-        result_id = ValidationResultIdentifier.from_tuple(tuple(result_id))
+    """The address of one validation's page in the Data Docs site (``result_id``: its ValidationResultIdentifier)."""
     sites = ctx.get_docs_sites_urls(resource_identifier=result_id)
     return sites[0]["site_url"] if sites else None
-
-
-def _docs_index_exists(ctx) -> bool:
-    """Whether the local Data Docs site has its index page (a site elsewhere: assumed so)."""
-    sites = ctx.get_docs_sites_urls(only_if_exists=False)
-    url = sites[0]["site_url"] if sites else None
-    if not url or not url.startswith("file://"):
-        return bool(url)
-    from urllib.parse import unquote, urlparse
-
-    return os.path.exists(unquote(urlparse(url).path))
 
 
 def _docs_url(ctx) -> str | None:
