@@ -902,7 +902,8 @@ def plan_parts(std: str, out: str | None = None, level: str = "city", threads: i
     if level == WHOLE:
         # nothing to plan: the one partition's persons are counted as it is reconciled (its log says
         # how many); counting them here read every record's ID, 0.4 s at 2M persons, for a log line
-        t0, (fs, _) = time.perf_counter(), fsspec.core.url_to_fs(std)
+        t0 = time.perf_counter()
+        fs, _ = fsspec.core.url_to_fs(std)
         period, out = _period(fs, std), out or std.rsplit("/std", 1)[0]
         if fs.exists(f"{out}/parts"):
             fs.rm(f"{out}/parts", recursive=True)
