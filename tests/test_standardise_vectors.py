@@ -148,6 +148,41 @@ def test_too_long_to_store_counts_characters_not_bytes():
     assert reasons.reasons[4] == reasons.reasons[5] == reasons.reasons[7] == "no xm"
 
 
+def test_the_contract_screens_a_column_chunk_by_chunk_as_if_it_were_one():
+    """A column read from several row groups is screened chunk by chunk, not copied into one array:
+    each reason lands on its own row, whatever chunk holds it (and the first reason of a row wins)."""
+    limit = S._storable_lengths()["org"]["xm"]
+    values = ["张三", "a\x00", "", None, "a" * (limit + 1), " ", "李四", "\x1fb", "中" * limit, "x"] * 3
+    whole = pd.DataFrame({f: ["x"] * len(values) for f in S.CONTRACT["org"][0]}).assign(xm=values)
+    chunked = whole.assign(xm=pd.array(pa.chunked_array([pa.array(values[:4], pa.large_string()),
+                                                         pa.array([], pa.large_string()),
+                                                         pa.array(values[4:17], pa.large_string()).slice(0),
+                                                         pa.array(values[17:], pa.large_string())]),
+                                       dtype="string"))
+    assert pa.array(chunked.xm.array).num_chunks == 4
+    expected, found = S._Reasons(len(values)), S._Reasons(len(values))
+    expected.contract("org", whole)
+    found.contract("org", chunked)
+    assert list(found.reasons) == list(expected.reasons)
+    assert list(found.reasons[:10]) == [None, "xm contains a control character", "no xm", "no xm",
+                                        f"xm longer than {limit} characters", "no xm", None,
+                                        "xm contains a control character", None, None]
+
+
+def test_a_raw_file_is_read_with_each_text_column_one_array(tmp_path):
+    """Read as pandas reads it (the same frame), each column one Arrow array, not one per row group."""
+    frame = pd.DataFrame({"sfzh": [f"{i:018d}" for i in range(1000)], "xm": ["张三", None] * 500, "n": range(1000)})
+    path = tmp_path / "gz_ff.parquet"
+    frame.to_parquet(path, index=False, row_group_size=100)
+    read = S._read(str(path))
+    pd.testing.assert_frame_equal(read, pd.read_parquet(path))
+    def chunks(column):   # (Arrow gives a column of one chunk as that chunk)
+        return getattr(pa.array(column.array), "num_chunks", 1)
+    assert chunks(read.sfzh) == chunks(read.xm) == 1
+    assert chunks(pd.read_parquet(path).sfzh) == 10   # (what pandas gives)
+    assert list(S._read(str(path), columns=["xm"]).columns) == ["xm"]
+
+
 def test_great_expectations_sees_only_what_the_suite_reads():
     frame = pd.DataFrame({"a": ["1", "2"], "b": ["x", None], "c": ["p", "q"], "d": [1, 2]})
     suite = [{"type": "expect_column_to_exist", "kwargs": {"column": "a"}},

@@ -133,8 +133,13 @@ def locate(root: str, ds: str, period: str) -> Inputs:
 
 
 def _read(path: str, columns=None) -> pd.DataFrame:
+    """A raw file as a frame, each text column one Arrow array (``pd.read_parquet`` reads a file as a
+    dataset, an array per row group: each later step that wants one array copied it, or all of it to
+    take a few rows)."""
+    import pyarrow.parquet as pq
+
     with fsspec.open(path, "rb") as fh:
-        return pd.read_parquet(fh, columns=columns)
+        return pq.ParquetFile(fh).read(columns=columns).to_pandas()
 
 
 def crosswalk(keys: pd.Series, table: pd.Series) -> pd.Series:
@@ -266,11 +271,25 @@ def _text(col: pd.Series):
     """A column as one Arrow string array (values that are not text: as their text)."""
     import pyarrow as pa
 
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
+        return ids.one_chunk(pa.array(col.array))   # its own Arrow data (large strings), not cast or copied
     try:
         arr = pa.array(col, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         arr = pa.array(col.astype("string"), type=pa.string(), from_pandas=True)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return ids.one_chunk(arr)
+
+
+def _text_chunks(col: pd.Series) -> list:
+    """A column as Arrow string arrays, the chunks of a pandas text column as it holds them (no copy; at
+    least one, possibly empty), or :func:`_text` of any other."""
+    import pyarrow as pa
+
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
+        chunks = pa.array(col.array)
+        chunks = chunks.chunks if isinstance(chunks, pa.ChunkedArray) else [chunks]
+        return chunks or [pa.array([], pa.large_string())]
+    return [_text(col)]
 
 
 CONTROL_BYTES = frozenset([*range(0x20), 0x7F])
@@ -339,19 +358,24 @@ class _Reasons:
         for f in fields:
             if f not in raw.columns:
                 continue
-            text = _text(raw[f])
-            size = np.diff(ids.arrow_offsets(text))   # bytes
-            if f not in nullable:   # blank: null, empty or whitespace only (what trimming leaves empty)
-                self.flag(_blank(text, size), f"no {f}")
-            self.flag(has_control(text), f"{f} contains a control character")
             limit = limits.get(f)
-            if limit:   # only a value of more bytes than the limit can have more characters once trimmed
-                long = size > limit
-                if long.any():
-                    at = np.flatnonzero(long)
-                    trimmed = pc.utf8_length(pc.utf8_trim_whitespace(text.take(at)))
-                    long[at] = pc.fill_null(pc.greater(trimmed, limit), False).to_numpy(zero_copy_only=False)
-                self.flag(long, f"{f} longer than {limit} characters")
+            blank, control, long = [], [], []
+            for text in _text_chunks(raw[f]):   # each chunk as read (one array of them copied every value again)
+                size = np.diff(ids.arrow_offsets(text))   # bytes
+                if f not in nullable:   # blank: null, empty or whitespace only (what trimming leaves empty)
+                    blank.append(_blank(text, size))
+                control.append(has_control(text))
+                if limit:   # only a value of more bytes than the limit can have more characters once trimmed
+                    long.append(size > limit)
+                    if long[-1].any():
+                        at = np.flatnonzero(long[-1])
+                        trimmed = pc.utf8_length(pc.utf8_trim_whitespace(text.take(at)))
+                        long[-1][at] = pc.fill_null(pc.greater(trimmed, limit), False).to_numpy(zero_copy_only=False)
+            if blank:
+                self.flag(np.concatenate(blank), f"no {f}")
+            self.flag(np.concatenate(control), f"{f} contains a control character")
+            if long:
+                self.flag(np.concatenate(long), f"{f} longer than {limit} characters")
 
     def quarantined(self, part: str, raw: pd.DataFrame, rec_no) -> tuple[np.ndarray, pd.DataFrame]:
         """``part``: the source, or a table of one (``units``, ``quotas``, ``leader_posts`` of staffing,
@@ -422,13 +446,14 @@ def record_keys(source: str, raw: pd.DataFrame, file_name: str | None = None) ->
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    def part(col: str):
+    def part(col: str):   # as large strings, what pandas' text columns hold (Arrow joins one type)
         if col not in raw.columns:
-            return ""
-        return pc.fill_null(pc.utf8_trim_whitespace(_text(raw[col])), "")
+            return pa.scalar("", pa.large_string())
+        return pc.fill_null(pc.utf8_trim_whitespace(_text(raw[col]).cast(pa.large_string())), "")
     if source in RECORD_KEYS:   # joined by Arrow in one pass (each "+" of pandas made a new column: 1.2 s at 2M)
         prefix, fields = RECORD_KEYS[source]
-        key = pc.binary_join_element_wise(pa.scalar(prefix), *(part(f) for f in fields), "|")
+        key = pc.binary_join_element_wise(pa.scalar(prefix, pa.large_string()), *(part(f) for f in fields),
+                                          pa.scalar("|", pa.large_string()))
         return pd.Series(pd.arrays.ArrowStringArray(key) if len(raw) else [], index=raw.index, dtype="string")
     if source == "hr":
         if not file_name:
