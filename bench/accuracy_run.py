@@ -11,6 +11,7 @@ the evidence: every finding has some, every key names a real record.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -29,17 +30,20 @@ from include.generator.generate import generate  # noqa: E402
 from include.generator.world import WorldParams  # noqa: E402
 from include.pipeline.accuracy import compare, render  # noqa: E402
 from include.pipeline.local import run_local  # noqa: E402
+from include.pipeline.received import received_records  # noqa: E402
 from include.simulators.base import Faults  # noqa: E402
 from include.simulators.cluster import Simulators  # noqa: E402
 
 
 def evidence_ok(found: pd.DataFrame, evidence: pd.DataFrame, std: str) -> bool:
     """Every finding has evidence, and every evidence key names a real record of the sources."""
-    records = pd.read_parquet(f"{std}/records.parquet", columns=["source", "record_key"])
+    records = pd.read_parquet(f"{std}/records.parquet", columns=["source", "rec_no"])   # each one's key, from its row as received
+    received = json.load(open(f"{std}/_summary.json"))["received"]
+    keys = {(s, key) for s, entry in received.items() for _, key, _ in received_records(s, entry, records.rec_no[records.source == s])}
     units = pd.read_parquet(f"{std}/units.parquet", columns=["unit_code"])
     quotas = pd.read_parquet(f"{std}/quotas.parquet", columns=["unit_code", "quota_type"])
     posts = pd.read_parquet(f"{std}/leader_posts.parquet", columns=["unit_code", "level"])
-    real = (set(zip(records.source, records.record_key)) | {("staffing", "units|" + u) for u in units.unit_code}
+    real = (keys | {("staffing", "units|" + u) for u in units.unit_code}
             | {("staffing", f"quotas|{u}|{t}") for u, t in zip(quotas.unit_code, quotas.quota_type)}
             | {("staffing", f"leader_posts|{u}|{lv}") for u, lv in zip(posts.unit_code, posts.level)})
     bare = set(found.alert_key) - set(evidence.alert_key)

@@ -238,27 +238,30 @@ def test_a_backfill_of_an_earlier_period_never_reopens_what_a_later_one_resolved
     assert_perfect(published["url"], small_world, P1)
 
 
-def test_every_record_carries_its_key_in_its_own_system(published, small_world):
-    """OUTPUTS.md "Evidence": the record keys come from the raw layer through standardise;
-    an HR key is the file and the data row's number in it."""
+def test_every_record_has_its_key_in_its_own_system(published, small_world):
+    """OUTPUTS.md "Evidence": a record's key is made from its row as received in the raw layer (read
+    back by rec_no, as for a finding's facts); an HR key is the file and the data row's number in it."""
+    from include.pipeline.received import received_records
+
     std = published["runs"][2]["standardise"]["dir"]
     records = pd.read_parquet(f"{std}/records.parquet")
-    assert records.record_key.notna().all() and not records.record_key.duplicated().any()
-    # each source's records beside their rows as received (read back from the raw files, by rec_no)
-    from include.pipeline.received import received_facts
-
+    assert "record_key" not in records   # (made when a finding needs it, not carried for every record)
     entries = json.load(open(f"{std}/_summary.json"))["received"]
     by = {s: records[records.source == s].reset_index(drop=True) for s in ("staffing", "org", "finance", "hr")}
-    facts = {s: dict(received_facts(entries[s], by[s].rec_no)) for s in by}
-    received = {s: pd.DataFrame([json.loads(facts[s][k]) for k in by[s].rec_no]) for s in by}
-    assert (by["staffing"].record_key == "persons|" + by["staffing"].record_id).all()
-    org = by["org"].record_key.str.split("|", expand=True)
+    read = {s: received_records(s, entries[s], by[s].rec_no[::-1]) for s in by}   # (any order asked: rec_no order given)
+    assert all([r[0] for r in read[s]] == list(by[s].rec_no) for s in by)
+    keys = {s: pd.Series([r[1] for r in read[s]]) for s in by}
+    received = {s: pd.DataFrame([json.loads(r[2]) for r in read[s]]) for s in by}
+    every = pd.concat([s + "/" + keys[s] for s in by])
+    assert every.notna().all() and not every.duplicated().any()
+    assert (keys["staffing"] == "persons|" + by["staffing"].record_id).all()
+    org = keys["org"].str.split("|", expand=True)
     assert (org[0] == "gbxx").all() and (org[1] == received["org"].sfzh.str.strip()).all()
-    assert (org[2] == by["org"].unit_code.fillna("")).all()
-    pay = by["finance"].record_key.str.split("|", expand=True)
+    assert (org[2] == by["org"].unit_code.fillna("")).all() and (org[3] == received["org"].zwmc.str.strip()).all()
+    pay = keys["finance"].str.split("|", expand=True)
     assert (pay[0] == "gz_ff").all() and (pay[1] == "202611").all()
     assert (pay[2] == by["finance"].dwbm).all() and (pay[3] == received["finance"].sfzh.str.strip()).all()
-    hr = by["hr"].record_key.str.split("|", expand=True)
+    hr = keys["hr"].str.split("|", expand=True)
     assert set(hr[0]) == {"cbry_202611.csv"}
     rows = pd.read_csv(small_world / "hr" / "cbry_202611.csv", encoding="gb18030", dtype=str, keep_default_na=False)
     nth = rows["公民身份号码"].iloc[hr[1].astype(int).to_numpy() - 1].to_numpy()
@@ -270,10 +273,12 @@ def test_a_findings_facts_are_read_from_the_raw_files_as_their_copies_gave_them(
     (``_summary.json`` ``received``): reconciling the period gives the same evidence, facts and all,
     as a model that kept copies (standardise before it kept references; what reconcile still reads
     where a model has them): each raw file's rows, staffing's without the tombstones, our ``_``
-    columns left out, the amounts as numbers of the type the whole column gives."""
+    columns left out, the amounts as numbers of the type the whole column gives; its records
+    carrying their keys, as standardise then made them."""
     import shutil
 
     from include.pipeline import standardise as S
+    from include.pipeline.received import received_records
     from include.pipeline.reconcile import reconcile
 
     std = published["runs"][2]["standardise"]["dir"]
@@ -290,6 +295,11 @@ def test_a_findings_facts_are_read_from_the_raw_files_as_their_copies_gave_them(
         for amount in S.AMOUNTS.get(source, ()):
             raw[amount] = S.to_number(raw[amount])
         raw.to_parquet(copies / f"received_{source}.parquet", index=False)
+    records = pd.read_parquet(copies / "records.parquet")
+    keys = {(source, rec_no): key for source, entry in summary["received"].items()
+            for rec_no, key, _ in received_records(source, entry, records.rec_no[records.source == source])}
+    records.insert(2, "record_key", pd.array([keys[k] for k in zip(records.source, records.rec_no)], dtype="string"))
+    records.to_parquet(copies / "records.parquet", index=False)
     del summary["received"]
     (copies / "_summary.json").write_text(json.dumps(summary))
     reconcile(str(copies), str(tmp_path / "copies"), as_of=D2)
@@ -368,6 +378,8 @@ def test_every_finding_s_numbers_follow_its_code_schema(published):
 
 def test_every_finding_has_its_evidence_and_every_key_names_a_real_record(published, small_world):
     """OUTPUTS.md "Evidence": written with the findings, keyed in each source's own system."""
+    from include.pipeline.received import received_records
+
     url = published["url"]
     for run, period in ((published["runs"][0], "2026-10"), (published["runs"][2], "2026-11")):
         found = table(url, "SELECT alert_key, code FROM reconciliation_finding WHERE period = :p", p=period)
@@ -375,11 +387,13 @@ def test_every_finding_has_its_evidence_and_every_key_names_a_real_record(publis
         assert set(found.alert_key) == set(ev.alert_key), "a finding without evidence"
         assert ev.facts.notna().all()
         std = run["standardise"]["dir"]
-        records = pd.read_parquet(f"{std}/records.parquet", columns=["source", "record_key"])
+        records = pd.read_parquet(f"{std}/records.parquet", columns=["source", "rec_no"])   # each one's key, from its row as received
+        received = json.load(open(f"{std}/_summary.json"))["received"]
+        keys = {(s, key) for s, entry in received.items() for _, key, _ in received_records(s, entry, records.rec_no[records.source == s])}
         units = pd.read_parquet(f"{std}/units.parquet")
         quotas = pd.read_parquet(f"{std}/quotas.parquet")
         posts = pd.read_parquet(f"{std}/leader_posts.parquet")
-        real = (set(zip(records.source, records.record_key)) | {("staffing", "units|" + u) for u in units.unit_code}
+        real = (keys | {("staffing", "units|" + u) for u in units.unit_code}
                 | {("staffing", f"quotas|{u}|{t}") for u, t in zip(quotas.unit_code, quotas.quota_type)}
                 | {("staffing", f"leader_posts|{u}|{lv}") for u, lv in zip(posts.unit_code, posts.level)})
         assert set(zip(ev.source, ev.record_key)) <= real

@@ -107,8 +107,10 @@ def build(tmp_path, records, quotas=None, leader_posts=None, units=None, period=
     for source, part in df.groupby("source"):   # the rows "as received", in rec_no order: the evidence's facts
         part.sort_values("rec_no").drop(columns=["source", "rec_no", "record_key", "unit_code"]).dropna(axis=1, how="all") \
             .to_parquet(std / f"received_{source}.parquet", index=False)
-    df = _identify(df, period).reindex(columns=RECORD_COLUMNS)
-    for col in RECORD_COLUMNS:
+    # (a model as standardise wrote it when it kept copies of the rows as received: each record with its key)
+    columns = [*RECORD_COLUMNS, "record_key"]
+    df = _identify(df, period).reindex(columns=columns)
+    for col in columns:
         if col not in ("rec_no", "id_valid", "yfgz"):
             df[col] = df[col].astype("string")
     df["yfgz"] = pd.to_numeric(df["yfgz"])

@@ -7,6 +7,7 @@ budget units, placed in one city and paid in another) so the checks that cross r
 are exercised, not just present.
 """
 
+import json
 import shutil
 
 import pandas as pd
@@ -22,12 +23,20 @@ from include.simulators.cluster import Simulators
 D1, P1 = "2026-10-31", "2026-10"
 
 
-def _cross_regions(std):
+def _cross_regions(std, lake):
     """Make persons cross regions: X gets a second staffing placement and a second payroll row
-    in another city; Y's only payroll row moves to a budget unit of another city."""
+    in another city; Y's only payroll row moves to a budget unit of another city. Their rows as
+    received change with them (a copy of each raw file, with its fingerprint in the summary): a
+    finding's evidence reads its records' keys and facts from there."""
+    import fsspec
+
+    from include.pipeline.received import fingerprint
+
     rec = pd.read_parquet(std / "records.parquet")
     units = pd.read_parquet(std / "units.parquet")
     budget = pd.read_parquet(std / "budget_units.parquet")
+    summary = json.loads((std / "_summary.json").read_text())
+    raw = {s: pd.read_parquet(summary["received"][s]["file"]) for s in ("staffing", "finance")}
     city = units.set_index("unit_code").region_code.str[:4]
     s = rec[(rec.source == "staffing") & rec.id_valid & (rec.personnel_class == "establishment")]
     s = s[s.unit_code.map(city) == "1501"]
@@ -38,16 +47,27 @@ def _cross_regions(std):
     other_budget = budget[budget.qhdm.str[:4] == "1502"].iloc[0]
     next_no = rec.groupby("source").rec_no.max()
     extra_s = x.copy()
-    extra_s["rec_no"] = next_no["staffing"] + 1
+    extra_s["rec_no"] = next_no["staffing"] + 1   # (the file's last row: no tombstone after it)
     extra_s["record_id"] = "SPZZZZZZZZZ"          # sorts after every real record: X stays at home
     extra_s["unit_code"] = other_unit.unit_code
+    row = raw["staffing"][raw["staffing"].record_id == x.record_id].assign(record_id=extra_s.record_id,
+                                                                            unit_code=other_unit.unit_code)
+    raw["staffing"] = pd.concat([raw["staffing"], row], ignore_index=True)
     fx = rec[(rec.source == "finance") & (rec.id_clean == x.id_clean)].iloc[0].copy()
+    row = raw["finance"].iloc[[fx.rec_no]].assign(dwbm=other_budget.dwbm)   # (payroll rows: rec_no is the file's row)
     fx["rec_no"] = next_no["finance"] + 1
     fx["dwbm"], fx["unit_code"] = other_budget.dwbm, other_budget.credit
+    raw["finance"] = pd.concat([raw["finance"], row], ignore_index=True)
     rec = pd.concat([rec, pd.DataFrame([extra_s, fx])], ignore_index=True)
     fy = (rec.source == "finance") & (rec.id_clean == y.id_clean)
     rec.loc[fy, "dwbm"], rec.loc[fy, "unit_code"] = other_budget.dwbm, other_budget.credit
+    raw["finance"].loc[rec.rec_no[fy].to_numpy(), "dwbm"] = other_budget.dwbm
     rec.to_parquet(std / "records.parquet", index=False)
+    for source, rows in raw.items():
+        path = lake / f"crossing_{source}.parquet"
+        rows.to_parquet(path, index=False)
+        summary["received"][source].update(file=str(path), fingerprint=fingerprint(fsspec.filesystem("file"), str(path)))
+    (std / "_summary.json").write_text(json.dumps(summary))
     return x.id_clean, y.id_clean
 
 
@@ -60,7 +80,7 @@ def std(province_world, tmp_path_factory):
         extract_all(sims.connections(), sims.finance_url, root, D1)
     base = tmp / "std"
     shutil.copytree(standardise(root, D1, P1)["dir"], base)
-    crossing = _cross_regions(base)
+    crossing = _cross_regions(base, tmp)
     return {"tmp": tmp, "std": base, "crossing": crossing}
 
 
@@ -94,6 +114,10 @@ def test_the_crossing_persons_raise_their_cross_region_codes(whole, std):
     f = whole["reconciliation_finding"]
     assert {"MULTIPLE_ESTABLISHMENT", "DUPLICATE_PAY"} <= set(f[f.id_number == x].code)
     assert "UNIT_MISMATCH" in set(f[f.id_number == y].code)
+    # the evidence shows the added placement as received, under its own key
+    ev = whole["alert_evidence"].merge(f[f.id_number == x][["alert_key", "code"]], on="alert_key")
+    added = ev[(ev.code == "MULTIPLE_ESTABLISHMENT") & (ev.record_key == "persons|SPZZZZZZZZZ")]
+    assert len(added) == 1 and json.loads(added.facts.iloc[0])["record_id"] == "SPZZZZZZZZZ"
 
 
 @pytest.mark.parametrize("level", ["province", "city", "county", "whole"])

@@ -234,12 +234,13 @@ def test_a_task_process_allocates_arrow_memory_from_jemalloc_unless_told_otherwi
 
 @pytest.mark.parametrize("left_at", [[], [0], [0, 1, 2], [1, 2, 5, 9], [3, 4, 5, 6, 7, 8, 9], list(range(10, 40, 3))])
 def test_a_record_is_read_back_from_its_row_among_the_rows_that_are_not_tombstones(tmp_path, left_at):
-    """:func:`include.pipeline.received.received_facts` of staffing's persons: record ``rec_no`` k is the k-th row that is not
-    a tombstone (``status`` ``left``), as :func:`read_active_persons` numbers them, wherever the
-    tombstones are (first, in runs, last); our ``_`` columns left out, the rows in ``rec_no`` order."""
+    """:func:`include.pipeline.received.received_records` of staffing's persons: record ``rec_no`` k is the k-th row that is
+    not a tombstone (``status`` ``left``), as :func:`read_active_persons` numbers them, wherever the
+    tombstones are (first, in runs, last); our ``_`` columns left out, the rows in ``rec_no`` order, each
+    with its key in its own system."""
     import fsspec
 
-    from include.pipeline.received import fingerprint, received_facts
+    from include.pipeline.received import fingerprint, received_records
 
     n = 40
     status = np.where(np.isin(np.arange(n), left_at), S.LEFT, "active").astype(object)
@@ -249,9 +250,40 @@ def test_a_record_is_read_back_from_its_row_among_the_rows_that_are_not_tombston
     active = S.read_active_persons(path)
     entry = {"file": path, "fingerprint": fingerprint(fsspec.filesystem("file"), path), "active_only": True, "amounts": {}}
     wanted = np.arange(len(active))[::-1]   # asked in any order, with repeats
-    rows = received_facts(entry, np.concatenate([wanted, wanted[:3]]))
-    facts = [json.loads(f) for _, f in rows]
+    rows = received_records("staffing", entry, np.concatenate([wanted, wanted[:3]]))
+    facts = [json.loads(f) for _, _, f in rows]
     assert all(list(f) == ["record_id", "status"] for f in facts)
-    assert [rec_no for rec_no, _ in rows] == list(range(len(active)))
+    assert [rec_no for rec_no, _, _ in rows] == list(range(len(active)))
     assert [f["record_id"] for f in facts] == active.record_id.tolist()
-    assert received_facts(entry, []) == []
+    assert [key for _, key, _ in rows] == ["persons|" + r for r in active.record_id]
+    assert received_records("staffing", entry, []) == []
+
+
+def test_a_records_key_is_its_fields_as_received_trimmed(tmp_path):
+    """OUTPUTS.md "Evidence": ``gz_ff|<ffyf>|<dwbm>|<sfzh>``, ``gbxx|<sfzh>|<dwdm>|<zwmc>`` (a field the
+    file lacks, empty), ``<file>|<n>`` for HR: each field trimmed of every Unicode space (as
+    ``str.strip``; DuckDB's ``trim`` takes the ASCII space only), a missing one empty."""
+    import fsspec
+
+    from include.pipeline.received import fingerprint, received_records
+
+    spaces = [" ", "\t", "\u3000", "\xa0", "\u2003", "\n"]
+    sfzh = [f"{sp}11010119800101{i:03d}X{sp}" for i, sp in enumerate(spaces)] + [None, "中文 名"]
+    pay = pd.DataFrame({"ffyf": ["202611"] * len(sfzh), "dwbm": [" 300001", None, "300002\u3000", "", "3", "4", "5", "6"],
+                        "sfzh": sfzh, "yfgz": ["1"] * len(sfzh)})
+
+    def read(source, frame, name):
+        path = str(tmp_path / name)
+        frame.to_parquet(path, index=False)
+        entry = {"file": path, "fingerprint": fingerprint(fsspec.filesystem("file"), path), "active_only": False, "amounts": {}}
+        return [key for _, key, _ in received_records(source, entry, range(len(frame)))]
+
+    def trimmed(v):
+        return v.strip() if isinstance(v, str) else ""   # (a missing value: None or NaN)
+    assert read("finance", pay, "gz_ff_202611.parquet") == [
+        f"gz_ff|202611|{trimmed(d)}|{trimmed(i)}" for d, i in zip(pay.dwbm, pay.sfzh)]
+    assert read("finance", pay, "gz_ff_202611.parquet")[0] == "gz_ff|202611|300001|11010119800101000X"
+    org = pd.DataFrame({"sfzh": sfzh, "dwdm": ["\u3000D1 "] * len(sfzh)})   # no zwmc: empty
+    assert read("org", org, "gbxx.parquet") == [f"gbxx|{trimmed(i)}|D1|" for i in sfzh]
+    assert read("hr", pay.rename(columns={"sfzh": "公民身份号码"}), "cbry_202611.csv.parquet") == [
+        f"cbry_202611.csv|{n}" for n in range(1, len(pay) + 1)]

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from include.alerts.codes import SOURCE_LABEL
 from include.identifiers import mask_id, redact
 from include.pipeline.publish import evidence_table
-from include.pipeline.standardise import ID_FIELDS, RECORD_KEYS
+from include.pipeline.received import RECORD_KEYS
+from include.pipeline.standardise import ID_FIELDS
 
 # Each kind of record: its sheet's title, in the order the workbook shows them. The key's
 # prefix says the kind (OUTPUTS.md "Record keys"); an HR row's key starts with its file name.

@@ -2,9 +2,10 @@
 
 Standardise does not copy each source's rows as received into the model: it notes, in
 ``std/_summary.json`` ``received``, the raw file of each source, its :func:`fingerprint`, whether
-only its active rows are numbered, and the type of each amount; reconcile makes the facts of
-the few rows its findings rest on from there (:func:`received_facts`). Light on purpose (DuckDB,
-NumPy): reconcile imports it, and pandas is only imported for an amount written in an unusual way.
+only its active rows are numbered, and the type of each amount; reconcile makes the facts and
+the keys of the few rows its findings rest on from there (:func:`received_records`). Light on
+purpose (DuckDB, NumPy, Arrow's compute functions): reconcile imports it, and pandas is only
+imported for an amount written in an unusual way.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ LEFT = "left"   # the status of a staffing tombstone: a person who left (SOURCES
 AMOUNTS = {"finance": ("yfgz",), "hr": ("缴费基数",)}
 WHOLE, PLAIN = r"[+-]?[0-9]+", r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 INTEGER, DECIMAL = f"^{WHOLE}$", f"^{PLAIN}$"   # (as Arrow matches them: the whole text)
+
+
+# A record's key in its own system (OUTPUTS.md "Evidence"): a prefix and the fields of its row as
+# received joined by ``|``, each trimmed of whitespace (as the source wrote it otherwise; a missing
+# one empty); an HR row's key is its file's name and the row's number in the file instead (1 after the header).
+RECORD_KEYS = {"staffing": ("persons", ("record_id",)), "org": ("gbxx", ("sfzh", "dwdm", "zwmc")),
+               "finance": ("gz_ff", ("ffyf", "dwbm", "sfzh"))}
 
 
 class ReceivedChanged(RuntimeError, NotRetryable):
@@ -70,21 +78,27 @@ def _located(entry: dict, rec_nos, fs) -> tuple[str, list]:
                                    f"WHERE status = '{LEFT}'").fetchnumpy()["file_row_number"].astype(np.int64))
         while not np.array_equal(step := rec_no + np.searchsorted(left, file_row, side="right"), file_row):
             file_row = step
-    query = f"""SELECT t.* EXCLUDE (file_row_number), w.rec_no
+    query = f"""SELECT t.* EXCLUDE (file_row_number), t.file_row_number AS _file_row, w.rec_no
                 FROM read_parquet({quoted}, file_row_number = true) t
                 JOIN (SELECT unnest($1::BIGINT[]) AS file_row_number, unnest($2::BIGINT[]) AS rec_no) w USING (file_row_number)"""
     return query, [file_row.tolist(), rec_no.tolist()]
 
 
-def received_facts(entry: dict, rec_nos, fs=None) -> list[tuple[int, str]]:
-    """``(rec_no, facts)`` of the rows ``rec_nos`` of a source, in ``rec_no`` order: the evidence's
-    facts (OUTPUTS.md "Evidence": the record's fields as received, amounts as numbers), read from
-    the raw file the model was standardised from and made by DuckDB as reconcile made them from a
-    copy of the rows: ``to_json`` of the fields in the file's order (not ours, ``_``-prefixed), each
-    amount a number of the type :func:`include.pipeline.standardise.to_number` gave the whole
-    column. ``entry`` is the summary's ``received`` entry of the source: the file, its
-    :func:`fingerprint`, whether only its active rows are numbered (staffing's persons: the
+def received_records(source: str, entry: dict, rec_nos, fs=None) -> list[tuple[int, str, str]]:
+    """``(rec_no, record_key, facts)`` of the rows ``rec_nos`` of ``source``, in ``rec_no`` order, read
+    from the raw file the model was standardised from: what the evidence shows of each record
+    (OUTPUTS.md "Evidence"). ``entry`` is the summary's ``received`` entry of the source: the file,
+    its :func:`fingerprint`, whether only its active rows are numbered (staffing's persons: the
     tombstones of those who left are not records), the amounts' types.
+
+    * ``record_key``: the record's key in its own system (:data:`RECORD_KEYS`; an HR row's number
+      is its row in the file). Made here for the few records a finding rests on: made for every
+      record in standardise and carried through reconcile, it was 0.5-1 s of standardise's CPU
+      and a fifth of the records file at 2M persons.
+    * ``facts``: the record's fields as received, made by DuckDB as reconcile made them from a
+      copy of the rows: ``to_json`` of the fields in the file's order (not ours, ``_``-prefixed),
+      each amount a number of the type :func:`include.pipeline.standardise.to_number` gave the
+      whole column.
 
     The model keeps a reference, not a copy: the raw layer is kept anyway, and copying every row
     of every source (to read a few hundred back) was 2.4 s of standardise's CPU and 210 MB a night
@@ -108,10 +122,32 @@ def received_facts(entry: dict, rec_nos, fs=None) -> list[tuple[int, str]]:
             values += [keys, _amount([r[i] for r in read], dtype)]
             parsed[amount] = f"a{i}.v"
         columns = ", ".join(f'{parsed[c]} AS "{c}"' if c in parsed else f'r."{c}"' for c in fields)
-        return con.execute(f"""
+        facts = con.execute(f"""
             SELECT x.file_row_number, CAST(json_merge_patch(to_json(x), '{{"file_row_number": null}}') AS VARCHAR)
             FROM (SELECT {columns}, r.rec_no AS file_row_number FROM received r{joins}) x
             ORDER BY x.file_row_number""", values).fetchall()
+        record_keys = _record_keys(con, source, fields, entry["file"].rsplit("/", 1)[-1].removesuffix(".parquet"))
+    return [(rec_no, key, fact) for (rec_no, fact), key in zip(facts, record_keys)]
+
+
+def _record_keys(con, source: str, fields: list[str], file_name: str) -> list[str]:
+    """The keys (:data:`RECORD_KEYS`) of the rows of the table ``received`` (:func:`received_records`),
+    in ``rec_no`` order. Trimmed by Arrow (``utf8_trim_whitespace``: every Unicode space, where
+    DuckDB's ``trim`` takes only the ASCII one), a missing value and the separator given as
+    columns (a Python value handed to Arrow imports pandas)."""
+    import pyarrow.compute as pc
+
+    if source == "hr":
+        return [f"{file_name}|{row + 1}" for row, in con.execute("SELECT _file_row FROM received ORDER BY rec_no").fetchall()]
+    if source not in RECORD_KEYS:
+        raise ValueError(f"no record key for source {source!r}")
+    prefix, parts = RECORD_KEYS[source]
+    text = {p: f'coalesce(CAST("{p}" AS VARCHAR), \'\')' if p in fields else "''" for p in parts}
+    values = ", ".join(f'{text[p]} AS "{p}"' for p in parts)
+    table = con.sql(f"SELECT '{prefix}' AS _prefix, '|' AS _separator, {values} FROM received ORDER BY rec_no").to_arrow_table()
+    key = pc.binary_join_element_wise(table.column("_prefix"), *(pc.utf8_trim_whitespace(table.column(p)) for p in parts),
+                                      table.column("_separator"))
+    return key.to_pylist()
 
 
 def _amount(texts: list, dtype: str) -> list:

@@ -102,7 +102,7 @@ def _read_identity_sets(con, out: str) -> None:
     con.execute(f"CREATE OR REPLACE TABLE identity_sets AS SELECT * FROM read_parquet({_q(f'{out}/parts/identity_sets.parquet')})")
 
 
-RECORD_COLUMNS = ("source, rec_no, record_key, id_valid, unit_code, name, name_norm, record_id, sex, birth_date, personnel_class, "
+RECORD_COLUMNS = ("source, rec_no, id_valid, unit_code, name, name_norm, record_id, sex, birth_date, personnel_class, "
                   "quota_type, non_establishment_category, post_category, position, entered_on, slip_no, "
                   "sfld, ldlb, zwcc, xb, csrq, dwbm, rylb, yfgz, jfly, insured_status, hr_status, retired_on")
 
@@ -117,11 +117,20 @@ def _source_views(con) -> None:
         con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM r WHERE source = '{source}'")
 
 
-def _resolved_sql(records: str) -> str:
-    """Every usable record with its person: the cleaned ID, or the person an invalid ID was linked to."""
+def _record_key(con, std: str, of: str = "") -> str:
+    """SQL of a record's key in its own system (OUTPUTS.md "Evidence"), as a column of ``records.parquet``:
+    made from the rows as received with the evidence's facts (:func:`_evidence`), null until then; a
+    model standardised before that carries each record's key (and so does a hand-built one)."""
+    keyed = con.execute(f"SELECT count(*) FROM parquet_schema({_q(f'{std}/records.parquet')}) WHERE name = 'record_key'").fetchone()[0]
+    return f"{of}record_key" if keyed else "NULL::VARCHAR AS record_key"
+
+
+def _resolved_sql(con, std: str) -> str:
+    """Every usable record of ``std`` with its person: the cleaned ID, or the person an invalid ID was linked to."""
+    records, record_key = _records(std), _record_key(con, std, of="rec.")
     return f"""
         SELECT CASE WHEN rec.id_valid THEN rec.id_clean ELSE l.person_id END AS person_id,
-               {', '.join('rec.' + c.strip() for c in RECORD_COLUMNS.split(','))}
+               {', '.join('rec.' + c.strip() for c in RECORD_COLUMNS.split(','))}, {record_key}
         FROM {records} rec LEFT JOIN (SELECT source, rec_no, person_id FROM links) l USING (source, rec_no)
         WHERE rec.id_valid OR l.person_id IS NOT NULL"""
 
@@ -133,11 +142,11 @@ def resolve(con, std: str) -> None:
     its cleaned ID. ``s``, ``o``, ``f``, ``h`` are views of ``r`` per source.
     """
     _reference(con, std)
-    records = _records(std)
+    records, record_key = _records(std), _record_key(con, std)
     con.execute(f"""
         CREATE OR REPLACE TABLE links AS
         WITH bad AS (
-            SELECT source, rec_no, record_key, raw_trim, unit_code, name_norm, birth8, dwbm FROM {records} WHERE NOT id_valid
+            SELECT source, rec_no, {record_key}, raw_trim, unit_code, name_norm, birth8, dwbm FROM {records} WHERE NOT id_valid
         ), keys AS (
             SELECT DISTINCT unit_code, name_norm, id_clean AS cand FROM {records}
             WHERE id_valid AND unit_code IS NOT NULL
@@ -152,7 +161,7 @@ def resolve(con, std: str) -> None:
          AND (b.birth8 IS NULL OR substr(k.cand, 7, 8) = b.birth8)
         GROUP BY b.source, b.rec_no
     """)
-    con.execute(f"CREATE OR REPLACE VIEW r AS {_resolved_sql(records)}")
+    con.execute(f"CREATE OR REPLACE VIEW r AS {_resolved_sql(con, std)}")
     _source_views(con)
     con.execute("""
         CREATE OR REPLACE VIEW quarantine AS
@@ -727,12 +736,13 @@ SELECT DISTINCT * FROM (
 
 
 def _evidence(con, std: str) -> int:
-    """The table ``evidence`` with each record's facts (JSON, the fields as received): read from the
-    raw files the model was standardised from (:func:`include.pipeline.received.received_facts`),
-    or, for a model standardised before it kept references, from its copies (``received_<source>``)."""
+    """The table ``evidence`` with each record's facts (JSON, the fields as received) and key in its own
+    system: read from the raw files the model was standardised from
+    (:func:`include.pipeline.received.received_records`), or, for a model standardised before it kept
+    references, from its copies (``received_<source>``; its records carry their keys)."""
     import os
 
-    from include.pipeline.received import received_facts
+    from include.pipeline.received import received_records
 
     con.execute(_evidence_sql())
     fs, _ = fsspec.core.url_to_fs(std)
@@ -741,26 +751,28 @@ def _evidence(con, std: str) -> int:
     for source in ("staffing", "org", "finance", "hr"):
         wanted = f"SELECT rec_no FROM evidence WHERE ev_source = '{source}' AND ref IS NULL"
         if source in received:
-            keys = [r[0] for r in con.execute(wanted).fetchall()]
-            read += [(source, rec_no, facts) for rec_no, facts in received_facts(received[source], keys, fs)]
+            rec_nos = [r[0] for r in con.execute(wanted).fetchall()]
+            read += [(source, *row) for row in received_records(source, received[source], rec_nos, fs)]
         elif os.path.exists(path := f"{std}/received_{source}.parquet"):
-            records.append(f"""SELECT '{source}' AS ev_source, file_row_number AS rec_no,
+            records.append(f"""SELECT '{source}' AS ev_source, file_row_number AS rec_no, NULL AS record_key,
                                       CAST(json_merge_patch(to_json(t), '{{"file_row_number": null}}') AS VARCHAR) AS facts
                                FROM read_parquet({_q(path)}, file_row_number = true) t WHERE file_row_number IN ({wanted})""")
         # (neither: a test's hand-built std/, or HR in a period with no export)
-    if received:   # the facts read from the raw files, handed over as lists (an Arrow table of them would import pandas)
-        con.execute("""CREATE OR REPLACE TEMP TABLE received_facts AS
-                       SELECT unnest($1::VARCHAR[]) AS ev_source, unnest($2::BIGINT[]) AS rec_no, unnest($3::VARCHAR[]) AS facts""",
-                    [[r[0] for r in read], [r[1] for r in read], [r[2] for r in read]])
-        records.append("SELECT ev_source, rec_no, facts FROM received_facts")
+    if received:   # read from the raw files, handed over as lists (an Arrow table of them would import pandas)
+        con.execute("""CREATE OR REPLACE TEMP TABLE received_records AS
+                       SELECT unnest($1::VARCHAR[]) AS ev_source, unnest($2::BIGINT[]) AS rec_no,
+                              unnest($3::VARCHAR[]) AS record_key, unnest($4::VARCHAR[]) AS facts""",
+                    [[r[i] for r in read] for i in range(4)])
+        records.append("SELECT ev_source, rec_no, record_key, facts FROM received_records")
     refs = [f"SELECT '{table}' AS ev_source, {key} AS ref_key, CAST(to_json(t) AS VARCHAR) AS facts "
             f"FROM {table} t WHERE {key} IN (SELECT record_key FROM evidence WHERE ref = '{table}')"
             for table, key in REFERENCE_KEYS.items()]
+    none = "SELECT NULL AS ev_source, NULL::BIGINT AS rec_no, NULL AS record_key, NULL AS facts"
     con.execute(f"""
         CREATE OR REPLACE TABLE evidence AS
-        SELECT e.*, coalesce(rf.facts, xf.facts) AS facts
+        SELECT e.* REPLACE (coalesce(e.record_key, rf.record_key) AS record_key), coalesce(rf.facts, xf.facts) AS facts
         FROM evidence e
-        LEFT JOIN ({' UNION ALL '.join(records) if records else "SELECT NULL AS ev_source, NULL::BIGINT AS rec_no, NULL AS facts"}) rf
+        LEFT JOIN ({' UNION ALL '.join(records) if records else none}) rf
                ON e.ref IS NULL AND rf.ev_source = e.ev_source AND rf.rec_no = e.rec_no
         LEFT JOIN ({' UNION ALL '.join(refs)}) xf ON xf.ev_source = e.ref AND xf.ref_key = e.record_key
     """)
@@ -965,7 +977,7 @@ def reconcile_part(std: str, out: str, part: str, as_of: str | None = None, thre
         _planned(con, std, out)
         con.execute(f"""CREATE OR REPLACE TABLE mine AS SELECT person_id FROM read_parquet({_q(f'{out}/parts/home.parquet')})
                         WHERE part = {_q(part)}""")
-        con.execute(f"""CREATE OR REPLACE TABLE r AS SELECT * FROM ({_resolved_sql(_records(std))})
+        con.execute(f"""CREATE OR REPLACE TABLE r AS SELECT * FROM ({_resolved_sql(con, std)})
                         WHERE person_id IN (SELECT person_id FROM mine)""")
         _source_views(con)
         _read_identity_sets(con, out)
@@ -1010,7 +1022,7 @@ def combine_parts(std: str, out: str, parts: list[str], threads: int | None = No
             con.execute(f"CREATE OR REPLACE TABLE {name} AS WITH parts AS (SELECT * FROM {each(name)}) {query}")
         _unit_stage(con)
         # the evidence reads the records of every finding's persons and units: the whole resolved view
-        con.execute(f"CREATE OR REPLACE VIEW r AS {_resolved_sql(_records(std))}")
+        con.execute(f"CREATE OR REPLACE VIEW r AS {_resolved_sql(con, std)}")
         _read_identity_sets(con, out)
         _evidence(con, std)
         _copy(con, out, OUTPUT_QUERIES)

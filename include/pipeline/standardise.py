@@ -13,7 +13,8 @@ Reads what the run's extracts landed (``raw/<source>/<ds>/``) and writes, under
 
 Each source's rows as received (a finding's evidence: its records' fields) are not copied: the
 summary's ``received`` names the raw file of each, with its fingerprint, and reconcile reads the
-few rows its findings rest on from there (:func:`include.pipeline.received.received_facts`).
+few rows its findings rest on from there, with their keys in their own systems
+(:func:`include.pipeline.received.received_records`).
 
 Records used: staffing ``persons`` with ``status`` active, every organisation row, the
 payroll rows of ``M``, and the rows of the latest HR export whose period is not after ``M``.
@@ -64,7 +65,7 @@ from include.quality.gates import QualityGateFailed
 log = logging.getLogger("roster_sync.standardise")
 
 RECORD_COLUMNS = [
-    "source", "rec_no", "record_key", "raw_id", "raw_trim", "id_clean", "id_valid", "birth8", "name", "name_norm", "unit_code",
+    "source", "rec_no", "raw_id", "raw_trim", "id_clean", "id_valid", "birth8", "name", "name_norm", "unit_code",
     # staffing
     "record_id", "sex", "birth_date", "personnel_class", "quota_type", "non_establishment_category", "post_category",
     "position", "entered_on", "slip_no",
@@ -429,37 +430,6 @@ def _write_parquet(fs, path: str, df: pd.DataFrame, statistics=True) -> None:
     a few % larger), min/max statistics only for ``statistics`` (the columns readers filter on)."""
     with fs.open(path, "wb") as fh:
         df.to_parquet(fh, index=False, compression="lz4", write_statistics=statistics)
-
-
-# A record's key in its own system (OUTPUTS.md "Evidence"): a prefix and the fields joined by
-# ``|``; an HR row's key is its file's name and the row's number instead.
-RECORD_KEYS = {"staffing": ("persons", ("record_id",)), "org": ("gbxx", ("sfzh", "dwdm", "zwmc")),
-               "finance": ("gz_ff", ("ffyf", "dwbm", "sfzh"))}
-
-
-def record_keys(source: str, raw: pd.DataFrame, file_name: str | None = None) -> pd.Series:
-    """Each row's key in its own system (OUTPUTS.md "Evidence"), from the row as received:
-    ``persons|<record_id>``, ``gbxx|<sfzh>|<dwdm>|<zwmc>``, ``gz_ff|<ffyf>|<dwbm>|<sfzh>``, and
-    for HR ``<file name>|<n>`` (``n`` the data row's number in the file, 1 after the header).
-    Values trimmed, as the source wrote them otherwise. Carried through standardise so the
-    evidence of a finding never has to look its records up again."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    def part(col: str):   # as large strings, what pandas' text columns hold (Arrow joins one type)
-        if col not in raw.columns:
-            return pa.scalar("", pa.large_string())
-        return pc.fill_null(pc.utf8_trim_whitespace(_text(raw[col]).cast(pa.large_string())), "")
-    if source in RECORD_KEYS:   # joined by Arrow in one pass (each "+" of pandas made a new column: 1.2 s at 2M)
-        prefix, fields = RECORD_KEYS[source]
-        key = pc.binary_join_element_wise(pa.scalar(prefix, pa.large_string()), *(part(f) for f in fields),
-                                          pa.scalar("|", pa.large_string()))
-        return pd.Series(pd.arrays.ArrowStringArray(key) if len(raw) else [], index=raw.index, dtype="string")
-    if source == "hr":
-        if not file_name:
-            raise ValueError("an HR record key needs the export's file name")
-        return f"{file_name}|" + pd.Series(np.arange(1, len(raw) + 1), index=raw.index).astype("string")
-    raise ValueError(f"no record key for source {source!r}")
 
 
 def duplicate_rows(raw: pd.DataFrame, key: str) -> np.ndarray:
@@ -865,11 +835,11 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     budget_units = pd.DataFrame({"dwbm": ys.dwbm.astype("string").str.strip(), "credit": credit,
                                  "dwmc": ys.dwmc, "qhdm": _code(ys.qhdm)})
 
-    def take(source, frame, raw, path, file_name=None):
+    def take(source, frame, raw, path):
         raw = raw.reset_index(drop=True)
-        # the keys' Arrow array itself, on the frame's index (as numpy they became 2M Python strings, then text again)
-        frame = frame.assign(rec_no=np.arange(len(frame)),
-                             record_key=pd.Series(record_keys(source, raw, file_name).array, index=frame.index))
+        # (a record's key in its own system is made from its row as received when a finding needs it:
+        # include.pipeline.received.received_records; made here for every record, 0.5-1 s of the task's CPU at 2M)
+        frame = frame.assign(rec_no=np.arange(len(frame)))
         kept, bad = screen(source, frame, raw)
         accounting[source] = {"rows_in": len(frame), "rows_used": len(kept), "rows_quarantined": len(bad)}
         told(source)
@@ -878,7 +848,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
         del frame
         quarantine.append(bad)
         # the evidence's facts: each source's rows as received, read back from the raw file when a
-        # finding needs them (:func:`include.pipeline.received.received_facts`); what reading them needs is noted here: the file,
+        # finding needs them (:func:`include.pipeline.received.received_records`); what reading them needs is noted here: the file,
         # its fingerprint, and each amount's type (decided over the whole column, as to_number does)
         amounts = {a: str((parsed[a] if a in parsed else to_number(raw[a])).dtype)
                    for a in AMOUNTS.get(source, ()) if a in raw.columns}
@@ -940,7 +910,7 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
             "unit_code": crosswalk(emp_no, emp_credit), "emp_no": emp_no,
             "insured_status": named.insured_status, "hr_status": named.hr_status,
             "retired_on": retired.where(retired != "", pd.NA),
-        }), hr, inputs.hr_persons_file, file_name=inputs.hr_persons_file.rsplit("/", 1)[-1].removesuffix(".parquet"))
+        }), hr, inputs.hr_persons_file)
         del hr, named, emp_no, retired
     quarantined = pd.concat(quarantine, ignore_index=True)
     failures = batch_gates(accounting, _previous_counts(base.rstrip("/"), fs, ds))
