@@ -231,7 +231,7 @@ class TableMetrics:
 
 
 def _regex_misses(text, regex: str) -> int:
-    """How many values of ``text`` (an Arrow text column) ``regex`` finds no match in, nulls aside: as
+    r"""How many values of ``text`` (an Arrow text column) ``regex`` finds no match in, nulls aside: as
     GX's pandas provider counts them (``column.astype(str).str.contains(regex)``), the engine pandas'
     choice. Pandas matches with Arrow's RE2 unless the pattern or the values need Python's ``re``
     (``\d`` on non-ASCII values, ``$`` before a newline, lookarounds, ...); when it would use RE2, RE2 is
