@@ -21,7 +21,10 @@ from include.quality.gates import suite_frame
 WHITESPACE = [c for c in map(chr, range(0x3001)) if c.isspace()]
 
 
-def test_control_characters_found_by_bytes_as_by_the_pattern():
+@pytest.mark.parametrize("block", [None, 1, 3, 64])   # the bytes compared a block at a time: values across blocks
+def test_control_characters_found_by_bytes_as_by_the_pattern(block, monkeypatch):
+    if block:
+        monkeypatch.setattr(ids, "_BLOCK", block)
     values = ["", None, "a", " a ", *WHITESPACE, "x\x00", "\x7f", "é\x1f", "中文", "\u3000中\u3000", "ok\n", "\x85"]
     text = pa.array(values, pa.string())
     for arr in (text, text.slice(5), text.slice(3, 9), pa.array(values, pa.large_string())):

@@ -321,12 +321,15 @@ def _blank(text, size: np.ndarray) -> np.ndarray:
     blank = size == 0   # empty, or null (a null's slot is empty as Arrow writes them; not promised, so also:)
     if text.null_count:
         blank |= ~text.is_valid().to_numpy(zero_copy_only=False)
-    first = np.zeros(len(text), dtype=np.uint8)
-    if text.buffers()[2] is not None and not blank.all():
+    at = np.zeros(0, dtype=np.int64)
+    if text.buffers()[2] is not None and len(text.buffers()[2]) and not blank.all():
         starts = ids.arrow_offsets(text)[:-1]
         data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
-        first[~blank] = data[starts[~blank]]
-    at = np.flatnonzero(~blank & _BEGINS_WHITESPACE[first])
+        # each value's first byte, taken for every value (an empty one's is another's: it is blank anyway;
+        # picking the others' out by a mask and placing them back was most of this check)
+        maybe = _BEGINS_WHITESPACE.take(data.take(starts, mode="clip"))
+        maybe &= ~blank
+        at = np.flatnonzero(maybe)
     if len(at):
         blank[at] = pc.fill_null(pc.utf8_is_space(text.take(at)), True).to_numpy(zero_copy_only=False)
     return blank
