@@ -823,10 +823,15 @@ def _period(fs, std: str) -> str:
     return _summary(fs, std)["period"]
 
 
+def _out_dir(std: str, out: str | None) -> str:
+    """The output directory: ``out``, or the run's work directory ``std/`` is in."""
+    return out or std.rsplit("/std", 1)[0]
+
+
 def _start(std: str, out: str | None, threads, memory_limit):
-    """The filesystem, the period, the output directory (default beside ``std/``), a clock, a connection."""
+    """The filesystem, the period, the output directory (:func:`_out_dir`), a clock, a connection."""
     fs, _ = fsspec.core.url_to_fs(std)
-    return fs, _period(fs, std), out or std.rsplit("/std", 1)[0], time.perf_counter(), connect(threads, memory_limit)
+    return fs, _period(fs, std), _out_dir(std, out), time.perf_counter(), connect(threads, memory_limit)
 
 
 class _Steps:
@@ -901,7 +906,7 @@ def part_key_sql(level: str, region: str = "region") -> str:
 
 
 def _work_dir(args) -> str:
-    return args["out"] or args["std"].rsplit("/std", 1)[0]
+    return _out_dir(args["std"], args["out"])
 
 
 @holds_lock(lambda a: f"{_work_dir(a)}/parts")
@@ -916,7 +921,7 @@ def plan_parts(std: str, out: str | None = None, level: str = "city", threads: i
         # how many); counting them here read every record's ID, 0.4 s at 2M persons, for a log line
         t0 = time.perf_counter()
         fs, _ = fsspec.core.url_to_fs(std)
-        period, out = _period(fs, std), out or std.rsplit("/std", 1)[0]
+        period, out = _period(fs, std), _out_dir(std, out)
         if fs.exists(f"{out}/parts"):
             fs.rm(f"{out}/parts", recursive=True)
         log.info("planned %s whole: one partition, reconciled in one piece", period)
