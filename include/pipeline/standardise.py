@@ -268,29 +268,16 @@ def _storable_lengths() -> dict:
 CONTROL = r"[\x00-\x1f\x7f]"     # NUL and the other control characters: no text column stores them safely
 
 
-def _text(col: pd.Series):
-    """A column as one Arrow string array (values that are not text: as their text)."""
-    import pyarrow as pa
-
-    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
-        return ids.one_chunk(pa.array(col.array))   # its own Arrow data (large strings), not cast or copied
-    try:
-        arr = pa.array(col, type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        arr = pa.array(col.astype("string"), type=pa.string(), from_pandas=True)
-    return ids.one_chunk(arr)
-
-
 def _text_chunks(col: pd.Series) -> list:
     """A column as Arrow string arrays, the chunks of a pandas text column as it holds them (no copy; at
-    least one, possibly empty), or :func:`_text` of any other."""
+    least one, possibly empty), or :func:`include.identifiers.arrow_text` of any other."""
     import pyarrow as pa
 
     if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
         chunks = pa.array(col.array)
         chunks = chunks.chunks if isinstance(chunks, pa.ChunkedArray) else [chunks]
         return chunks or [pa.array([], pa.large_string())]
-    return [_text(col)]
+    return [ids.arrow_text(col)]
 
 
 CONTROL_BYTES = frozenset([*range(0x20), 0x7F])
@@ -414,7 +401,7 @@ def to_number(col: pd.Series) -> pd.Series:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = _text(col)
+    text = ids.arrow_text(col)
     try:
         if pc.all(pc.fill_null(pc.match_substring_regex(text, INTEGER), False)).as_py() and len(text):
             return pd.Series(pc.cast(text, pa.int64()).to_numpy(), index=col.index)
