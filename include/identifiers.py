@@ -346,9 +346,13 @@ def one_chunk(arr):
 def _fixed_width(arr, rows: np.ndarray, width: int) -> np.ndarray:
     """The bytes of the values at ``rows`` of an Arrow string array, each exactly ``width`` bytes long
     (the caller guarantees it), as a (len(rows), width) matrix: taken together they are one run
-    of bytes, so no Python string is made and no byte is indexed alone."""
+    of bytes, so no Python string is made and no byte is indexed alone. When ``rows`` is every row
+    (every value that wide: nearly every column of IDs), the matrix is the array's own data, not a copy."""
     import pyarrow as pa
 
+    if len(rows) == len(arr) and len(rows):   # (ascending, each once: every value is ``width`` bytes, none null)
+        start = int(arrow_offsets(arr)[0])
+        return np.frombuffer(arr.buffers()[2], dtype=np.uint8)[start: start + width * len(arr)].reshape(-1, width)
     part = arr.take(pa.array(rows, type=pa.int64()))
     if not len(part):
         return np.zeros((0, width), dtype=np.uint8)
@@ -356,22 +360,72 @@ def _fixed_width(arr, rows: np.ndarray, width: int) -> np.ndarray:
     return np.frombuffer(part.buffers()[2], dtype=np.uint8)[start: start + width * len(part)].reshape(-1, width)
 
 
+# Eight ASCII characters as one 64-bit word, the first in its lowest byte (little-endian, on any host):
+# tested and read as digits with a few operations on whole words (SWAR), instead of one a byte.
+_WORD = np.dtype("<u8")
+_ZEROS = np.uint64(0x3030303030303030)     # "0" in every byte
+_HIGH_NIBBLES = np.uint64(0xF0F0F0F0F0F0F0F0)
+_SIXES = np.uint64(0x0606060606060606)
+
+
+def _words(matrix: np.ndarray) -> np.ndarray:
+    """An (n, k) byte matrix as (n, ceil(k / 8)) words (:data:`_WORD`), the last padded with zero bytes."""
+    words = np.zeros((len(matrix), -(-matrix.shape[1] // 8)), dtype=_WORD)
+    words.view(np.uint8)[:, :matrix.shape[1]] = matrix
+    return words
+
+
+def _digit_words(words: np.ndarray) -> np.ndarray:
+    """Which words are eight ASCII digits: every byte's high half is 3 ("0" to "?"), and stays 3 with
+    6 added (which no byte carries out of: "0" to "9" only). (In place, into one scratch word array:
+    each temporary of a few million words is fresh memory, every page of it faulted in.)"""
+    scratch = np.bitwise_and(words, _HIGH_NIBBLES)
+    digits = scratch == _ZEROS
+    np.add(words, _SIXES, out=scratch)
+    scratch &= _HIGH_NIBBLES
+    digits &= scratch == _ZEROS
+    return digits
+
+
+def _digit_pairs(words: np.ndarray) -> np.ndarray:
+    """Words of eight ASCII digits (:func:`_digit_words`) as four 16-bit lanes, each the number of
+    two digits in order (the first pair in the lowest lane): each byte's digit, times ten plus the
+    next byte's, none carrying (at most 99)."""
+    v = words - _ZEROS
+    shifted = v >> np.uint64(8)
+    v *= np.uint64(10)
+    v += shifted
+    v &= np.uint64(0x00FF00FF00FF00FF)
+    return v
+
+
+def _decimal_words(words: np.ndarray) -> np.ndarray:
+    """Words of eight ASCII digits (:func:`_digit_words`) as the numbers they write (0-99,999,999):
+    pairs, then fours, then the eight, each step one multiply and add over the word."""
+    v = _digit_pairs(words)
+    for width, scale, keep in ((16, 100, 0x0000FFFF0000FFFF), (32, 10000, 0xFFFFFFFF)):
+        shifted = v >> np.uint64(width)
+        v *= np.uint64(scale)
+        v += shifted
+        v &= np.uint64(keep)
+    return v
+
+
+def _byte(words: np.ndarray, i: int) -> np.ndarray:
+    """Byte ``i`` (0-7) of each word."""
+    return ((words >> np.uint64(8 * i)) & np.uint64(0xFF)).astype(np.uint8)
+
+
 def _real_dates(yyyymmdd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For an (n, 8) matrix of digit values: which form a real date (:func:`parse_yyyymmdd`: year 1-9999),
-    and the date as the integer YYYYMMDD."""
-    def number(first: int, weights: tuple) -> np.ndarray:   # the digits' weighted sum, one pass (no int copy of the matrix)
-        total = np.promote_types(yyyymmdd.dtype, np.int32)
-        return np.einsum("ij,j->i", yyyymmdd[:, first: first + len(weights)], np.asarray(weights, dtype=total),
-                         dtype=total)
-    year, month, day = number(0, (1000, 100, 10, 1)), number(4, (10, 1)), number(6, (10, 1))
+    """For words of eight ASCII digits (:func:`_digit_words`; any other word gives a meaningless row):
+    which form a real date YYYYMMDD (:func:`parse_yyyymmdd`: year 1-9999), and the date as that integer."""
+    pairs = _digit_pairs(yyyymmdd)
+    lane = lambda i: ((pairs >> np.uint64(16 * i)) & np.uint64(0xFF)).astype(np.int32)   # noqa: E731
+    year, month, day = lane(0) * 100 + lane(1), lane(2), lane(3)
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 0, 12)] + (leap & (month == 2))
     real = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
     return real, year * 10000 + month * 100 + day
-
-
-_HIGH = np.uint64(0x8080808080808080)
-_TEN = np.uint64(0x7676767676767676)   # 0x80 - 10 in each byte
 
 
 def _all_digits(values: np.ndarray) -> np.ndarray:
@@ -380,12 +434,15 @@ def _all_digits(values: np.ndarray) -> np.ndarray:
     return values.max(axis=1) <= 9
 
 
-def _eight_digits(values: np.ndarray) -> np.ndarray:
-    """:func:`_all_digits` of an (n, 8) matrix, one 64-bit word a row (the birth dates of 6.7M records):
-    no byte has its high bit set (a byte below "0" wrapped, or beyond ASCII), and none reaches 10
-    (adding 0x76 sets its high bit, with no carry into the next byte once all are below 0x80)."""
-    words = np.ascontiguousarray(values).view(np.uint64).ravel()
-    return ((words & _HIGH) == 0) & (((words + _TEN) & _HIGH) == 0)
+def _id_shape(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For an (n, 18) byte matrix: its words (:func:`_words`: bytes 1-8, 9-16 and 17-18), which rows
+    begin with 17 ASCII digits (an ID's body), and each row's last byte (what it may be, the caller
+    decides: a check character, or either case of X as received)."""
+    words = _words(matrix)
+    last = _byte(words[:, 2], 1)
+    seventeenth = _byte(words[:, 2], 0) - np.uint8(48)
+    shaped = _digit_words(words[:, 0]) & _digit_words(words[:, 1]) & (seventeenth <= 9)
+    return words, shaped, last
 
 
 def birth8(cleaned: str | None) -> str | None:
@@ -405,7 +462,9 @@ def id_facts(cleaned: pd.Series, not_after: dt.date | None = None) -> tuple[np.n
     nearly every value) has its characters 7-14 as bytes 7-14, read from the column's data; the
     others are sliced by character (Arrow) for the birth date, and are no valid ID (an ID is
     ASCII). The birth dates are built from those bytes (at 6.7M records, 0.5 s where slicing
-    every value and testing the slices took 1.0 s)."""
+    every value and testing the slices took 1.0 s), eight at a time as one 64-bit word: the digits
+    tested and the date read by :func:`_digit_words` and :func:`_real_dates` (at 2.2M payroll IDs,
+    0.25 s where a byte at a time took 0.49 s)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -414,29 +473,29 @@ def id_facts(cleaned: pd.Series, not_after: dt.date | None = None) -> tuple[np.n
     simple = _byte_length_is(arr, 18)
     simple[rows_with_bytes(arr, range(0x80, 0x100))] = False   # (a byte beyond ASCII after the date: sliced too)
     rows = np.flatnonzero(simple)
-    b = _fixed_width(arr, rows, 18)
-    chars = np.zeros((n, 8), dtype=np.uint8)   # characters 7-14 of each value, where they are 8 bytes
-    chars[rows] = b[:, 6:14]
+    words, shaped, last = _id_shape(_fixed_width(arr, rows, 18))
+    dates = np.zeros(n, dtype=_WORD)   # characters 7-14 of each value as a word, where they are 8 bytes (else 0: no digits)
+    dates[rows] = (words[:, 0] >> np.uint64(48)) | (words[:, 1] << np.uint64(16))   # bytes 7-14
     rest = np.flatnonzero(~simple & arr.is_valid().to_numpy(zero_copy_only=False))
     if len(rest):
         part = pc.utf8_slice_codeunits(arr.take(pa.array(rest, type=pa.int64())), 6, 14)
         eight = np.flatnonzero(_byte_length_is(part, 8))
-        chars[rest[eight]] = _fixed_width(part, eight, 8)
-    digits = chars - np.uint8(48)   # a row not filled: all zeros, byte 0 is no digit
-    real, born = _real_dates(digits)
-    found = _eight_digits(digits) & real
+        dates[rest[eight]] = _words(_fixed_width(part, eight, 8))[:, 0]
+    real, born = _real_dates(dates)
+    found = _digit_words(dates) & real
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(found * np.int32(8), out=offsets[1:])
-    values = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars[found].tobytes()),
+    values = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(dates[found].tobytes()),
                                          pa.py_buffer(np.packbits(found, bitorder="little")), null_count=int(n - found.sum()))
     birth = pd.Series(pd.arrays.ArrowStringArray(values), index=cleaned.index)
 
     ok = np.zeros(n, dtype=bool)   # an ID: 17 digits and a digit or X, the check character right, a real date
-    d = b - np.uint8(48)   # a digit's value; any other byte above 9 (unsigned)
-    shaped = _all_digits(d[:, :17]) & ((d[:, 17] <= 9) | (b[:, 17] == ord("X")))
-    rows, b, d = rows[shaped], b[shaped], d[shaped]
-    expected = np.frombuffer(ID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)[_check_index(d[:, :17])]
-    good = (expected == b[:, 17]) & real[rows]
+    shaped &= ((last - np.uint8(48)) <= 9) | (last == ord("X"))
+    if not shaped.all():   # (selecting every row copied them: most columns hold IDs only)
+        rows, words, last = rows[shaped], words[shaped], last[shaped]
+    bodies = words.view(np.uint8)[:, :17] - np.uint8(48)
+    expected = np.frombuffer(ID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)[_check_index(bodies)]
+    good = (expected == last) & real[rows]
     if not_after is not None:
         good &= born[rows] <= not_after.year * 10000 + not_after.month * 100 + not_after.day
     ok[rows] = good
@@ -447,7 +506,6 @@ def id_facts(cleaned: pd.Series, not_after: dt.date | None = None) -> tuple[np.n
 # character, either case of X): read as one number, its code.
 _ID_LAST = np.full(256, -1, dtype=np.int64)
 _ID_LAST[np.frombuffer(b"0123456789Xx", dtype=np.uint8)] = np.arange(12)
-_ID_PLACES = 10 ** np.arange(16, -1, -1, dtype=np.int64)   # the 17 digits' place values
 _ID_CODES = 10 ** 17 * 12                                # codes of that form: 0 .. _ID_CODES - 1
 
 
@@ -464,12 +522,16 @@ def repeated_values(values: pd.Series) -> np.ndarray:
     codes = np.full(len(arr), -1, dtype=np.int64)
     rows = np.flatnonzero(_byte_length_is(arr, 18))
     if len(rows):
-        matrix = _fixed_width(arr, rows, 18)
-        body = matrix[:, :17] - np.uint8(48)
-        last = _ID_LAST[matrix[:, 17]]
-        shaped = _all_digits(body) & (last >= 0)
-        rows, body, last = rows[shaped], body[shaped], last[shaped]
-        codes[rows] = np.einsum("ij,j->i", body, _ID_PLACES, dtype=np.int64) * 12 + last
+        words, shaped, last = _id_shape(_fixed_width(arr, rows, 18))
+        last = _ID_LAST[last]
+        shaped &= last >= 0
+        if not shaped.all():
+            rows, words, last = rows[shaped], words[shaped], last[shaped]
+        # the 17 digits' number: the first eight's, the next eight's, the last one (read a word at a
+        # time: at 2.2M IDs 0.03 s, where weighting each digit's byte took 0.25 s)
+        body = (_decimal_words(words[:, 0]) * np.uint64(10 ** 9) + _decimal_words(words[:, 1]) * np.uint64(10)
+                + (_byte(words[:, 2], 0) - np.uint8(48)))
+        codes[rows] = body.astype(np.int64) * 12 + last
     others = np.flatnonzero(codes < 0)
     if len(others):   # the rest hashed as text: a missing value gets one code of its own
         found, _ = pd.factorize(values.iloc[others], use_na_sentinel=False)

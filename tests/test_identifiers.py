@@ -164,14 +164,43 @@ def test_why_an_id_fails_shows_only_the_failing_part():
     assert why_invalid(good) == "校验通过"
 
 
-def test_eight_digits_word_at_a_time_as_byte_by_byte():
-    """The 64-bit test of 8 digits agrees with testing each byte, for bytes at every edge (below "0",
-    "0", "9", above "9", the high bit), including rows whose wrapped bytes would carry."""
+def test_digits_a_word_at_a_time_as_byte_by_byte():
+    """The 64-bit tests and readings of eight ASCII digits agree with reading each byte: which words
+    are digits, for bytes at every edge (below "0", "0", "9", above "9", the high nibble's, the
+    high bit), including rows whose added sixes would carry; the number they write; and whether
+    they are a real date, at the calendar's edges."""
     rng = np.random.default_rng(11)
-    edges = np.array([0, 0x2F, 0x30, 0x31, 0x38, 0x39, 0x3A, 0x40, 0x7F, 0x80, 0xB9, 0xBA, 0xFF], dtype=np.uint8)
+    edges = np.array([0, 0x2F, 0x30, 0x31, 0x38, 0x39, 0x3A, 0x3F, 0x40, 0x7F, 0x80, 0xB9, 0xBA, 0xF9, 0xFA, 0xFF],
+                     dtype=np.uint8)
     raw = np.concatenate([rng.choice(edges, (20000, 8)), rng.integers(0x30, 0x3A, (2000, 8), dtype=np.uint8),
                           rng.integers(0, 256, (2000, 8), dtype=np.uint8)])
     raw[-1] = 0x39   # all digits
-    values = raw - np.uint8(48)
-    assert list(ids._eight_digits(values)) == list(((raw >= 0x30) & (raw <= 0x39)).all(axis=1))
-    assert ids._eight_digits(values).sum() >= 2000
+    words = ids._words(raw)[:, 0]
+    digits = ((raw >= 0x30) & (raw <= 0x39)).all(axis=1)
+    assert list(ids._digit_words(words)) == list(digits)
+    assert digits.sum() >= 2000
+    numbers = [int(bytes(r).decode()) for r in raw[digits]]
+    assert list(ids._decimal_words(words[digits])) == numbers and max(numbers) == 99999999
+    dates = ["20000229", "19000229", "16000229", "00000101", "99991231", "20261131", "20261301", "20260001", "20260100",
+             "19991231", "20240229", "20230229", "00010101"]
+    real, born = ids._real_dates(ids._words(np.frombuffer("".join(dates).encode(), dtype=np.uint8).reshape(-1, 8))[:, 0])
+    assert list(real) == [ids.parse_yyyymmdd(d) is not None for d in dates]
+    assert list(born) == [int(d) for d in dates]
+    # an ID's body and last byte, of 18-byte rows: the rows beginning with 17 ASCII digits
+    ids18 = np.concatenate([rng.integers(0x30, 0x3A, (500, 18), dtype=np.uint8), rng.choice(edges, (5000, 18))])
+    _, shaped, last = ids._id_shape(ids18)
+    assert list(shaped) == list(((ids18[:, :17] >= 0x30) & (ids18[:, :17] <= 0x39)).all(axis=1))
+    assert list(last) == list(ids18[:, 17])
+
+
+def test_fixed_width_bytes_of_some_rows_or_all():
+    """The bytes of equally wide values as a matrix: of every row (the array's own data, sliced or
+    not) and of some, as each value's UTF-8."""
+    import pyarrow as pa
+
+    values = [f"{i:06d}中" for i in range(40)]   # 9 bytes each
+    for arr in (pa.array(values, pa.string()), pa.array(values, pa.large_string()).slice(7), pa.array(values).slice(3, 20)):
+        for rows in (np.arange(len(arr)), np.arange(len(arr))[1:], np.array([0, 2, len(arr) - 1]), np.arange(0)):
+            got = ids._fixed_width(arr, rows, 9)
+            assert got.shape == (len(rows), 9)
+            assert [bytes(r).decode() for r in got] == [arr[int(i)].as_py() for i in rows]

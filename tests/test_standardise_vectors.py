@@ -57,7 +57,10 @@ def test_repeated_values_as_pandas_finds_them():
     received = [b + c for b, c in zip(base, rng.choice(list("0123456789Xx"), 3000))]
     odd = ["11010119900307123", "1101011990030712345", "一二三四五六", "11010119900307123A", " 1101011990030712",
            "１1010119900307123", "", "   ", None, "110101199003071234", "110101199003071234 "]
-    values = received + received[::7] + [i[:-1] + ("x" if i[-1] == "X" else "X") for i in received[::11]] + odd + odd[::2]
+    # one digit 1 at each place and 0 elsewhere: two places read with one weight would be one number
+    one_hot = ["0" * k + "1" + "0" * (16 - k) + "0" for k in range(17)]
+    values = (received + received[::7] + [i[:-1] + ("x" if i[-1] == "X" else "X") for i in received[::11]] + odd + odd[::2]
+              + one_hot)
     order = rng.permutation(len(values))
     frame = pd.Series([values[i] for i in order], dtype=object)
     for series in (frame, frame.astype("str"), frame.astype("string"), frame.iloc[5:], frame.iloc[:0],
