@@ -603,6 +603,10 @@ def test_aggregates_give_gxs_results_on_edge_cases(tmp_path, monkeypatch):
         "f": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 30, n).astype(float)),
         "b": pd.array(np.where(rng.random(n) < 0.1, None, rng.random(n) < 0.5), dtype="boolean"),
         "none": pd.array([None] * n, dtype="string"),
+        # in order (the proof without grouping): strictly, nulls among them; and with a value twice in a row
+        "asc": pd.array([None if i % 9 == 4 else f"R{i:05d}" for i in range(n)], dtype="string"),
+        "ties": pd.array([f"R{40 if i == 41 else i:05d}" for i in range(n)], dtype="string"),
+        "gap": pd.array([None if i == 41 else f"R{40 if i == 42 else i:05d}" for i in range(n)], dtype="string"),   # across a null
     })
     e = lambda t, **kw: {"type": t, "kwargs": kw, "meta": {"severity": "critical"}}   # noqa: E731
     expectations = [
@@ -614,7 +618,7 @@ def test_aggregates_give_gxs_results_on_edge_cases(tmp_path, monkeypatch):
         *[e("expect_column_values_to_match_regex", column="t", regex=r, mostly=m)
           for r in (r"^\d{6}$", r"^[0-9]{6}$", r"^[0-9]{17}[0-9X]$", r"123456$", r"^\s*\d", "x|y") for m in (1.0, 0.3)],
         e("expect_column_values_to_match_regex", column="none", regex="a"),
-        *[e("expect_column_values_to_be_unique", column=c) for c in ("t", "k", "i", "seq", "f", "b", "none")],
+        *[e("expect_column_values_to_be_unique", column=c) for c in ("t", "k", "i", "seq", "f", "b", "none", "asc", "ties", "gap")],
         *[e("expect_column_values_to_be_between", column=c, **b) for c in ("i", "f")
           for b in ({"min_value": 10}, {"max_value": 20, "mostly": 0.5}, {"min_value": 10, "max_value": 20},
                     {"min_value": 10, "max_value": 20, "strict_min": True, "strict_max": True}, {"min_value": 0.5})],
@@ -657,6 +661,11 @@ def test_aggregates_give_gxs_results_on_edge_cases(tmp_path, monkeypatch):
     twice = aggregates.TableMetrics(pa.table({"s": pa.array(["a", "a", "b"]).dictionary_encode(), "n": [0, 0, 1]}), ["s", "n"])
     assert not twice._increasing(["s", "n"])
     assert twice.value("compound_columns.unique.unexpected_count", {"column_list": ["s", "n"]}, {}) == 2
+    # a column's values in order, proved unique; grouped when two are equal, or out of order
+    whole_table = aggregates.TableMetrics(table, list(table.column_names))
+    assert whole_table._ascending("asc") and whole_table._ascending("seq")
+    assert not any(whole_table._ascending(c) for c in ("ties", "gap", "t", "i", "k"))
+    assert whole_table.value("column_values.unique.unexpected_count", {"column": "ties"}, {}) == 2
     # ("a", 5) in two parts whose dictionaries number "a" 0 and 1: in order only if the numbers are the parts' own
     parts = pa.chunked_array([pa.DictionaryArray.from_arrays(pa.array([0], pa.int32()), pa.array(["a", "b"])),
                               pa.DictionaryArray.from_arrays(pa.array([1], pa.int32()), pa.array(["x", "a"]))])

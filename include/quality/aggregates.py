@@ -168,6 +168,23 @@ class TableMetrics:
             key = key * width + values
         return bool(np.all(key[1:] > key[:-1]))
 
+    def _ascending(self, name: str) -> bool:
+        """Whether the values of the text or integer column ``name``, nulls aside, strictly increase from
+        row to row (text compared byte by byte, as its UTF-8): then no value is there twice. A quick proof
+        for a column in its own order (staffing's persons, their record IDs in key order as the API
+        pages them and the extract merges them); False, and the values are grouped, for any other. At
+        2M persons, 0.01 s where grouping them took 0.4 s of CPU."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        column = self.table.column(name)
+        if _kind(column.type) not in ("text", "integer") or pa.types.is_dictionary(column.type):
+            return False
+        values = column.drop_null()
+        if len(values) < 2:
+            return False   # (nothing to prove: the query is as quick)
+        return bool(pc.all(pc.less(values.slice(0, len(values) - 1), values.slice(1))).as_py())
+
     def _one(self, sql: str, params=None) -> int:
         return int(self.con.execute(sql, params or []).fetchone()[0] or 0)
 
@@ -218,6 +235,8 @@ class TableMetrics:
             return self._one(f"SELECT count(*) FROM batch WHERE NOT {missing} AND NOT list_contains($1, {q}::VARCHAR)",
                              [list(values["value_set"])])
         if metric == "column_values.unique":
+            if self._ascending(column):   # no value twice, proved without grouping (staffing's record IDs, in key order)
+                return 0
             return self._one(f"SELECT sum(n) FROM (SELECT count(*) AS n FROM batch WHERE NOT {missing} GROUP BY {q} "
                              "HAVING count(*) > 1)")
         if metric == "column_values.between":   # numbers (unsupported() sees to it), compared as GX's pandas provider does
