@@ -918,15 +918,16 @@ def _standardise_sources(ds: str, period: str, out: str, fs, base: str, inputs: 
     writes.stop()
     release_unused()   # the last source's parts, held by their writes until now
     written, by_source = {"records": records.rows}, records.by_source
+    # the small tables too, while the suites' worker finishes (still partial: a failed verdict removes them)
+    for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
+                     ("budget_units", budget_units), ("quarantine_rows", quarantined)):
+        _write_parquet(fs, staged.path(f"{out}/{name}.parquet"), df)
+        written[name] = len(df)
     quality = None
     if suites is not None:   # the input suites decide with the batch gates passed; every file is still partial
         log.info("standardise %s: every source written, %.1fs in; waiting for the input suites' verdict", period,
                  time.monotonic() - started)
         quality = suites.verdict()
-    for name, df in (("units", units), ("quotas", quotas), ("leader_posts", leader_posts),
-                     ("budget_units", budget_units), ("quarantine_rows", quarantined)):
-        _write_parquet(fs, staged.path(f"{out}/{name}.parquet"), df)
-        written[name] = len(df)
     staged.commit()
     summary = {"ds": ds, "period": period, "dir": out, "rows": written, "hr_period": inputs.hr_period,
                "sources": by_source,
