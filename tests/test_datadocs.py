@@ -44,7 +44,7 @@ def sites(tmp_path_factory, monkeypatch_module):
     # GX's site exactly as GX writes it: the pipeline's rewrite held back for this first build
     import include.quality.gates as gates
 
-    monkeypatch_module.setattr(gates, "localise", lambda site: 0)
+    monkeypatch_module.setattr(gates, "localise", lambda site, pages=None: 0)
     frame = pd.DataFrame({"unit_code": ["A1", "A2", "A3"], "status": ["active", "revoked", "active"]})
     gate = validate(frame, "offline_demo", str(tmp / "gx"), expectations_dir=tmp / "suites", run_name="2026-10-31_2026-10")
     site = Path(gate.docs[len("file://"):]).parent

@@ -793,3 +793,68 @@ def test_the_input_suites_verdict_builds_the_index_only_when_the_run_stops_there
     assert builds[-1]["build_index"] is True
     listed = open(index).read()
     assert "2026-11-30_2026-11" in listed and "2026-10-31_2026-10" in listed, "the index reads every result of the store"
+
+
+def test_a_page_built_as_its_suite_finished_is_not_built_again(tmp_path, monkeypatch):
+    """The input suites' worker builds each suite's page as it finishes the suite (pages only, made to
+    work offline at once); the verdict then builds no page again: nothing at all when it passes, the
+    index (with one page: none named is a full build) when the run stops there or the site has none."""
+    from include.quality import datadocs, gates
+
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "units_in.json").write_text(json.dumps({"name": "units_in", "expectations": [
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": ["active"]},
+         "meta": {"severity": "critical"}}]}))
+    gx = str(tmp_path / "gx")
+    builds = []
+    ctx = gates._context(gx)
+    real_build = type(ctx).build_data_docs
+    monkeypatch.setattr(type(ctx), "build_data_docs", lambda self, *a, **k: builds.append(k) or real_build(self, *a, **k))
+
+    def night(run_name, status):
+        gate = validate(pd.DataFrame({"status": [status]}), "units_in", gx, expectations_dir=tmp_path / "suites",
+                        out_dir=str(tmp_path / run_name), run_name=run_name, data_docs=False)
+        gates.build_docs({"units_in": gate}, gx, index=False)   # as the worker does
+        page = gate.page[len("file://"):]
+        assert builds[-1]["build_index"] is False and len(builds[-1]["resource_identifiers"]) == 1
+        assert open(page).read().startswith(datadocs._DONE), "served offline as soon as it is built"
+        before = len(builds)
+        return gates.inputs_verdict({"units_in": gate}, gx), builds[before:], page
+
+    verdict, more, page = night("2026-09-30_2026-09", "active")   # no site index yet: the index, with its one page
+    assert [(b["build_index"], len(b["resource_identifiers"])) for b in more] == [(True, 1)]
+    assert verdict["units_in"]["page"] == f"file://{page}"
+    verdict, more, page = night("2026-10-31_2026-10", "active")   # passing: nothing built again
+    assert more == [] and verdict["units_in"]["page"] == f"file://{page}"
+    summary = json.loads((tmp_path / "2026-10-31_2026-10" / "units_in.json").read_text())
+    assert summary["data_docs_page"] == f"file://{page}" and summary["data_docs"] == verdict["units_in"]["docs"]
+    with pytest.raises(QualityGateFailed):
+        night("2026-11-30_2026-11", "revoked")                    # failing: the index now
+    assert builds[-1]["build_index"] is True and len(builds[-1]["resource_identifiers"]) == 1
+    index = open(verdict["units_in"]["docs"][len("file://"):]).read()
+    assert "2026-11-30_2026-11" in index and index.startswith(datadocs._DONE)
+
+
+def test_a_page_is_built_without_listing_every_result_ever_kept(tmp_path, monkeypatch):
+    """Building a few validations' pages reads only those from the store: GX's own build lists every
+    key the store holds (and parses each one's run time) to skip all the others, a cost that grows
+    night by night. The pages are built as GX builds them; a full build (no page named) still lists all."""
+    from include.quality import gates
+
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "units_in.json").write_text(json.dumps({"name": "units_in", "expectations": [
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": ["active"]},
+         "meta": {"severity": "critical"}}]}))
+    gx = str(tmp_path / "gx")
+    gates_ = [validate(pd.DataFrame({"status": ["active"]}), "units_in", gx, expectations_dir=tmp_path / "suites",
+                       run_name=f"2026-{m:02d}-28_2026-{m:02d}", data_docs=False) for m in range(1, 5)]
+    backend = type(gates._context(gx).validation_results_store._store_backend)
+    listed = []
+    real_list = backend.list_keys
+    monkeypatch.setattr(backend, "list_keys", lambda self, *a, **k: listed.append(1) or real_list(self, *a, **k))
+    gates.build_docs({"units_in": gates_[-1]}, gx, index=False)
+    assert listed == [] and os.path.isfile(gates_[-1].page[len("file://"):])
+    site = gates_[-1].page[len("file://"):].split("/validations/")[0]
+    assert glob.glob(f"{site}/validations/units_in/*/*/*.html") == [gates_[-1].page[len("file://"):]], "that page only"
+    gates._context(gx).build_data_docs()   # (GX's own full build: every result listed, every page built)
+    assert listed and len(glob.glob(f"{site}/validations/units_in/*/*/*.html")) == 4

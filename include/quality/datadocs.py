@@ -136,9 +136,10 @@ def _add_severity(site: Path, page: Path, text: str) -> str:
     return text.replace(_FIRST_SECTION, severity_section(results) + _FIRST_SECTION, 1)
 
 
-def localise(site: str | os.PathLike) -> int:
+def localise(site: str | os.PathLike, pages=None) -> int:
     """Serve the site's scripts, styles and fonts from the site itself; returns the pages rewritten.
-    Idempotent: a page already rewritten is left as it is."""
+    Idempotent: a page already rewritten is left as it is. ``pages``: the only pages to look at (those
+    a build just wrote; each night adds a few to a site of thousands), or None for every page."""
     site = Path(site)
     if not site.is_dir():
         return 0
@@ -149,7 +150,7 @@ def localise(site: str | os.PathLike) -> int:
     logo = site / "static" / "images" / "logo-long.png"
     done = _DONE.encode()
     rewritten = 0
-    for page in site.rglob("*.html"):
+    for page in site.rglob("*.html") if pages is None else (Path(p) for p in pages if os.path.isfile(p)):
         with open(page, "rb") as fh:                 # a page rewritten before: only its first line is read
             if fh.read(len(done)) == done:
                 continue

@@ -314,8 +314,9 @@ def validate(df, suite_name: str, gx_root: str, out_dir: str | None = None,
 def inputs_verdict(results: dict[str, GateResult], gx_root: str) -> dict:
     """The input suites of a period (one per raw source, one for the standardised model), run before
     anything is reconciled, decided together from their results (:func:`validate` with
-    ``data_docs=False``): their Data Docs pages built at once (the index only when one failed or the
-    site has none), :class:`QualityGateFailed` when a critical expectation failed, else their summary."""
+    ``data_docs=False``): their Data Docs pages built at once where the worker has not built them as it
+    finished each suite (:func:`build_docs`), the index only when one failed or the site has none,
+    :class:`QualityGateFailed` when a critical expectation failed, else their summary."""
     failed = [g for g in results.values() if not g.success]
     # the index only when the run stops here (an operator follows the link now) or the site has none
     # yet: otherwise the night's audit rebuilds it, listing these results with its own, and the
@@ -330,10 +331,11 @@ def inputs_verdict(results: dict[str, GateResult], gx_root: str) -> dict:
 
 
 def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None = True) -> str | None:
-    """The Data Docs of ``results`` (validated with ``data_docs=False``) built at once: their pages and
-    the index, one build for a task's suites. The index reads back every validation it lists (up to
-    :func:`include.settings.data_docs_index_limit`), so each build costs the same whatever it adds: with
-    1,058 validations in the store, one build of two suites' pages 0.7 s, two builds of one 1.4 s.
+    """The Data Docs of ``results`` (validated with ``data_docs=False``) built at once: the pages not built
+    yet (a result whose ``page`` is set has one: the input suites' worker builds each suite's as it
+    finishes it) and the index, one build for a task's suites. The index reads back every validation it
+    lists (up to :func:`include.settings.data_docs_index_limit`), so each build costs the same whatever it
+    adds: with 1,058 validations in the store, one build of two suites' pages 0.7 s, two builds of one 1.4 s.
     ``index``: False, the pages only (the next build's index lists them: it reads the store); None,
     the index too if the site has none yet. Each result's ``docs`` (the site's index) and ``page`` (its
     own page: what a log line links to, listed by the index or not yet) go to its summary file
@@ -344,10 +346,17 @@ def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None 
     if index is None:   # (GX names the index only once it exists)
         index = not any(site["site_url"] for site in ctx.get_docs_sites_urls())
     ids = {name: ValidationResultIdentifier.from_tuple(tuple(g.result_id)) for name, g in results.items() if g.result_id}
-    # the pages of these results and the index: a full build reads every result the store has ever
-    # kept, and so would grow night by night (1.2 s at 87 results; 0.4 s for these six and the index)
-    ctx.build_data_docs(resource_identifiers=list(ids.values()) or None, build_index=index)
-    docs = _docs_url(ctx)
+    todo = [ids[name] for name, g in results.items() if name in ids and not g.page]
+    built = None   # the pages written (None: every page, a full build)
+    if todo or index or not ids:
+        # the pages of these results and the index: a full build reads every result the store has ever
+        # kept, and so would grow night by night (1.2 s at 87 results; 0.4 s for these six and the index);
+        # the index alone is built with one page (none named would be a full build)
+        targets = todo or list(ids.values())[:1] or None
+        with _sections_listing_only(targets):
+            ctx.build_data_docs(resource_identifiers=targets, build_index=index)
+        built = None if targets is None else [_page_path(ctx, rid) for rid in targets]
+    docs = _docs_url(ctx, pages=None if built is None else built + [_index_path(ctx)] * bool(index))
     for name, gate in results.items():
         gate.docs = docs
         gate.page = _page_url(ctx, ids[name]) if name in ids else None
@@ -360,20 +369,70 @@ def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None 
     return docs
 
 
+@contextlib.contextmanager
+def _sections_listing_only(resource_identifiers):
+    """Within: a Data Docs build of ``resource_identifiers`` (None: every page) has each section of the
+    site list only those of them its store holds. GX lists every key its store has ever kept, reading
+    each one's run time with dateutil, to skip all but the few named: at 4,270 validations 0.3 s a
+    build, one more each night (the index, built apart, still lists them all: it shows the newest)."""
+    if not resource_identifiers:
+        yield
+        return
+    from great_expectations.render.renderer.site_builder import DefaultSiteSectionBuilder
+
+    original = DefaultSiteSectionBuilder.build
+
+    def build(self, resource_identifiers=None):
+        store = self.source_store
+        held = [k for k in resource_identifiers or () if isinstance(k, store.key_class) and store.has_key(k)]
+        store.list_keys = lambda: list(held)   # (this store's own, for this section's build)
+        try:
+            return original(self, resource_identifiers=resource_identifiers)
+        finally:
+            del store.list_keys
+
+    DefaultSiteSectionBuilder.build = build
+    try:
+        yield
+    finally:
+        DefaultSiteSectionBuilder.build = original
+
+
 def _page_url(ctx, result_id) -> str | None:
     """The address of one validation's page in the Data Docs site (``result_id``: its ValidationResultIdentifier)."""
     sites = ctx.get_docs_sites_urls(resource_identifier=result_id)
     return sites[0]["site_url"] if sites else None
 
 
-def _docs_url(ctx) -> str | None:
-    """The Data Docs site's index, its pages made to work with no network (:func:`datadocs.localise`)."""
+def _file_path(url: str | None) -> str | None:
+    """The file of a ``file://`` address (None for any other)."""
+    if not url or not url.startswith("file://"):
+        return None
+    from urllib.parse import unquote, urlparse
+
+    return unquote(urlparse(url).path)
+
+
+def _page_path(ctx, result_id) -> str | None:
+    return _file_path(_page_url(ctx, result_id))
+
+
+def _index_path(ctx) -> str | None:
+    sites = ctx.get_docs_sites_urls()
+    return _file_path(sites[0]["site_url"] if sites else None)
+
+
+def _docs_url(ctx, pages=None) -> str | None:
+    """The Data Docs site's index, its pages made to work with no network (:func:`datadocs.localise`;
+    ``pages``: only those, the ones a build just wrote)."""
     sites = ctx.get_docs_sites_urls()
     url = sites[0]["site_url"] if sites else None
-    if url and url.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        localise(os.path.dirname(unquote(urlparse(url).path)))
+    path = _file_path(url)
+    pages = None if pages is None else [p for p in pages if p]
+    if path:
+        localise(os.path.dirname(path), pages=pages)
+    elif pages:   # no index yet (GX names none): the site is the one holding the pages' validations/
+        localise(next(d for d in Path(pages[0]).parents if d.name == "validations").parent, pages=pages)
     return url
 
 
