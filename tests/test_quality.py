@@ -795,10 +795,10 @@ def test_the_input_suites_verdict_builds_the_index_only_when_the_run_stops_there
     assert "2026-11-30_2026-11" in listed and "2026-10-31_2026-10" in listed, "the index reads every result of the store"
 
 
-def test_a_page_built_as_its_suite_finished_is_not_built_again(tmp_path, monkeypatch):
-    """The input suites' worker builds each suite's page as it finishes the suite (pages only, made to
-    work offline at once); the verdict then builds no page again: nothing at all when it passes, the
-    index (with one page: none named is a full build) when the run stops there or the site has none."""
+def test_a_page_already_built_is_not_built_again(tmp_path, monkeypatch):
+    """A result whose page was built (pages only, made to work offline at once) has no page built again
+    by the verdict: nothing at all when it passes, the index (with one page: none named is a full
+    build) when the run stops there or the site has none."""
     from include.quality import datadocs, gates
 
     (tmp_path / "suites").mkdir()
@@ -814,7 +814,7 @@ def test_a_page_built_as_its_suite_finished_is_not_built_again(tmp_path, monkeyp
     def night(run_name, status):
         gate = validate(pd.DataFrame({"status": [status]}), "units_in", gx, expectations_dir=tmp_path / "suites",
                         out_dir=str(tmp_path / run_name), run_name=run_name, data_docs=False)
-        gates.build_docs({"units_in": gate}, gx, index=False)   # as the worker does
+        gates.build_docs({"units_in": gate}, gx, index=False)   # its page now
         page = gate.page[len("file://"):]
         assert builds[-1]["build_index"] is False and len(builds[-1]["resource_identifiers"]) == 1
         assert open(page).read().startswith(datadocs._DONE), "served offline as soon as it is built"

@@ -314,9 +314,9 @@ def validate(df, suite_name: str, gx_root: str, out_dir: str | None = None,
 def inputs_verdict(results: dict[str, GateResult], gx_root: str) -> dict:
     """The input suites of a period (one per raw source, one for the standardised model), run before
     anything is reconciled, decided together from their results (:func:`validate` with
-    ``data_docs=False``): their Data Docs pages built at once where the worker has not built them as it
-    finished each suite (:func:`build_docs`), the index only when one failed or the site has none,
-    :class:`QualityGateFailed` when a critical expectation failed, else their summary."""
+    ``data_docs=False``): their Data Docs pages built at once (:func:`build_docs`; the index only when
+    one failed or the site has none), :class:`QualityGateFailed` when a critical expectation failed,
+    else their summary."""
     failed = [g for g in results.values() if not g.success]
     # the index only when the run stops here (an operator follows the link now) or the site has none
     # yet: otherwise the night's audit rebuilds it, listing these results with its own, and the
@@ -332,8 +332,7 @@ def inputs_verdict(results: dict[str, GateResult], gx_root: str) -> dict:
 
 def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None = True) -> str | None:
     """The Data Docs of ``results`` (validated with ``data_docs=False``) built at once: the pages not built
-    yet (a result whose ``page`` is set has one: the input suites' worker builds each suite's as it
-    finishes it) and the index, one build for a task's suites. The index reads back every validation it
+    yet (a result whose ``page`` is set has one) and the index, one build for a task's suites. The index reads back every validation it
     lists (up to :func:`include.settings.data_docs_index_limit`), so each build costs the same whatever it
     adds: with 1,058 validations in the store, one build of two suites' pages 0.7 s, two builds of one 1.4 s.
     ``index``: False, the pages only (the next build's index lists them: it reads the store); None,

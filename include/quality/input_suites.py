@@ -23,9 +23,10 @@ screening sets aside: :data:`ROWS`), with the columns its expectations name
 (:func:`include.quality.gates.suite_columns`): the same verdicts, row counts and results.
 (:meth:`InputSuites.file` still runs a suite on a file the worker reads itself.)
 
-Each suite's Data Docs page is built by the worker as soon as it has validated the suite, while
-standardise still reads and screens; the verdict builds the index only, when it must
-(:func:`include.quality.gates.inputs_verdict`).
+The suites' Data Docs pages are built together with the verdict, in one build
+(:func:`include.quality.gates.inputs_verdict`). Built by the worker as it finished each suite, they
+made the stage longer (at 1M persons 6.6-7.1 s against 6.3-6.7 s, four runs each, alternating): six
+builds' own costs, on a worker that is the stage's tail at that size.
 
 The worker speaks JSON lines over its stdin and stdout (``python -m
 include.quality.input_suites``) and writes its own warnings to the task's log (stderr). It
@@ -359,7 +360,7 @@ def serve() -> None:
     sys.stdout = sys.stderr   # anything a library prints goes to the log, not into the answers
     from include.identifiers import redact
     from include.memory import release_unused
-    from include.quality.gates import QualityGateFailed, build_docs, import_gx, inputs_verdict, validate
+    from include.quality.gates import QualityGateFailed, import_gx, inputs_verdict, validate
 
     import_gx()   # now, while standardise reads the first file it hands over
     # What the imports made lives as long as the worker: kept out of the collections that let each
@@ -389,10 +390,6 @@ def serve() -> None:
                     frame = read_for_suite(job["path"], job["suite"], job["rows"], job["expectations"])
                 gate = validate(frame, job["suite"], job["gx_root"], out_dir=job["out_dir"], data_docs=False,
                                 run_name=job["run_name"], expectations_dir=job["expectations"], columns=columns)
-                frame = None
-                # its Data Docs page now, while standardise still reads and screens (the verdict builds
-                # only the index, when it must: at 2M persons the six pages were 0.3-0.5 s of its wait)
-                build_docs({gate.suite: gate}, job["gx_root"], index=False)
                 answer = {"gate": asdict(gate)}
         except Exception as exc:   # noqa: BLE001 - told to standardise, which fails the run with it
             import traceback   # the trace to the task's log, any ID-shaped number in it masked
