@@ -90,7 +90,9 @@ from include.pipeline.extract.hr import extract_hr
 c = json.load(open({state!r}))["connections"]["hr_exports"]
 result = extract_hr(SourceConn("hr_exports", c["host"], None, c["password"]), {lake!r}, {ds!r})["stats"]""",
 }
-STANDARDISE = """from include.pipeline.standardise import standardise
+STANDARDISE = """from include.quality.input_suites import InputSuites
+InputSuites.start()   # as the DAG's task starts it, before standardise's modules are imported
+from include.pipeline.standardise import standardise
 result = standardise({lake!r}, {ds!r}, {period!r})["dir"]"""
 PLAN_REGIONS = """from include.pipeline.reconcile import plan_parts, region_level
 plan = plan_parts({std!r}, level=region_level())

@@ -121,6 +121,9 @@ def roster_sync():
     @task
     def standardise(period: str) -> str:
         """The raw layer of this run as one typed model for the period: IDs, names, units, codes."""
+        from include.quality.input_suites import InputSuites
+
+        InputSuites.start()   # the input suites' worker imports Great Expectations while standardise's modules load
         from include.pipeline import airflow_glue as g
         from include.pipeline.standardise import standardise as run
 

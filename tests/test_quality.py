@@ -732,6 +732,24 @@ def test_the_input_suites_worker_runs_below_the_task(tmp_path):
     assert NICENESS > 0
 
 
+def test_a_worker_started_early_is_the_one_the_suites_use(tmp_path):
+    """The DAG's standardise task starts the suites' worker before it imports standardise's modules
+    (its Great Expectations import under way meanwhile); the suites then run in that worker."""
+    from include.quality.input_suites import InputSuites
+
+    InputSuites.stop()
+    InputSuites.start()
+    started = InputSuites._worker
+    assert started is not None and started.poll() is None
+    InputSuites.start()   # (once: a second call keeps it)
+    suites = InputSuites(str(tmp_path / "gx"), str(tmp_path / "q"), "early")
+    assert suites.worker is started
+    suites.verdict()
+    dag = open(os.path.join(os.path.dirname(__file__), "..", "dags", "roster_sync.py")).read()
+    task = dag[dag.index("def standardise(period: str)"):]
+    assert task.index("InputSuites.start()") < task.index("from include.pipeline.standardise import")
+
+
 def test_the_audit_builds_its_data_docs_once_for_both_suites(run, tmp_path, monkeypatch):
     """The audit validates the roster and the findings, then builds the Data Docs once: both suites'
     pages are there, each summary file and result names the site, and GX's build ran once (each build
