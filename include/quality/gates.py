@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import types
 from dataclasses import dataclass, field
@@ -331,10 +332,11 @@ def inputs_verdict(results: dict[str, GateResult], gx_root: str) -> dict:
 
 
 def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None = True) -> str | None:
-    """The Data Docs of ``results`` (validated with ``data_docs=False``) built at once: the pages not built
-    yet (a result whose ``page`` is set has one) and the index, one build for a task's suites. The index reads back every validation it
-    lists (up to :func:`include.settings.data_docs_index_limit`), so each build costs the same whatever it
-    adds: with 1,058 validations in the store, one build of two suites' pages 0.7 s, two builds of one 1.4 s.
+    """The Data Docs of ``results`` (validated with ``data_docs=False``) built at once: the pages not
+    built yet (a result whose ``page`` is set has one) and the index, one build for a task's suites.
+    The index reads back every validation it lists (up to :func:`include.settings.data_docs_index_limit`),
+    so each build costs the same whatever it adds: with 1,058 validations in the store, one build of
+    two suites' pages 0.7 s, two builds of one 1.4 s.
     ``index``: False, the pages only (the next build's index lists them: it reads the store); None,
     the index too if the site has none yet. Each result's ``docs`` (the site's index) and ``page`` (its
     own page: what a log line links to, listed by the index or not yet) go to its summary file
@@ -379,8 +381,6 @@ def _sections_listing_only(resource_identifiers):
         return
     from great_expectations.render.renderer.site_builder import DefaultSiteSectionBuilder
 
-    original = DefaultSiteSectionBuilder.build
-
     def build(self, resource_identifiers=None):
         store = self.source_store
         held = [k for k in resource_identifiers or () if isinstance(k, store.key_class) and store.has_key(k)]
@@ -390,11 +390,16 @@ def _sections_listing_only(resource_identifiers):
         finally:
             del store.list_keys
 
-    DefaultSiteSectionBuilder.build = build
-    try:
-        yield
-    finally:
-        DefaultSiteSectionBuilder.build = original
+    with _SECTIONS_PATCHED:   # (one build at a time patches GX's class)
+        original = DefaultSiteSectionBuilder.build
+        DefaultSiteSectionBuilder.build = build
+        try:
+            yield
+        finally:
+            DefaultSiteSectionBuilder.build = original
+
+
+_SECTIONS_PATCHED = threading.Lock()
 
 
 def _page_url(ctx, result_id) -> str | None:
