@@ -774,9 +774,9 @@ def test_the_audit_builds_its_data_docs_once_for_both_suites(run, tmp_path, monk
             [audit[suite]["page"][len("file://"):]], "each suite's line links to its own page"
 
 
-def test_the_input_suites_verdict_builds_the_index_only_when_the_run_stops_there_or_there_is_none(tmp_path, monkeypatch):
-    """A passing verdict builds its suites' pages, not the index (the night's audit rebuilds that, listing
-    them: it reads the store); a failing one builds the index too, as does the first one of a site."""
+def _units_in_suite(tmp_path, monkeypatch) -> tuple[str, list]:
+    """A one-expectation suite ``units_in`` (status must be active) under ``tmp_path/suites``, a GX
+    root, and the keyword arguments of each Data Docs build made there (``build_data_docs`` spied)."""
     from include.quality import gates
 
     (tmp_path / "suites").mkdir()
@@ -788,6 +788,15 @@ def test_the_input_suites_verdict_builds_the_index_only_when_the_run_stops_there
     ctx = gates._context(gx)
     real_build = type(ctx).build_data_docs
     monkeypatch.setattr(type(ctx), "build_data_docs", lambda self, *a, **k: builds.append(k) or real_build(self, *a, **k))
+    return gx, builds
+
+
+def test_the_input_suites_verdict_builds_the_index_only_when_the_run_stops_there_or_there_is_none(tmp_path, monkeypatch):
+    """A passing verdict builds its suites' pages, not the index (the night's audit rebuilds that, listing
+    them: it reads the store); a failing one builds the index too, as does the first one of a site."""
+    from include.quality import gates
+
+    gx, builds = _units_in_suite(tmp_path, monkeypatch)
 
     def night(run_name, status):
         gate = validate(pd.DataFrame({"status": [status]}), "units_in", gx, expectations_dir=tmp_path / "suites",
@@ -819,15 +828,7 @@ def test_a_page_already_built_is_not_built_again(tmp_path, monkeypatch):
     build) when the run stops there or the site has none."""
     from include.quality import datadocs, gates
 
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "units_in.json").write_text(json.dumps({"name": "units_in", "expectations": [
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": ["active"]},
-         "meta": {"severity": "critical"}}]}))
-    gx = str(tmp_path / "gx")
-    builds = []
-    ctx = gates._context(gx)
-    real_build = type(ctx).build_data_docs
-    monkeypatch.setattr(type(ctx), "build_data_docs", lambda self, *a, **k: builds.append(k) or real_build(self, *a, **k))
+    gx, builds = _units_in_suite(tmp_path, monkeypatch)
 
     def night(run_name, status):
         gate = validate(pd.DataFrame({"status": [status]}), "units_in", gx, expectations_dir=tmp_path / "suites",
@@ -859,11 +860,7 @@ def test_a_page_is_built_without_listing_every_result_ever_kept(tmp_path, monkey
     night by night. The pages are built as GX builds them; a full build (no page named) still lists all."""
     from include.quality import gates
 
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "units_in.json").write_text(json.dumps({"name": "units_in", "expectations": [
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "status", "value_set": ["active"]},
-         "meta": {"severity": "critical"}}]}))
-    gx = str(tmp_path / "gx")
+    gx, _ = _units_in_suite(tmp_path, monkeypatch)
     gates_ = [validate(pd.DataFrame({"status": ["active"]}), "units_in", gx, expectations_dir=tmp_path / "suites",
                        run_name=f"2026-{m:02d}-28_2026-{m:02d}", data_docs=False) for m in range(1, 5)]
     backend = type(gates._context(gx).validation_results_store._store_backend)
