@@ -377,14 +377,8 @@ def _words(matrix: np.ndarray) -> np.ndarray:
 
 def _digit_words(words: np.ndarray) -> np.ndarray:
     """Which words are eight ASCII digits: every byte's high half is 3 ("0" to "?"), and stays 3 with
-    6 added (which no byte carries out of: "0" to "9" only). (In place, into one scratch word array:
-    each temporary of a few million words is fresh memory, every page of it faulted in.)"""
-    scratch = np.bitwise_and(words, _HIGH_NIBBLES)
-    digits = scratch == _ZEROS
-    np.add(words, _SIXES, out=scratch)
-    scratch &= _HIGH_NIBBLES
-    digits &= scratch == _ZEROS
-    return digits
+    6 added (which no byte carries out of: "0" to "9" only)."""
+    return ((words & _HIGH_NIBBLES) == _ZEROS) & (((words + _SIXES) & _HIGH_NIBBLES) == _ZEROS)
 
 
 def _digit_pairs(words: np.ndarray) -> np.ndarray:
@@ -392,23 +386,15 @@ def _digit_pairs(words: np.ndarray) -> np.ndarray:
     two digits in order (the first pair in the lowest lane): each byte's digit, times ten plus the
     next byte's, none carrying (at most 99)."""
     v = words - _ZEROS
-    shifted = v >> np.uint64(8)
-    v *= np.uint64(10)
-    v += shifted
-    v &= np.uint64(0x00FF00FF00FF00FF)
-    return v
+    return (v * np.uint64(10) + (v >> np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
 
 
 def _decimal_words(words: np.ndarray) -> np.ndarray:
     """Words of eight ASCII digits (:func:`_digit_words`) as the numbers they write (0-99,999,999):
     pairs, then fours, then the eight, each step one multiply and add over the word."""
     v = _digit_pairs(words)
-    for width, scale, keep in ((16, 100, 0x0000FFFF0000FFFF), (32, 10000, 0xFFFFFFFF)):
-        shifted = v >> np.uint64(width)
-        v *= np.uint64(scale)
-        v += shifted
-        v &= np.uint64(keep)
-    return v
+    v = (v * np.uint64(100) + (v >> np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
+    return (v * np.uint64(10000) + (v >> np.uint64(32))) & np.uint64(0xFFFFFFFF)
 
 
 def _byte(words: np.ndarray, i: int) -> np.ndarray:
