@@ -347,20 +347,22 @@ def build_docs(results: dict[str, GateResult], gx_root: str, index: bool | None 
     if index is None:   # (GX names the index only once it exists)
         index = not any(site["site_url"] for site in ctx.get_docs_sites_urls())
     ids = {name: ValidationResultIdentifier.from_tuple(tuple(g.result_id)) for name, g in results.items() if g.result_id}
-    todo = [ids[name] for name, g in results.items() if name in ids and not g.page]
+    todo = [name for name, g in results.items() if name in ids and not g.page]
     built = None   # the pages written (None: every page, a full build)
     if todo or index or not ids:
         # the pages of these results and the index: a full build reads every result the store has ever
         # kept, and so would grow night by night (1.2 s at 87 results; 0.4 s for these six and the index);
         # the index alone is built with one page (none named would be a full build)
-        targets = todo or list(ids.values())[:1] or None
+        built = todo or list(ids)[:1] or None
+        targets = None if built is None else [ids[name] for name in built]
         with _sections_listing_only(targets):
             ctx.build_data_docs(resource_identifiers=targets, build_index=index)
-        built = None if targets is None else [_page_path(ctx, rid) for rid in targets]
-    docs = _docs_url(ctx, pages=None if built is None else built + [_index_path(ctx)] * bool(index))
+    pages = {name: _page_url(ctx, rid) for name, rid in ids.items()}
+    docs = _docs_url(ctx, pages=None if built is None else [_file_path(pages[name]) for name in built]
+                     + [_index_path(ctx)] * bool(index))
     for name, gate in results.items():
         gate.docs = docs
-        gate.page = _page_url(ctx, ids[name]) if name in ids else None
+        gate.page = pages.get(name)
         if gate.results_path and os.path.exists(gate.results_path):
             with open(gate.results_path) as fh:
                 summary = json.load(fh)
@@ -415,10 +417,6 @@ def _file_path(url: str | None) -> str | None:
     from urllib.parse import unquote, urlparse
 
     return unquote(urlparse(url).path)
-
-
-def _page_path(ctx, result_id) -> str | None:
-    return _file_path(_page_url(ctx, result_id))
 
 
 def _index_path(ctx) -> str | None:
