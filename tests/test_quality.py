@@ -873,3 +873,35 @@ def test_a_page_is_built_without_listing_every_result_ever_kept(tmp_path, monkey
     assert glob.glob(f"{site}/validations/units_in/*/*/*.html") == [gates_[-1].page[len("file://"):]], "that page only"
     gates._context(gx).build_data_docs()   # (GX's own full build: every result listed, every page built)
     assert listed and len(glob.glob(f"{site}/validations/units_in/*/*/*.html")) == 4
+
+
+def test_a_validation_stores_its_suite_and_definition_once_and_keeps_them_current(tmp_path, monkeypatch):
+    """The checkpoint stored adds or updates its validation definition and suite (GX's factories): each
+    is written once per validation, and a suite whose expectations change is stored as it now is."""
+    from great_expectations.core.factory.suite_factory import SuiteFactory
+    from great_expectations.core.factory.validation_definition_factory import ValidationDefinitionFactory
+
+    from include.quality.gates import _context
+
+    stored = {"suite": 0, "definition": 0}
+    suite_update, definition_update = SuiteFactory.add_or_update, ValidationDefinitionFactory.add_or_update
+
+    def storing_suite(self, suite):
+        stored["suite"] += 1
+        return suite_update(self, suite)
+
+    def storing_definition(self, validation):
+        stored["definition"] += 1
+        return definition_update(self, validation)
+
+    monkeypatch.setattr(SuiteFactory, "add_or_update", storing_suite)
+    monkeypatch.setattr(ValidationDefinitionFactory, "add_or_update", storing_definition)
+    root = str(tmp_path / "gx")
+    frame = pd.DataFrame({"dwbm": ["a", "b"], "dwmc": ["x", "y"], "tyshxydm": [None, None], "qhdm": ["1", "2"]})
+    extra = [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "dwmc"}, "meta": {"severity": "warning"}}]
+    for expectations in (None, extra, None):
+        stored.update(suite=0, definition=0)
+        gate = validate(frame, "raw_finance_budget_units", root, data_docs=False, extra=expectations)
+        assert stored == {"suite": 1, "definition": 1}
+        kept = _context(root).suites.get("raw_finance_budget_units")
+        assert len(kept.expectations) == gate.evaluated == len(load_suite("raw_finance_budget_units")["expectations"]) + len(expectations or [])
