@@ -875,6 +875,38 @@ def test_a_page_is_built_without_listing_every_result_ever_kept(tmp_path, monkey
     assert listed and len(glob.glob(f"{site}/validations/units_in/*/*/*.html")) == 4
 
 
+def test_the_collections_between_sources_leave_out_what_the_imports_made(run, tmp_path, monkeypatch):
+    """Standardise collects garbage between its sources (release_unused); what the task's imports made
+    lives as long as the process, is left out of those passes while it runs, and is back in them after."""
+    import gc
+
+    from include import memory
+    from include.pipeline import standardise as S
+
+    frozen_at = []
+    release = S.release_unused
+
+    def releasing():
+        frozen_at.append(gc.get_freeze_count())
+        release()
+
+    monkeypatch.setattr(S, "release_unused", releasing)
+    gc.unfreeze()
+    S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(tmp_path / "std"))
+    assert len(frozen_at) >= 4 and min(frozen_at) > 0, frozen_at
+    assert gc.get_freeze_count() == 0
+    # nested, the outermost unfreezes; an object made within, in a cycle, is still collected within
+    with memory.made_before_not_collected():
+        with memory.made_before_not_collected():
+            cycle = []
+            cycle.append(cycle)
+            held = gc.get_freeze_count()
+        assert gc.get_freeze_count() == held > 0
+        del cycle
+        assert gc.collect() >= 1
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_validation_stores_its_suite_and_definition_once_and_keeps_them_current(tmp_path, monkeypatch):
     """The checkpoint stored adds or updates its validation definition and suite (GX's factories): each
     is written once per validation, and a suite whose expectations change is stored as it now is."""

@@ -52,7 +52,7 @@ import pandas as pd
 
 from include import identifiers as ids
 from include import periods as P
-from include.memory import release_unused
+from include.memory import made_before_not_collected, release_unused
 from include.pipeline.errors import NotRetryable
 from include.pipeline.extract.finance import GZ_FF, YS_DW
 from include.pipeline.extract.hr import COLUMNS as HR_COLUMNS
@@ -740,7 +740,7 @@ def standardise(root: str, ds: str, period: str, out_dir: str | None = None, val
     P.parse_period(period)
     fs, base = fsspec.core.url_to_fs(root)
     out = out_dir or f"{base.rstrip('/')}/work/{ds}/{period}/std"
-    with path_lock(out):
+    with path_lock(out), made_before_not_collected():
         return _standardise(root, ds, period, out, validate_inputs, fs, base)
 
 
