@@ -937,3 +937,21 @@ def test_a_validation_stores_its_suite_and_definition_once_and_keeps_them_curren
         assert stored == {"suite": 1, "definition": 1}
         kept = _context(root).suites.get("raw_finance_budget_units")
         assert len(kept.expectations) == gate.evaluated == len(load_suite("raw_finance_budget_units")["expectations"]) + len(expectations or [])
+
+
+def test_a_records_number_is_written_as_differences_and_read_back_as_it_was(run):
+    """records.parquet's ``rec_no`` (a record's row as received) counts up in each source: stored as the
+    differences of neighbours (no dictionary), read back the same by pandas and by DuckDB (reconcile)."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    path = f"{run['result']['standardise']['dir']}/records.parquet"
+    meta = pq.ParquetFile(path).metadata
+    chunks = [meta.row_group(g).column(meta.schema.names.index("rec_no")) for g in range(meta.num_row_groups)]
+    assert chunks and all("DELTA_BINARY_PACKED" in c.encodings and not c.has_dictionary_page for c in chunks)
+    assert all(c.statistics.has_min_max for c in chunks)   # (what a reader filtering on it skips by)
+    records = pd.read_parquet(path, columns=["source", "rec_no"])
+    for _, numbers in records.groupby("source").rec_no:
+        assert numbers.min() >= 0 and numbers.is_monotonic_increasing and numbers.is_unique
+    read = duckdb.sql(f"SELECT source, rec_no FROM read_parquet('{path}')").df()
+    assert read.rec_no.tolist() == records.rec_no.tolist() and read.source.tolist() == records.source.astype(str).tolist()

