@@ -673,6 +673,33 @@ def test_aggregates_give_gxs_results_on_edge_cases(tmp_path, monkeypatch):
     assert again.value("compound_columns.unique.unexpected_count", {"column_list": ["s", "n"]}, {}) == 2
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])
+def test_a_columns_values_matched_a_slice_a_thread_are_counted_as_pandas_counts(threads, monkeypatch):
+    """The values of a column are matched a slice per thread: every value counted once, wherever the
+    misses fall (at the slices' edges, across chunks, with nulls set aside first), as pandas counts."""
+    import itertools
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    import pyarrow as pa
+
+    from include.quality import aggregates
+
+    pool = ThreadPoolExecutor(threads)
+    monkeypatch.setattr(aggregates, "_threads", lambda: (threads, pool))
+    regex = "^[0-9]{17}[0-9X]$"
+    rng = np.random.default_rng(5)
+    for n, chunks in itertools.product((1, 5, 13, 64, 301), (1, 3)):
+        values = rng.choice(np.array(["110101199001011234", "11010119900101123X", "1101011990010112", "x", None],
+                                     dtype=object), n, p=[0.5, 0.2, 0.1, 0.1, 0.1])
+        values[[0, -1, n // 2]] = "bad"   # (a miss first, last and in the middle)
+        cuts = sorted(rng.choice(np.arange(1, n), min(chunks - 1, n - 1), replace=False)) if n > 1 else []
+        column = pa.chunked_array([pa.array(part, pa.large_string()) for part in np.split(values, cuts)])
+        expected = int((~pd.Series(values, dtype="string").dropna().astype(str).str.contains(regex)).sum())
+        assert aggregates._regex_misses(column, regex) == expected, (n, chunks)
+    pool.shutdown()
+
+
 def test_a_table_whose_metrics_gx_resolved_elsewhere_fails_loudly(tmp_path, monkeypatch):
     """Should GX stop taking the metrics from the table (its metric calculator no longer the one
     :mod:`include.quality.aggregates` intercepts), it would resolve them over the empty frame it is
