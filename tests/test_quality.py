@@ -982,3 +982,30 @@ def test_a_records_number_is_written_as_differences_and_read_back_as_it_was(run)
         assert numbers.min() >= 0 and numbers.is_monotonic_increasing and numbers.is_unique
     read = duckdb.sql(f"SELECT source, rec_no FROM read_parquet('{path}')").df()
     assert read.rec_no.tolist() == records.rec_no.tolist() and read.source.tolist() == records.source.astype(str).tolist()
+
+
+def test_a_validation_reads_no_config_variables_file(tmp_path, monkeypatch):
+    """GX reads its config variables file again at every read of a setting (282 times in standardise's
+    input suites at 1M persons). The project sets none: its context is made without the file, a project
+    made before (with GX's default) is saved without it, and settings still take environment variables."""
+    import great_expectations as gx
+    from great_expectations.core.config_provider import _ConfigurationVariablesConfigurationProvider
+
+    from include.quality import gates
+
+    root = tmp_path / "gx"
+    made = gx.get_context(mode="file", project_root_dir=str(root))   # as a project GX made before
+    assert made.variables.config_variables_file_path
+    reads = []
+    values = _ConfigurationVariablesConfigurationProvider.get_values
+    monkeypatch.setattr(_ConfigurationVariablesConfigurationProvider, "get_values",
+                        lambda self: reads.append(1) or values(self))
+    ctx = gates._context(str(root))
+    assert not ctx.variables.config_variables_file_path
+    assert not gx.get_context(mode="file", project_root_dir=str(root)).variables.config_variables_file_path
+    reads.clear()
+    frame = pd.DataFrame({"dwbm": ["a"], "dwmc": ["x"], "tyshxydm": [None], "qhdm": ["110000"]})
+    assert gates.validate(frame, "raw_finance_budget_units", str(root), data_docs=True).page
+    assert reads == []
+    monkeypatch.setenv("ROSTER_SYNC_TEST_SETTING", "from the environment")
+    assert ctx.config_provider.substitute_config("${ROSTER_SYNC_TEST_SETTING}") == "from the environment"

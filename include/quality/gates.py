@@ -149,6 +149,14 @@ def _context(gx_root: str):
 
     os.makedirs(gx_root, exist_ok=True)
     ctx = gx.get_context(mode="file", project_root_dir=gx_root)
+    if ctx.variables.config_variables_file_path:
+        # GX reads its config variables file (YAML) again at every read of a setting: 282 times in
+        # standardise's input suites at 1M persons, 0.37 s of the worker. The project sets none (GX's
+        # file holds only its analytics instance id, kept in memory without it; settings still take
+        # environment variables), so the project is saved without the file, once, and made again.
+        ctx.variables.config_variables_file_path = None
+        ctx.variables.save()
+        ctx = gx.get_context(mode="file", project_root_dir=gx_root)
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
