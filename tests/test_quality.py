@@ -1009,3 +1009,41 @@ def test_a_validation_reads_no_config_variables_file(tmp_path, monkeypatch):
     assert reads == []
     monkeypatch.setenv("ROSTER_SYNC_TEST_SETTING", "from the environment")
     assert ctx.config_provider.substitute_config("${ROSTER_SYNC_TEST_SETTING}") == "from the environment"
+
+
+def test_a_sources_records_made_in_slices_side_by_side_are_those_made_whole(run, tmp_path, monkeypatch):
+    """A source's records get their ID columns a slice per core, on threads side by side, each slice
+    written in order: the records file, its rows' accounting and the records' suite are those of the
+    parts made whole."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.parquet as pq
+
+    from include.pipeline import standardise as S
+
+    identify = S._identify
+
+    def made(out, slice_rows, count=3):
+        pool = ThreadPoolExecutor(count - 1)
+        monkeypatch.setattr(S, "SLICE_ROWS", slice_rows)
+        monkeypatch.setattr(S, "_slicing", lambda: (count, pool))
+        threads = set()
+
+        def identifying(part, period):
+            threads.add(threading.current_thread().name)
+            return identify(part, period)
+
+        monkeypatch.setattr(S, "_identify", identifying)
+        summary = S.standardise(run["root"], "2026-10-31", run["result"]["period"], out_dir=str(tmp_path / out))
+        pool.shutdown()
+        return pq.ParquetFile(tmp_path / out / "records.parquet"), summary, threads
+
+    whole, whole_summary, whole_threads = made("whole", 10 ** 9)
+    sliced, sliced_summary, sliced_threads = made("sliced", 50)
+    assert len(whole_threads) == 1 and len(sliced_threads) > 1   # (the records' thread, and the pool's too)
+    assert sliced.metadata.num_row_groups > whole.metadata.num_row_groups
+    assert sliced.read().equals(whole.read())
+    assert sliced_summary["sources"] == whole_summary["sources"] and sliced_summary["rows"] == whole_summary["rows"]
+    assert sliced_summary["quality"]["standardised_records"]["success"]
+    assert sliced_summary["quality"]["standardised_records"]["summary"] == whole_summary["quality"]["standardised_records"]["summary"]

@@ -40,6 +40,7 @@ complete model as it was.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -603,6 +604,23 @@ def _records_schema():
     return pa.Schema.from_pandas(template, preserve_index=False)
 
 
+# The least rows of a slice of a source's records given its ID columns on a thread of its own
+# (:meth:`_RecordsWriter._add`): a smaller part is made whole. At 2M persons HR's 2.2M records took
+# 0.39 s in two slices side by side against 0.74 s whole.
+SLICE_ROWS = 200_000
+
+
+@functools.lru_cache(maxsize=1)
+def _slicing():
+    """``(count, pool)``: as many slices as Arrow counts cores, and threads for all but the first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    count = max(1, pa.cpu_count())
+    return count, ThreadPoolExecutor(max(1, count - 1), thread_name_prefix="standardise-ids")
+
+
 class _Staged:
     """Files of the model written under a partial name as the run goes, and named as the model's
     only once the run has passed every gate: a run that fails leaves the last complete model."""
@@ -682,7 +700,6 @@ class _RecordsWriter:
         self._adding.wait()
 
     def _add(self, part: pd.DataFrame) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         if self._writer is None:
@@ -694,7 +711,22 @@ class _RecordsWriter:
             self._writer = pq.ParquetWriter(self._fh, self.schema, compression="lz4", write_statistics=["source", "rec_no"],
                                             use_dictionary=[n for n in self.schema.names if n != "rec_no"],
                                             column_encoding={"rec_no": "DELTA_BINARY_PACKED"})
-        part = _identify(part.drop(columns=["status"], errors="ignore").reset_index(drop=True), self.period)
+        part = part.drop(columns=["status"], errors="ignore").reset_index(drop=True)
+        # the ID columns made a slice of the part per core, side by side (numpy and Arrow hold no GIL for
+        # most of it), each slice written in order as a row group of its own: the last source's are the
+        # stage's tail, while the main thread waits for them (:data:`SLICE_ROWS`)
+        count = max(1, min(_slicing()[0], len(part) // SLICE_ROWS))
+        bounds = [len(part) * i // count for i in range(count + 1)]
+        slices = [part.iloc[a:b].reset_index(drop=True) for a, b in zip(bounds, bounds[1:])] if count > 1 else [part]
+        del part
+        made = [_slicing()[1].submit(_identify, one, self.period) for one in slices[1:]]
+        self._write_slice(_identify(slices[0], self.period))   # (written while the others are still made)
+        for one in made:
+            self._write_slice(one.result())
+
+    def _write_slice(self, part: pd.DataFrame) -> None:
+        import pyarrow as pa
+
         arrays, absent = [], {}
         for field in self.schema:
             if field.name not in part.columns:   # the other sources' fields: one null array per type, shared
