@@ -700,6 +700,36 @@ def test_a_columns_values_matched_a_slice_a_thread_are_counted_as_pandas_counts(
     pool.shutdown()
 
 
+def test_values_outside_a_set_and_rows_considered_are_counted_without_a_scan_as_a_query_counts_them():
+    """A dictionary column's values outside a set, found from each part's dictionary, and a compound key's
+    rows considered, known from null counts: as DuckDB's queries over the same table count them (a null
+    index, a null in a dictionary, parts with dictionaries of their own, string and large string)."""
+    import pyarrow as pa
+
+    from include.quality import aggregates
+
+    def dictionary(indices, values, kind=pa.string()):
+        return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(values, kind))
+
+    parts = [dictionary([0, 1, None, 2, 1], ["a", "z", None]), dictionary([1, 1, 0], ["b", "a"]),
+             dictionary([0, 0], ["y"], pa.large_string()).cast(pa.dictionary(pa.int32(), pa.string())),
+             dictionary([], ["a"])]
+    table = pa.table({"s": pa.chunked_array(parts), "n": pa.array(range(10), pa.int64()),
+                      "gaps": pa.array([None, 1, None, 3, 4, 5, None, 7, 8, 9], pa.int64()),
+                      "f": pa.array([0.5] * 10)})
+    metrics = aggregates.TableMetrics(table, table.column_names)
+    for value_set in (["a", "b"], ["a", "b", "y", "z"], [], ["q"]):
+        queried = metrics._one('SELECT count(*) FROM batch WHERE "s" IS NOT NULL AND NOT list_contains($1, "s"::VARCHAR)',
+                               [value_set])
+        assert aggregates._outside_by_dictionary(table.column("s"), value_set) == queried, value_set
+    assert aggregates._outside_by_dictionary(table.column("s"), ["a", "b"]) == 4   # z and y, twice each
+    for columns in (["s", "n"], ["s", "gaps"], ["gaps"], ["f", "gaps"], ["n"]):
+        considered = " AND ".join(metrics._missing(c) for c in columns)
+        queried = metrics._one(f"SELECT count(*) FROM batch WHERE NOT ({considered})")
+        assert metrics.value("compound_columns.unique.filtered_row_count", {"column_list": columns}, {}) == queried, columns
+    assert not metrics._none_missing("s") and metrics._none_missing("n") and not metrics._none_missing("f")
+
+
 def test_a_table_whose_metrics_gx_resolved_elsewhere_fails_loudly(tmp_path, monkeypatch):
     """Should GX stop taking the metrics from the table (its metric calculator no longer the one
     :mod:`include.quality.aggregates` intercepts), it would resolve them over the empty frame it is

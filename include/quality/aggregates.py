@@ -185,6 +185,17 @@ class TableMetrics:
             return False   # (nothing to prove: the query is as quick)
         return bool(pc.all(pc.less(values.slice(0, len(values) - 1), values.slice(1))).as_py())
 
+    def _none_missing(self, name: str) -> bool:
+        """Whether the column ``name`` has no missing value, known without a scan: no null (Arrow keeps
+        each array's count) in a column where null is the only missing value (not floats: NaN), nor
+        in a dictionary's values."""
+        import pyarrow as pa
+
+        column = self.table.column(name)
+        if _kind(column.type) == "float" or column.null_count:
+            return False
+        return not pa.types.is_dictionary(column.type) or all(chunk.dictionary.null_count == 0 for chunk in column.chunks)
+
     def _one(self, sql: str, params=None) -> int:
         return int(self.con.execute(sql, params or []).fetchone()[0] or 0)
 
@@ -220,6 +231,8 @@ class TableMetrics:
             cols = list(domain["column_list"])
             considered = "NOT (" + " AND ".join(self._missing(c) for c in cols) + ")"
             if summary == "filtered_row_count":
+                if any(self._none_missing(c) for c in cols):   # every row has a value in one of them
+                    return self.rows
                 return self._one(f"SELECT count(*) FROM batch WHERE {considered}")
             if summary != "unexpected_count":
                 raise KeyError(name)
@@ -237,6 +250,8 @@ class TableMetrics:
                 return values.null_count   # null is the only missing value here: Arrow keeps its count, no scan
             return self._one(f"SELECT count(*) FROM batch WHERE {missing}")
         if metric == "column_values.in_set":
+            if pa.types.is_dictionary(self.table.column(column).type):   # the values outside, found among each part's few
+                return _outside_by_dictionary(self.table.column(column), values["value_set"])
             return self._one(f"SELECT count(*) FROM batch WHERE NOT {missing} AND NOT list_contains($1, {q}::VARCHAR)",
                              [list(values["value_set"])])
         if metric == "column_values.unique":
@@ -253,6 +268,28 @@ class TableMetrics:
         if metric == "column_values.match_regex":
             return _regex_misses(self.table.column(column), values["regex"])
         raise KeyError(name)
+
+
+def _outside_by_dictionary(column, value_set) -> int:
+    """How many values of the dictionary-encoded text ``column`` are outside ``value_set``, nulls aside
+    (a null index or a null in the dictionary): each part's dictionary (a few values: the records' four
+    sources) looked up in the set, and only the rows of values outside it counted (none, most nights).
+    At 6.7M records, where casting every value to text for the query took 0.05-0.08 s."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    outside = 0
+    for chunk in column.chunks:
+        found = pc.is_in(chunk.dictionary, value_set=pa.array(list(value_set), type=chunk.dictionary.type))
+        wrong = pc.fill_null(pc.and_kleene(pc.is_valid(chunk.dictionary), pc.invert(found)), False)
+        wrong = wrong.to_numpy(zero_copy_only=False)
+        if not wrong.any():
+            continue
+        indices = chunk.indices
+        at = indices.drop_null().to_numpy(zero_copy_only=False) if indices.null_count else indices.to_numpy(zero_copy_only=False)
+        outside += int(np.count_nonzero(wrong[at]))
+    return outside
 
 
 def _regex_misses(text, regex: str) -> int:
