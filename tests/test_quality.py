@@ -1077,3 +1077,35 @@ def test_a_sources_records_made_in_slices_side_by_side_are_those_made_whole(run,
     assert sliced_summary["sources"] == whole_summary["sources"] and sliced_summary["rows"] == whole_summary["rows"]
     assert sliced_summary["quality"]["standardised_records"]["success"]
     assert sliced_summary["quality"]["standardised_records"]["summary"] == whole_summary["quality"]["standardised_records"]["summary"]
+
+
+def _misses_in_child(queue):
+    import pyarrow as pa
+
+    from include.quality import aggregates
+
+    queue.put(aggregates._regex_misses(pa.chunked_array([pa.array(["1", "x"] * 50)]), "^[0-9]$"))
+
+
+def test_a_process_forked_after_its_parent_used_the_threads_makes_its_own():
+    """The threads matching a column's values (and making the records' ID columns) are the process's: a
+    process forked from one that used them (a run's driver, a task forked by Airflow's supervisor) gets
+    none of their threads and makes its own, instead of waiting on the parent's forever."""
+    import multiprocessing
+
+    import pyarrow as pa
+
+    from include import threads
+    from include.quality import aggregates
+
+    assert aggregates._regex_misses(pa.chunked_array([pa.array(["1", "x"] * 50)]), "^[0-9]$") == 50
+    assert "regex" in threads._pools   # (made here, in the parent)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_misses_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    assert not queue.empty() and queue.get() == 50, "the forked process waited on its parent's threads"

@@ -40,7 +40,6 @@ complete model as it was.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -610,15 +609,12 @@ def _records_schema():
 SLICE_ROWS = 200_000
 
 
-@functools.lru_cache(maxsize=1)
 def _slicing():
-    """``(count, pool)``: as many slices as Arrow counts cores, and threads for all but the first."""
-    from concurrent.futures import ThreadPoolExecutor
+    """``(count, pool)``: as many slices as Arrow counts cores, and threads for all but the first
+    (:func:`include.threads.per_core`)."""
+    from include.threads import per_core
 
-    import pyarrow as pa
-
-    count = max(1, pa.cpu_count())
-    return count, ThreadPoolExecutor(max(1, count - 1), thread_name_prefix="standardise-ids")
+    return per_core("standardise-ids", spare=1)
 
 
 class _Staged:

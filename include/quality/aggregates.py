@@ -328,17 +328,14 @@ def _slices(values, count: int) -> list:
     return [values.slice(i * n // count, (i + 1) * n // count - i * n // count) for i in range(count)]
 
 
-@functools.lru_cache(maxsize=1)
 def _threads():
     """``(count, pool)``: threads that match a column's values a slice each (Arrow's kernels hold no GIL),
-    one per core Arrow counts. The records' IDs are standardise's last suite, matched while the other
-    core has little left to do: at 2M persons, 6.7M IDs took 0.19 s where one thread took 0.34-0.37 s."""
-    from concurrent.futures import ThreadPoolExecutor
+    one per core Arrow counts (:func:`include.threads.per_core`). The records' IDs are standardise's last
+    suite, matched while the other core has little left to do: at 2M persons, 6.7M IDs took 0.19 s where
+    one thread took 0.34-0.37 s."""
+    from include.threads import per_core
 
-    import pyarrow as pa
-
-    count = max(1, pa.cpu_count())
-    return count, ThreadPoolExecutor(count, thread_name_prefix="regex")
+    return per_core("regex")
 
 
 @functools.lru_cache(maxsize=64)
