@@ -727,7 +727,7 @@ def test_values_outside_a_set_and_rows_considered_are_counted_without_a_scan_as_
         considered = " AND ".join(metrics._missing(c) for c in columns)
         queried = metrics._one(f"SELECT count(*) FROM batch WHERE NOT ({considered})")
         assert metrics.value("compound_columns.unique.filtered_row_count", {"column_list": columns}, {}) == queried, columns
-    assert not metrics._none_missing("s") and metrics._none_missing("n") and not metrics._none_missing("f")
+    assert metrics._known_missing("s") is None and metrics._known_missing("n") == 0 and metrics._known_missing("f") is None
 
 
 def test_a_table_whose_metrics_gx_resolved_elsewhere_fails_loudly(tmp_path, monkeypatch):

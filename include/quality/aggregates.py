@@ -185,16 +185,17 @@ class TableMetrics:
             return False   # (nothing to prove: the query is as quick)
         return bool(pc.all(pc.less(values.slice(0, len(values) - 1), values.slice(1))).as_py())
 
-    def _none_missing(self, name: str) -> bool:
-        """Whether the column ``name`` has no missing value, known without a scan: no null (Arrow keeps
-        each array's count) in a column where null is the only missing value (not floats: NaN), nor
-        in a dictionary's values."""
+    def _known_missing(self, name: str) -> int | None:
+        """How many values of the column ``name`` are missing, where that is known without a scan: its
+        nulls (Arrow keeps each array's count) in a column where null is the only missing value; None
+        for floats (NaN) and for a dictionary holding a null among its values."""
         import pyarrow as pa
 
         column = self.table.column(name)
-        if _kind(column.type) == "float" or column.null_count:
-            return False
-        return not pa.types.is_dictionary(column.type) or all(chunk.dictionary.null_count == 0 for chunk in column.chunks)
+        if _kind(column.type) == "float" or (pa.types.is_dictionary(column.type)
+                                             and any(chunk.dictionary.null_count for chunk in column.chunks)):
+            return None
+        return column.null_count
 
     def _one(self, sql: str, params=None) -> int:
         return int(self.con.execute(sql, params or []).fetchone()[0] or 0)
@@ -231,7 +232,7 @@ class TableMetrics:
             cols = list(domain["column_list"])
             considered = "NOT (" + " AND ".join(self._missing(c) for c in cols) + ")"
             if summary == "filtered_row_count":
-                if any(self._none_missing(c) for c in cols):   # every row has a value in one of them
+                if any(self._known_missing(c) == 0 for c in cols):   # every row has a value in one of them
                     return self.rows
                 return self._one(f"SELECT count(*) FROM batch WHERE {considered}")
             if summary != "unexpected_count":
@@ -245,9 +246,8 @@ class TableMetrics:
         column = domain["column"]
         q, missing = _quoted(column), self._missing(column)
         if metric == "column_values.nonnull":   # every row is in its domain; a missing value is unexpected
-            if _kind(self.table.column(column).type) != "float" and not pa.types.is_dictionary(self.table.column(column).type):
-                return self.table.column(column).null_count   # null is the only missing value here: Arrow counts them, no scan
-            return self._one(f"SELECT count(*) FROM batch WHERE {missing}")
+            known = self._known_missing(column)
+            return known if known is not None else self._one(f"SELECT count(*) FROM batch WHERE {missing}")
         if metric == "column_values.in_set":
             if pa.types.is_dictionary(self.table.column(column).type):   # the values outside, found among each part's few
                 return _outside_by_dictionary(self.table.column(column), values["value_set"])
