@@ -28,6 +28,12 @@ def per_core(name: str, spare: int = 0) -> tuple[int, ThreadPoolExecutor]:
         return _pools[name]
 
 
+def spans(n: int, count: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of ``count`` spans of about the same length covering ``range(n)`` in order."""
+    bounds = [n * i // count for i in range(count + 1)]
+    return list(zip(bounds, bounds[1:]))
+
+
 def _forget_in_child() -> None:
     global _making
     _making = threading.Lock()   # (held by a thread of the parent's that is not here)

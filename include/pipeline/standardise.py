@@ -61,6 +61,7 @@ from include.pipeline.extract.staffing import COLLECTIONS as STAFFING_COLLECTION
 from include.pipeline.received import AMOUNTS, DECIMAL, INTEGER, LEFT, fingerprint
 from include.pipeline.store import latest_manifest, path_lock
 from include.quality.gates import QualityGateFailed
+from include.threads import per_core, spans
 
 log = logging.getLogger("roster_sync.standardise")
 
@@ -612,8 +613,6 @@ SLICE_ROWS = 200_000
 def _slicing():
     """``(count, pool)``: as many slices as Arrow counts cores, and threads for all but the first
     (:func:`include.threads.per_core`)."""
-    from include.threads import per_core
-
     return per_core("standardise-ids", spare=1)
 
 
@@ -711,11 +710,11 @@ class _RecordsWriter:
         # the ID columns made a slice of the part per core, side by side (numpy and Arrow hold no GIL for
         # most of it), each slice written in order as a row group of its own: the last source's are the
         # stage's tail, while the main thread waits for them (:data:`SLICE_ROWS`)
-        count = max(1, min(_slicing()[0], len(part) // SLICE_ROWS))
-        bounds = [len(part) * i // count for i in range(count + 1)]
-        slices = [part.iloc[a:b].reset_index(drop=True) for a, b in zip(bounds, bounds[1:])] if count > 1 else [part]
+        cores, pool = _slicing()
+        count = max(1, min(cores, len(part) // SLICE_ROWS))
+        slices = [part.iloc[a:b].reset_index(drop=True) for a, b in spans(len(part), count)] if count > 1 else [part]
         del part
-        made = [_slicing()[1].submit(_identify, one, self.period) for one in slices[1:]]
+        made = [pool.submit(_identify, one, self.period) for one in slices[1:]]
         self._write_slice(_identify(slices[0], self.period))   # (written while the others are still made)
         for one in made:
             self._write_slice(one.result())

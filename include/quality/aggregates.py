@@ -322,10 +322,11 @@ def _regex_misses(text, regex: str) -> int:
 
 def _slices(values, count: int) -> list:
     """``values`` (an Arrow array or chunked array) as ``count`` slices of about the same length, in place."""
-    n = len(values)
-    if n < 2 * count:
+    from include.threads import spans
+
+    if len(values) < 2 * count:
         return [values]
-    return [values.slice(i * n // count, (i + 1) * n // count - i * n // count) for i in range(count)]
+    return [values.slice(start, stop - start) for start, stop in spans(len(values), count)]
 
 
 def _threads():
