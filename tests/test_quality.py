@@ -689,14 +689,14 @@ def test_a_columns_values_matched_a_slice_a_thread_are_counted_as_pandas_counts(
     monkeypatch.setattr(aggregates, "_threads", lambda: (threads, pool))
     regex = "^[0-9]{17}[0-9X]$"
     rng = np.random.default_rng(5)
-    for n, chunks in itertools.product((1, 5, 13, 64, 301), (1, 3)):
+    for n, chunks, edge in itertools.product((1, 5, 13, 64, 301), (1, 3), ("bad", "110101199001011234")):
         values = rng.choice(np.array(["110101199001011234", "11010119900101123X", "1101011990010112", "x", None],
                                      dtype=object), n, p=[0.5, 0.2, 0.1, 0.1, 0.1])
-        values[[0, -1, n // 2]] = "bad"   # (a miss first, last and in the middle)
+        values[[0, -1, n // 2]] = edge   # (a miss, or a match, first, last and in the middle: one lost either way counts)
         cuts = sorted(rng.choice(np.arange(1, n), min(chunks - 1, n - 1), replace=False)) if n > 1 else []
         column = pa.chunked_array([pa.array(part, pa.large_string()) for part in np.split(values, cuts)])
         expected = int((~pd.Series(values, dtype="string").dropna().astype(str).str.contains(regex)).sum())
-        assert aggregates._regex_misses(column, regex) == expected, (n, chunks)
+        assert aggregates._regex_misses(column, regex) == expected, (n, chunks, edge)
     pool.shutdown()
 
 
